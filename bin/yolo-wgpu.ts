@@ -1,0 +1,18 @@
+#!/usr/bin/env node
+import { Command } from 'commander';
+import { registerInfoCommand } from '../src/cli/info.js';
+import { registerBenchCommand } from '../src/cli/bench.js';
+import { runCli } from '../src/cli/run.js';
+
+const program = new Command();
+program
+  .name('yolo-wgpu')
+  .description('WebGPU YOLO trainer with exact GPU memory accounting')
+  .version('0.1.0')
+  .showHelpAfterError()
+  .enablePositionalOptions();
+
+registerInfoCommand(program);
+registerBenchCommand(program);
+
+await runCli(program);

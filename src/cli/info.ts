@@ -1,0 +1,4 @@
+import type { Command } from 'commander';
+export function registerInfoCommand(program: Command): void {
+  void program;
+}
