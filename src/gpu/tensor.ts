@@ -3,6 +3,7 @@ import type { Allocation, Category } from './arena.js';
 import { DTYPE_BYTES, hostArray, type DType, type HostArray } from './dtype.js';
 import type { Engine } from './engine.js';
 import type { BufferSlice } from './pipelines.js';
+import { registerTensorCheck, track } from './scope.js';
 
 /** An arena allocation shared by every view of it; freed when the last view is disposed. */
 export class Storage {
@@ -86,7 +87,9 @@ export class Tensor {
     readonly shape: readonly number[],
     readonly strides: readonly number[],
     readonly offset: number,
-  ) {}
+  ) {
+    track(this);
+  }
 
   static empty(engine: Engine, shape: readonly number[], dtype: DType, category: Category): Tensor {
     checkShape(shape);
@@ -303,3 +306,5 @@ export function gather(src: ArrayLike<number>, dst: HostArray, shape: readonly n
     }
   }
 }
+
+registerTensorCheck((v: unknown): v is Tensor => v instanceof Tensor);

@@ -103,4 +103,19 @@ describe('Engine', () => {
     v.dispose();
     t.dispose();
   });
+
+  it('profiles each dispatch with GPU timestamps when asked', async () => {
+    engine = await testEngine();
+    if (!engine.features.timestampQuery) return;
+    engine.recorder!.setProfiling(true);
+    const t = Tensor.empty(engine, [256, 256], 'f32', 'other');
+    fill(t, 1);
+    const u = copy(t, 'other', 'f16');
+    const timings = await engine.recorder!.takeTimings();
+    engine.recorder!.setProfiling(false);
+    expect(timings.map((x) => x.name)).toEqual(['fill:f32', 'copy:f32->f16']);
+    for (const x of timings) expect(x.ns).toBeGreaterThanOrEqual(0);
+    t.dispose();
+    u.dispose();
+  });
 });

@@ -1,0 +1,77 @@
+import { keep } from '../gpu/scope.js';
+import type { Tensor } from '../gpu/tensor.js';
+import { Var } from './variable.js';
+
+/** Computes the gradient of each input from the output's gradient (null where an input needs none). */
+export type BackwardRule = (gradOutput: Tensor, needs: readonly boolean[]) => (Tensor | null)[];
+
+/** One recorded op: its inputs, the tensors its backward needs, and its rule. */
+export class Node {
+  constructor(
+    readonly name: string,
+    readonly inputs: readonly Var[],
+    private saved: Tensor[],
+    readonly rule: BackwardRule,
+  ) {
+    for (const t of saved) keep(t);
+  }
+
+  /** Frees the saved tensors (right after the rule ran, or when the graph is dropped). */
+  release(): void {
+    for (const t of this.saved) t.dispose();
+    this.saved = [];
+  }
+}
+
+let gradEnabled = true;
+
+export function isGradEnabled(): boolean {
+  return gradEnabled;
+}
+
+/** Runs `fn` without recording: no nodes, no saved tensors. */
+export function noGrad<T>(fn: () => T): T {
+  const previous = gradEnabled;
+  gradEnabled = false;
+  try {
+    return fn();
+  } finally {
+    gradEnabled = previous;
+  }
+}
+
+/**
+ * Wraps an op's output: when gradients are on and any input requires them, records a
+ * node that keeps `saved` (views the rule needs; the node owns them) until backward.
+ * Otherwise `saved` is disposed at once.
+ */
+export function record(name: string, inputs: readonly Var[], output: Tensor, saved: Tensor[], rule: BackwardRule): Var {
+  const needed = gradEnabled && inputs.some((v) => v.requiresGrad);
+  if (!needed) {
+    for (const t of saved) t.dispose();
+    return new Var(output, false, null);
+  }
+  return new Var(output, true, new Node(name, inputs, saved, rule));
+}
+
+/** Nodes reachable from `root`, inputs before the ops that consume them. */
+export function topologicalNodes(root: Var): Node[] {
+  const order: Node[] = [];
+  const visited = new Set<Node>();
+  const stack: { node: Node; next: number }[] = [];
+  if (root.node) stack.push({ node: root.node, next: 0 });
+  while (stack.length > 0) {
+    const top = stack[stack.length - 1];
+    if (top.next === 0 && visited.has(top.node)) {
+      stack.pop();
+      continue;
+    }
+    visited.add(top.node);
+    const input = top.node.inputs[top.next++];
+    if (input === undefined) {
+      stack.pop();
+      order.push(top.node);
+    } else if (input.node && !visited.has(input.node)) stack.push({ node: input.node, next: 0 });
+  }
+  return order;
+}
