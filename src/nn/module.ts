@@ -40,6 +40,11 @@ export abstract class Module {
     return m;
   }
 
+  /** This module's own parameters, without its children's. */
+  ownParameters(): [string, Var][] {
+    return [...this.params];
+  }
+
   namedParameters(prefix = ''): [string, Var][] {
     const out: [string, Var][] = [...this.params].map(([n, v]) => [prefix + n, v]);
     for (const [n, m] of this.children) out.push(...m.namedParameters(`${prefix}${n}.`));

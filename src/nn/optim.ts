@@ -1,0 +1,192 @@
+import type { Var } from '../autograd/variable.js';
+import type { Engine } from '../gpu/engine.js';
+import { keep } from '../gpu/scope.js';
+import { Tensor } from '../gpu/tensor.js';
+import { fill } from '../kernels/copy.js';
+import { gradientControl } from '../kernels/grad-norm.js';
+import { adamwUpdate, sgdUpdate } from '../kernels/optimizer.js';
+import type { Module } from './module.js';
+
+/**
+ * Parameter groups as the reference trainer builds them: pg0 = biases (no decay),
+ * pg1 = weights with decay, pg2 = normalization-layer weights (no decay).
+ */
+export interface ParamGroup {
+  name: 'pg0' | 'pg1' | 'pg2';
+  params: Var[];
+  lr: number;
+  weightDecay: number;
+  momentum: number;
+}
+
+/** Marks a module whose `weight` is a normalization scale (goes to pg2, no decay). */
+export interface NormLayer {
+  readonly isNormLayer: true;
+}
+
+function isNormLayer(m: Module): boolean {
+  return (m as Partial<NormLayer>).isNormLayer === true;
+}
+
+export function referenceParamGroups(model: Module, lr: number, weightDecay: number, momentum: number): ParamGroup[] {
+  const groups: ParamGroup[] = [
+    { name: 'pg0', params: [], lr, weightDecay: 0, momentum },
+    { name: 'pg1', params: [], lr, weightDecay, momentum },
+    { name: 'pg2', params: [], lr, weightDecay: 0, momentum },
+  ];
+  for (const [, m] of model.namedModules()) {
+    for (const [name, v] of m.ownParameters()) {
+      if (!v.requiresGrad) continue;
+      groups[name === 'bias' ? 0 : isNormLayer(m) ? 2 : 1].params.push(v);
+    }
+  }
+  return groups;
+}
+
+/** State tensors of an optimizer: zero-initialized, category `optimizer`, owned by the optimizer. */
+function zerosLike(engine: Engine, v: Var): Tensor {
+  const t = keep(Tensor.empty(engine, v.data.shape, 'f32', 'optimizer'));
+  fill(t, 0);
+  return t;
+}
+
+export interface StepOptions {
+  /** Clip the global gradient norm (after unscaling) to this; the reference uses 10. */
+  maxNorm?: number;
+  /** The loss scale the gradients carry. */
+  lossScale?: number;
+}
+
+/**
+ * Shared optimizer machinery: the GPU control tensor [gradMul, skip, norm] computed from
+ * all gradients (clipping and the inf/NaN check without a readback), then per-parameter updates.
+ */
+abstract class Optimizer {
+  readonly control: Tensor;
+  protected steps = 0;
+
+  constructor(
+    protected readonly engine: Engine,
+    readonly groups: ParamGroup[],
+  ) {
+    this.control = keep(Tensor.empty(engine, [3], 'f32', 'optimizer'));
+  }
+
+  /** Updates every parameter that has a gradient. Returns nothing: read `control` for norm/skip. */
+  step(options: StepOptions = {}): void {
+    const all = this.groups.flatMap((g) => g.params).filter((v) => v.grad);
+    if (all.length === 0) return;
+    gradientControl(
+      all.map((v) => v.grad!),
+      this.control,
+      { maxNorm: options.maxNorm ?? Infinity, lossScale: options.lossScale ?? 1 },
+    );
+    this.steps++;
+    for (const group of this.groups) for (const v of group.params) if (v.grad) this.update(group, v);
+  }
+
+  zeroGrad(): void {
+    for (const g of this.groups) for (const v of g.params) v.zeroGrad();
+  }
+
+  protected abstract update(group: ParamGroup, v: Var): void;
+
+  abstract stateTensors(): Tensor[];
+
+  dispose(): void {
+    this.control.dispose();
+    for (const t of this.stateTensors()) t.dispose();
+  }
+}
+
+export class SGD extends Optimizer {
+  private readonly buffers = new Map<Var, Tensor>();
+
+  constructor(
+    engine: Engine,
+    groups: ParamGroup[],
+    readonly nesterov: boolean,
+  ) {
+    super(engine, groups);
+  }
+
+  protected update(group: ParamGroup, v: Var): void {
+    let buf = this.buffers.get(v);
+    if (!buf) this.buffers.set(v, (buf = zerosLike(this.engine, v)));
+    sgdUpdate(v.data, v.grad!, buf, this.control, {
+      lr: group.lr,
+      momentum: group.momentum,
+      nesterov: this.nesterov,
+      weightDecay: group.weightDecay,
+    });
+  }
+
+  stateTensors(): Tensor[] {
+    return [...this.buffers.values()];
+  }
+}
+
+export class AdamW extends Optimizer {
+  private readonly moments = new Map<Var, { m: Tensor; v: Tensor }>();
+
+  constructor(
+    engine: Engine,
+    groups: ParamGroup[],
+    readonly beta2 = 0.999,
+    readonly eps = 1e-8,
+  ) {
+    super(engine, groups);
+  }
+
+  /** The group's `momentum` is beta1, as the reference maps it. */
+  protected update(group: ParamGroup, v: Var): void {
+    let s = this.moments.get(v);
+    if (!s) this.moments.set(v, (s = { m: zerosLike(this.engine, v), v: zerosLike(this.engine, v) }));
+    adamwUpdate(v.data, v.grad!, s.m, s.v, this.control, {
+      lr: group.lr,
+      beta1: group.momentum,
+      beta2: this.beta2,
+      eps: this.eps,
+      weightDecay: group.weightDecay,
+      step: this.steps,
+    });
+  }
+
+  stateTensors(): Tensor[] {
+    return [...this.moments.values()].flatMap((s) => [s.m, s.v]);
+  }
+}
+
+/**
+ * Dynamic loss scaling for f16 training (the reference's GradScaler defaults): start at
+ * 2^16; a step with inf/NaN gradients is skipped and halves the scale; 2000 clean steps
+ * in a row double it.
+ */
+export class LossScaler {
+  private clean = 0;
+
+  constructor(
+    public scale = 2 ** 16,
+    readonly growthInterval = 2000,
+  ) {}
+
+  /** Records whether the last step's gradients were finite. */
+  update(skipped: boolean): void {
+    if (skipped) {
+      this.scale /= 2;
+      this.clean = 0;
+    } else if (++this.clean >= this.growthInterval) {
+      this.scale *= 2;
+      this.clean = 0;
+    }
+  }
+
+  state(): { scale: number; clean: number } {
+    return { scale: this.scale, clean: this.clean };
+  }
+
+  restore(s: { scale: number; clean: number }): void {
+    this.scale = s.scale;
+    this.clean = s.clean;
+  }
+}
