@@ -196,7 +196,16 @@ export class Engine {
     };
   }
 
+  private destroyed = false;
+
+  get isDestroyed(): boolean {
+    return this.destroyed;
+  }
+
+  /** Releases the device; idempotent. */
   destroy(): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
     this.gpu?.destroy();
   }
 

@@ -5,11 +5,14 @@ import { Tensor } from '../../src/gpu/tensor.js';
 import { f16BitsToF32, f32ToF16Bits } from '../../src/io/half.js';
 import { copyInto as copyIntoForTests } from '../../src/kernels/copy.js';
 
-let shared: Promise<Engine> | null = null;
+let shared: Engine | null = null;
 
-/** One real engine per test file (vitest runs each file in its own process). */
-export function testEngine(): Promise<Engine> {
-  shared ??= Engine.open();
+/**
+ * One real engine per test file (vitest runs each file in its own process); a new one
+ * is opened if a test destroyed the previous one.
+ */
+export async function testEngine(): Promise<Engine> {
+  if (!shared || shared.isDestroyed) shared = await Engine.open();
   return shared;
 }
 

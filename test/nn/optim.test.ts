@@ -91,3 +91,23 @@ describe('optimizers', () => {
     expect(s.scale).toBe(1024);
   });
 });
+
+describe('ModelEMA', () => {
+  it('follows the reference decay schedule over parameters and buffers', async () => {
+    const engine = await testEngine();
+    const { ModelEMA } = await import('../../src/nn/ema.js');
+    const model = new Tiny(engine);
+    const ema = new ModelEMA(model);
+    const start = (await model.stateDict()).get('weight')!.data;
+    expect(ema.decay(1)).toBeCloseTo(0.9999 * (1 - Math.exp(-1 / 2000)), 12);
+    const w = model.namedParameters().find(([n]) => n === 'weight')![1].data;
+    const next = randomData(21, 99);
+    w.write(next);
+    ema.update();
+    const d = ema.decay(1);
+    expectClose(await ema.tensors[0].read(), Array.from(start, (s, i) => d * s + (1 - d) * next[i]), 1e-6);
+    ema.dispose();
+    model.dispose();
+    expect(engine.stats().liveBytes).toBe(0);
+  });
+});
