@@ -45,6 +45,7 @@ export interface BenchKernelsOptions {
   json?: boolean;
   reps: string;
   batch: string;
+  size: string;
   torch?: string;
   convs?: boolean;
   matmul?: boolean;
@@ -76,10 +77,11 @@ function positiveInt(value: string, option: string): number {
 export async function runBenchKernels(options: BenchKernelsOptions): Promise<void> {
   const reps = positiveInt(options.reps, '--reps');
   const batch = positiveInt(options.batch, '--batch');
+  const size = positiveInt(options.size, '--size');
   const torch = loadTorch(options.torch);
   const engine = await Engine.open({ device: options.device });
   const log = (line: string) => process.stderr.write(`${line}\n`);
-  const dtypes: DType[] = (options.dtype ? [options.dtype as DType] : ['f32', 'f16']).filter(
+  const dtypes = (options.dtype ? [options.dtype as DType] : (['f32', 'f16'] as DType[])).filter(
     (d) => d === 'f32' || engine.features.shaderF16,
   );
   const rows: KernelRow[] = [];
@@ -88,10 +90,10 @@ export async function runBenchKernels(options: BenchKernelsOptions): Promise<voi
       for (const dtype of dtypes) {
         const paths = dtype === 'f16' && matmulPath(engine, 'f16', 'f16') === 'subgroup-matrix' ? ['simt', 'subgroup-matrix'] : ['simt'];
         for (const path of paths) {
-          log(`matmul 4096^3 ${dtype} ${path}...`);
-          const r = await benchMatmul(engine, { m: 4096, n: 4096, k: 4096, dtype, path: path as 'simt', reps });
-          const t = torch?.matmul.find((x) => x.dtype === dtype);
-          rows.push({ op: 'matmul 4096^3', dtype, path, ms: r.ms, tflops: r.tflops, maxRelErr: r.maxRelErr, count: 1, torchMs: t?.ms });
+          log(`matmul ${size}^3 ${dtype} ${path}...`);
+          const r = await benchMatmul(engine, { m: size, n: size, k: size, dtype, path: path as 'simt', reps });
+          const t = size === 4096 ? torch?.matmul.find((x) => x.dtype === dtype) : undefined;
+          rows.push({ op: `matmul ${size}^3`, dtype, path, ms: r.ms, tflops: r.tflops, maxRelErr: r.maxRelErr, count: 1, torchMs: t?.ms });
         }
       }
     }
@@ -143,6 +145,7 @@ export function registerBenchCommand(program: Command): void {
     .option('--json', 'print a JSON document only')
     .option('--reps <n>', 'timed repetitions per case', '20')
     .option('--batch <n>', 'batch size of the convolution shapes', '16')
+    .option('--size <n>', 'matmul size (M = N = K)', '4096')
     .option('--dtype <dtype>', 'only f32 or only f16')
     .option('--no-convs', 'skip the convolutions')
     .option('--no-matmul', 'skip the matmuls')

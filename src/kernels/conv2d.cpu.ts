@@ -9,7 +9,7 @@ export interface Conv2dCpuOptions extends Omit<Conv2dOptions, 'bias' | 'scale' |
 
 /** Direct NHWC convolution in float64 (weight [Cout,KH,KW,Cin/groups]), with the same epilogue. */
 export function conv2dCpu(x: HostTensor, w: HostTensor, o: Conv2dCpuOptions = {}): HostTensor {
-  const g = convGeometry(x.shape, w.shape, o);
+  const g = convGeometry(x.shape, w.shape, { stride: o.stride, padding: o.padding, groups: o.groups });
   const cg = g.cin / g.groups;
   const coutG = g.cout / g.groups;
   const out = new Float64Array(g.n * g.ho * g.wo * g.cout);
