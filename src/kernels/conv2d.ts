@@ -161,7 +161,8 @@ fn loadX(base: u32, hi0: i32, wi0: i32, k: u32) -> f32 {
   let wBase = P.wOff + slice * P.CoutG * P.K;`,
       loadA: (kk) => `loadX(xBase, hi0, wi0, ${kk})`,
       loadB: (kk, nn) => `f32(Wt[wBase + ${nn} * P.K + ${kk}])`,
-      store: (mm, nn, v) => `let co = slice * P.CoutG + ${nn}; var v = ${v}; ${epilogueWgsl(options)} Y[outPixel(${mm}) + co * P.soC] = ${out.dtype}(v);`,
+      rowBase: (mm) => `outPixel(${mm})`,
+      store: (_mm, nn, v) => `let co = slice * P.CoutG + ${nn}; var v = ${v}; ${epilogueWgsl(options)} Y[row + co * P.soC] = ${out.dtype}(v);`,
       bWalk: 'k',
     });
   launch(engine, { key, name: 'conv2d', build }, [x, weight, out, ...extras], convParams(g, x, out, m, n, k).u32(weight.offset), gemmGroups(tiles, m, n, g.groups));

@@ -36,8 +36,10 @@ export interface GemmSource {
   loadA: (k: string) => string;
   /** f32 expression for B(k, n), k < K and n < N guaranteed; `slice` in scope. */
   loadB: (k: string, n: string) => string;
-  /** Statement writing f32 `v` to C(m, n), m < M and n < N guaranteed; `slice` in scope. */
+  /** Statement writing f32 `v` to C(m, n), m < M and n < N guaranteed; `slice` and `row` in scope. */
   store: (m: string, n: string, v: string) => string;
+  /** u32 expression computed once per output row m and visible to `store` as `row` (e.g. the row's base offset). */
+  rowBase?: (m: string) => string;
   /** Which way B tiles are walked by consecutive threads: along k (B^T contiguous) or along n. */
   bWalk: 'k' | 'n';
 }
@@ -51,7 +53,8 @@ export function gemmGroups(tiles: GemmTiles, m: number, n: number, slices: numbe
 /** Picks tiles for a problem: narrow N tiles for few output channels, smaller M tiles for small M. */
 export function chooseTiles(m: number, n: number): GemmTiles {
   const bn = n <= 32 ? 32 : n <= 64 ? 64 : 128;
-  const bm = m * Math.ceil(n / bn) < 132 * 128 * 2 ? 64 : 128;
+  // Prefer 128-row tiles, but not at the price of too few workgroups to fill a large GPU (~4 waves of 132 SMs).
+  const bm = Math.ceil(m / 128) * Math.ceil(n / bn) < 4 * 132 ? 64 : 128;
   return { bm, bn, bk: 16 };
 }
 
@@ -93,11 +96,12 @@ export function gemmWgsl(tiles: GemmTiles, src: GemmSource): string {
     .flatMap((i) => range(tn).map((j) => `c${i}_${j} = fma(a${i}, b${j}, c${i}_${j});`))
     .join(' ');
   const stores = range(tm)
-    .flatMap((i) =>
-      range(tn).map(
-        (j) => `  { let m = m0 + ty + ${16 * i}u; let n = n0 + tx + ${16 * j}u; if (m < P.M && n < P.N) { ${src.store('m', 'n', `c${i}_${j}`)} } }`,
-      ),
-    )
+    .map((i) => {
+      const cols = range(tn)
+        .map((j) => `    { let n = n0 + tx + ${16 * j}u; if (n < P.N) { ${src.store('m', 'n', `c${i}_${j}`)} } }`)
+        .join('\n');
+      return `  { let m = m0 + ty + ${16 * i}u; if (m < P.M) { let row = ${src.rowBase ? src.rowBase('m') : '0u'};\n${cols}\n  } }`;
+    })
     .join('\n');
   return /* wgsl */ `${enables(...src.dtypes)}
 struct Params { M: u32, N: u32, K: u32, ${src.params} }

@@ -65,12 +65,18 @@ export function enables(...dtypes: DType[]): string {
   return dtypes.includes('f16') ? 'enable f16;\n' : '';
 }
 
-/** Checks that every tensor lives on `engine` and is not disposed. */
+/**
+ * Checks that every tensor lives on `engine`, is not disposed, and that no two share a
+ * storage: WebGPU forbids overlapping writable bindings in one dispatch, so a kernel that
+ * supports aliasing (elementwise, in place) binds each storage once itself.
+ */
 function checkOperands(engine: Engine, tensors: readonly Tensor[], name: string): void {
-  for (const t of tensors) {
+  tensors.forEach((t, i) => {
     if (t.isDisposed) throw new Error(`${name}: operand was disposed`);
     if (t.engine !== engine) throw new Error(`${name}: operands live on different engines`);
-  }
+    const j = tensors.findIndex((u) => u.storage === t.storage);
+    if (j !== i) throw new Error(`${name}: operands ${j} and ${i} share one storage; this kernel cannot run in place`);
+  });
 }
 
 /** Records one dispatch binding each tensor's storage, in order, as bindings 1..n. */
