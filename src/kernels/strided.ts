@@ -67,3 +67,8 @@ fn offsetsOf(i: u32) -> vec4<u32> {
   return off;
 }
 `;
+
+/** The f32 whose bit pattern is the u32 n: passes an exact integer through a scalar slot (read with bitcast<u32>). */
+export function u32Bits(n: number): number {
+  return new Float32Array(new Uint32Array([n]).buffer)[0];
+}
