@@ -2,13 +2,15 @@
 
 matmul 4096^3 in f32 (TF32 off) and f16, and every forward convolution of yolov8n
 (bench/shapes/yolov8n-convs.json) at batch 16, channels_last, cuDNN benchmark mode,
-f32 (TF32 off) and f16. CUDA-event timing: warm-up, then the median of --reps runs.
+f32 (TF32 off) and f16. CUDA-event timing: ~200 ms of warm-up load, then the median of --reps back-to-back runs
+(the same protocol as `yolo-wgpu bench kernels`).
 Writes JSON to --out and prints a short table.
 """
 import argparse
 import json
 import os
 import statistics
+import time
 
 import torch
 
@@ -25,18 +27,19 @@ dev = "cuda"
 
 
 def median_ms(fn, reps):
-    for _ in range(5):
-        fn()
-    torch.cuda.synchronize()
-    times = []
-    for _ in range(reps):
-        a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    """Keeps the GPU busy ~200 ms (clocks up), then times reps back to back with per-rep events."""
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < 0.2:
+        for _ in range(5):
+            fn()
+        torch.cuda.synchronize()
+    events = [(torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)) for _ in range(reps)]
+    for a, b in events:
         a.record()
         fn()
         b.record()
-        b.synchronize()
-        times.append(a.elapsed_time(b))
-    return statistics.median(times)
+    torch.cuda.synchronize()
+    return statistics.median(a.elapsed_time(b) for a, b in events)
 
 
 out = {"device": torch.cuda.get_device_name(), "torch": torch.__version__, "batch": args.batch, "matmul": [], "convs": []}

@@ -42,6 +42,8 @@ export interface GemmSource {
   rowBase?: (m: string) => string;
   /** Which way B tiles are walked by consecutive threads: along k (B^T contiguous) or along n. */
   bWalk: 'k' | 'n';
+  /** Diagnostic: reuse the first tiles for every k step (no global loads in the loop) to time the inner loop alone. */
+  computeOnly?: boolean;
 }
 
 export const GEMM_THREADS = 256;
@@ -137,7 +139,7 @@ ${storeA}
 ${storeB}
     workgroupBarrier();
     kBase += ${bk}u;
-    if (kBase < P.K) {
+    if (${src.computeOnly ? 'false' : 'kBase < P.K'}) {
 ${loadARegs}
 ${loadBRegs}
     }

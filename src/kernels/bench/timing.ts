@@ -1,23 +1,29 @@
 import type { Engine } from '../../gpu/engine.js';
 
 /**
- * Median time of one launch of `run` in milliseconds: GPU timestamps around each
- * dispatch when the adapter has them (launch overhead excluded, as CUDA events would),
- * else wall clock around a synchronized batch. Runs `warmup` untimed launches first.
+ * Median time of one launch of `run` in milliseconds. The GPU is first kept busy for
+ * ~200 ms (clocks ramp up from idle only under sustained load; without this, short
+ * kernels separated by host work are timed at idle clocks, ~5x slow on an H100), then
+ * `reps` launches are recorded back to back. With timestamp queries each dispatch is
+ * timed on the GPU (launch overhead excluded, as CUDA events would); otherwise the wall
+ * clock of the whole batch is divided by `reps`.
  */
-export async function medianMs(engine: Engine, run: () => void, reps: number, warmup = 3): Promise<number> {
-  for (let i = 0; i < warmup; i++) run();
-  await engine.sync();
+export async function medianMs(engine: Engine, run: () => void, reps: number): Promise<number> {
+  const warmStart = performance.now();
+  do {
+    for (let i = 0; i < 5; i++) run();
+    await engine.sync();
+  } while (performance.now() - warmStart < 200);
   const recorder = engine.recorder!;
   if (engine.features.timestampQuery) {
     recorder.setProfiling(true);
-    const perRep: number[] = [];
-    for (let i = 0; i < reps; i++) {
-      run();
-      const timings = await recorder.takeTimings();
-      perRep.push(timings.reduce((s, t) => s + t.ns, 0) / 1e6);
-    }
+    for (let i = 0; i < reps; i++) run();
+    const timings = await recorder.takeTimings();
     recorder.setProfiling(false);
+    const perRun = timings.length / reps;
+    const perRep = Array.from({ length: reps }, (_, r) =>
+      timings.slice(r * perRun, (r + 1) * perRun).reduce((s, t) => s + t.ns, 0) / 1e6,
+    );
     return median(perRep);
   }
   const start = performance.now();
