@@ -1,0 +1,69 @@
+import { keep, tidy } from '../gpu/scope.js';
+import { Tensor } from '../gpu/tensor.js';
+import { copy, fill } from '../kernels/copy.js';
+import { add } from '../kernels/elementwise.js';
+import { topologicalNodes, type Node } from './tape.js';
+import type { Var } from './variable.js';
+
+/** Adds `g` into `target` in place (target += g). */
+function accumulate(target: Tensor, g: Tensor): void {
+  add(target, g, { out: target });
+}
+
+/**
+ * Reverse-mode sweep from `root`: gradients flow node by node in reverse topological
+ * order; each node's saved tensors and its output gradient are freed as soon as its rule
+ * has run, so the peak is the forward's saved activations, falling during the sweep.
+ * Leaves that require gradients accumulate into `.grad` (category `grads`).
+ * `seed` is d(loss)/d(root); for a scalar root it defaults to 1.
+ */
+export function backward(root: Var, seed?: Tensor): void {
+  if (!root.requiresGrad) throw new Error('backward: the root does not require gradients');
+  if (!seed && root.data.size !== 1) throw new Error(`backward: a non-scalar root [${root.shape}] needs a seed gradient`);
+  const grads = new Map<Node, Tensor>();
+  const start = seed ? copy(seed, 'activations', 'f32') : Tensor.empty(root.data.engine, root.shape, 'f32', 'activations');
+  if (!seed) fill(start, 1);
+  if (!root.node) {
+    deliver(root, keep(start), grads);
+    return;
+  }
+  grads.set(root.node, keep(start));
+  for (const node of topologicalNodes(root).reverse()) {
+    const g = grads.get(node);
+    grads.delete(node);
+    if (!g) {
+      node.release();
+      continue;
+    }
+    const needs = node.inputs.map((v) => v.requiresGrad);
+    const inputGrads = tidy(() => node.rule(g, needs));
+    g.dispose();
+    node.release();
+    inputGrads.forEach((gi, i) => {
+      if (!gi) return;
+      keep(gi);
+      if (!needs[i]) gi.dispose();
+      else deliver(node.inputs[i], gi, grads);
+    });
+  }
+}
+
+/** Hands gradient `g` (owned) to input `v`: into its producer's pending gradient, or its `.grad` if a leaf. */
+function deliver(v: Var, g: Tensor, grads: Map<Node, Tensor>): void {
+  if (g.shape.join() !== v.shape.join()) throw new Error(`backward: gradient [${g.shape}] for a value of shape [${v.shape}]`);
+  if (v.node) {
+    const pending = grads.get(v.node);
+    if (pending) {
+      accumulate(pending, g);
+      g.dispose();
+    } else grads.set(v.node, g);
+    return;
+  }
+  if (v.grad) {
+    accumulate(v.grad, g);
+    g.dispose();
+  } else {
+    v.grad = keep(copy(g, 'grads', 'f32'));
+    g.dispose();
+  }
+}
