@@ -63,7 +63,6 @@ export function bindingType(dtype: DType, vec: boolean): string {
 export interface TileLoad {
   /** Binding array to read. */
   array: string;
-  dtype: DType;
   plan: OperandPlan;
   threads: number;
   /** Tile extent along the contiguous axis and along the other one. */

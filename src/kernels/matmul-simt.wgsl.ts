@@ -75,14 +75,14 @@ export function simtWgsl(k: SimtKernel): string {
   const bArray = k.sameAB ? 'A' : 'B';
 
   const aLoad: TileLoad = {
-    array: 'A', dtype: k.aType, plan: k.a, threads: SIMT_THREADS, regType: 'f32', reg: 'ra',
+    array: 'A', plan: k.a, threads: SIMT_THREADS, regType: 'f32', reg: 'ra',
     base: 'aBase', contigStride: k.a.axis === 'k' ? 'P.sAk' : 'P.sAm', otherStride: k.a.axis === 'k' ? 'P.sAm' : 'P.sAk',
     ...(k.a.axis === 'k'
       ? { contig: bk, other: bm, contigStart: 'kBase', otherStart: 'm0', contigLimit: 'P.K', otherLimit: 'P.M' }
       : { contig: bm, other: bk, contigStart: 'm0', otherStart: 'kBase', contigLimit: 'P.M', otherLimit: 'P.K' }),
   };
   const bLoad: TileLoad = {
-    array: bArray, dtype: k.bType, plan: k.b, threads: SIMT_THREADS, regType: 'f32', reg: 'rb',
+    array: bArray, plan: k.b, threads: SIMT_THREADS, regType: 'f32', reg: 'rb',
     base: 'bBase', contigStride: k.b.axis === 'n' ? 'P.sBn' : 'P.sBk', otherStride: k.b.axis === 'n' ? 'P.sBk' : 'P.sBn',
     ...(k.b.axis === 'n'
       ? { contig: bn, other: bk, contigStart: 'n0', otherStart: 'kBase', contigLimit: 'P.N', otherLimit: 'P.K' }

@@ -99,14 +99,14 @@ export function subgroupWgsl(k: SubgroupKernel): string {
   const C = `subgroup_matrix_result<f32, ${fn}, ${fm}>`;
 
   const aLoad: TileLoad = {
-    array: 'A', dtype: 'f16', plan: k.a, threads, regType: 'f16', reg: 'ra',
+    array: 'A', plan: k.a, threads, regType: 'f16', reg: 'ra',
     base: 'aBase', contigStride: k.a.axis === 'k' ? 'P.sAk' : 'P.sAm', otherStride: k.a.axis === 'k' ? 'P.sAm' : 'P.sAk',
     ...(k.a.axis === 'k'
       ? { contig: bk, other: bm, contigStart: 'kBase', otherStart: 'm0', contigLimit: 'P.K', otherLimit: 'P.M' }
       : { contig: bm, other: bk, contigStart: 'm0', otherStart: 'kBase', contigLimit: 'P.M', otherLimit: 'P.K' }),
   };
   const bLoad: TileLoad = {
-    array: k.sameAB ? 'A' : 'B', dtype: 'f16', plan: k.b, threads, regType: 'f16', reg: 'rb',
+    array: k.sameAB ? 'A' : 'B', plan: k.b, threads, regType: 'f16', reg: 'rb',
     base: 'bBase', contigStride: k.b.axis === 'n' ? 'P.sBn' : 'P.sBk', otherStride: k.b.axis === 'n' ? 'P.sBk' : 'P.sBn',
     ...(k.b.axis === 'n'
       ? { contig: bn, other: bk, contigStart: 'n0', otherStart: 'kBase', contigLimit: 'P.N', otherLimit: 'P.K' }

@@ -112,7 +112,9 @@ function simtTiles(m: number, n: number, batch: number, smem: number, variant?: 
   };
   if (variant) {
     const { base, buffers } = parseBuffers(variant);
-    return fit(parse(base), buffers);
+    const t = fit(parse(base), buffers);
+    if (simtWorkgroupBytes(t) > smem) throw new Error(`matmul: variant "${variant}" needs ${simtWorkgroupBytes(t)} bytes of workgroup memory, the device has ${smem}`);
+    return t;
   }
   const fits = SIMT_VARIANTS.map(parse).filter((t) => (t.bm === 64 || m > 64) && (t.bn === 64 || n > 64));
   const wide = fits.filter((t) => (t.bm >= t.bn) === m >= n || t.bm === t.bn);
@@ -120,7 +122,17 @@ function simtTiles(m: number, n: number, batch: number, smem: number, variant?: 
   return fit(choice, null);
 }
 
-function subgroupTiles(frag: { m: number; n: number; k: number }, sgSize: number, m: number, n: number, batch: number, variant?: string): { tiles: SubgroupTiles; buffers: 1 | 2 | null } {
+/** Subgroup-matrix tiles: the forced variant, or the large tile when there are enough tiles and it fits, else the small one. */
+function subgroupTiles(
+  frag: { m: number; n: number; k: number },
+  sgSize: number,
+  m: number,
+  n: number,
+  batch: number,
+  smem: number,
+  bytes: (t: SubgroupTiles) => number,
+  variant?: string,
+): SubgroupTiles {
   const parse = (s: string): SubgroupTiles => {
     const match = /^(\d+)x(\d+):(\d+)x(\d+):(\d+)$/.exec(s);
     if (!match) throw new Error(`matmul: unknown subgroup-matrix variant "${s}" (ROWSxCOLS:SGMxSGN:BK)`);
@@ -128,14 +140,24 @@ function subgroupTiles(frag: { m: number; n: number; k: number }, sgSize: number
     if (tm % frag.m || tn % frag.n || bk % frag.k || bk % 4) throw new Error(`matmul: variant "${s}" does not divide into ${frag.m}x${frag.n}x${frag.k} fragments`);
     return { frag, sgSize, sgRows, sgCols, fragsM: tm / frag.m, fragsN: tn / frag.n, bk, buffers: 2 };
   };
+  const fit = (t: SubgroupTiles, forced: 1 | 2 | null): SubgroupTiles | null => {
+    const buffers = forced ?? (bytes({ ...t, buffers: 2 }) <= smem ? 2 : 1);
+    return bytes({ ...t, buffers }) <= smem ? { ...t, buffers } : null;
+  };
   if (variant) {
     const { base, buffers } = parseBuffers(variant);
-    return { tiles: parse(base), buffers };
+    const t = parse(base);
+    const fitted = fit(t, buffers);
+    if (!fitted) throw new Error(`matmul: variant "${variant}" needs ${bytes({ ...t, buffers: buffers ?? 1 })} bytes of workgroup memory, the device has ${smem}`);
+    return fitted;
   }
   const large = parse(SUBGROUP_VARIANTS[0]);
+  const small = parse(SUBGROUP_VARIANTS[SUBGROUP_VARIANTS.length - 1]);
   const { bm, bn } = subgroupBlock(large);
   const enough = Math.ceil(m / bm) * Math.ceil(n / bn) * batch >= TARGET_GROUPS / 2;
-  return { tiles: enough ? large : parse(SUBGROUP_VARIANTS[SUBGROUP_VARIANTS.length - 1]), buffers: null };
+  const chosen = (enough ? fit(large, null) : null) ?? fit(small, null);
+  if (!chosen) throw new Error(`matmul: no subgroup-matrix tile fits in ${smem} bytes of workgroup memory`);
+  return chosen;
 }
 
 /**
@@ -163,7 +185,6 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
   if (batch > 65535) throw new Error(`matmul: batch ${batch} exceeds 65535`);
   const outShape = a.rank === 3 || b.rank === 3 ? [batch, m, n] : [m, n];
   const beta = options.beta ?? 0;
-  const alpha = options.alpha ?? 1;
   if (beta !== 0 && !options.out) throw new Error('matmul: beta needs an existing out tensor');
   if (options.out) {
     if (options.out.shape.join() !== outShape.join()) throw new Error(`matmul: out has shape [${options.out.shape}], expected [${outShape}] for ${describe()}`);
@@ -173,7 +194,21 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
   if (bias && (bias.rank !== 1 || bias.shape[0] !== n)) throw new Error(`matmul: bias must be [${n}], got [${bias.shape}] for ${describe()}`);
 
   const out = options.out ?? Tensor.empty(engine, outShape, options.outDtype ?? a.dtype, options.category ?? 'activations');
-  if (m === 0 || n === 0) return out;
+  try {
+    if (m > 0 && n > 0) record(a, b, out, A, B, batch, options);
+    return out;
+  } catch (error) {
+    if (!options.out) out.dispose();
+    throw error;
+  }
+}
+
+/** Chooses the kernel for matmul's validated operands and records the dispatch. */
+function record(a: Tensor, b: Tensor, out: Tensor, A: ReturnType<typeof asBatched>, B: ReturnType<typeof asBatched>, batch: number, options: MatmulOptions): void {
+  const engine = a.engine;
+  const [, m, k] = A.shape;
+  const n = B.shape[2];
+  const { bias, alpha = 1, beta = 0 } = options;
   const C = asBatched(out, false, 'out');
 
   const path = options.path ?? matmulPath(engine, a.dtype, b.dtype);
@@ -200,12 +235,12 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
   let bn: number;
   if (path === 'subgroup-matrix') {
     const sgSize = engine.gpu?.limits.subgroupMaxSize ?? 32;
-    const chosen = subgroupTiles(frag!, sgSize, m, n, batch, options.variant);
-    const kernel: SubgroupKernel = {
-      tiles: chosen.tiles, a: aPlan, b: bPlan, cType: out.dtype, biasType: bias?.dtype ?? null, beta: beta !== 0, sameAB,
+    const rest: Omit<SubgroupKernel, 'tiles'> = {
+      a: aPlan, b: bPlan, cType: out.dtype, biasType: bias?.dtype ?? null, beta: beta !== 0, sameAB,
       direct: out.dtype === 'f32' && cn === 1 && cAligned && !bias && beta === 0 && alpha === 1,
     };
-    kernel.tiles.buffers = chosen.buffers ?? (subgroupWorkgroupBytes({ ...kernel, tiles: { ...kernel.tiles, buffers: 2 } }) <= smem ? 2 : 1);
+    const bytes = (tiles: SubgroupTiles) => subgroupWorkgroupBytes({ ...rest, tiles });
+    const kernel: SubgroupKernel = { ...rest, tiles: subgroupTiles(frag!, sgSize, m, n, batch, smem, bytes, options.variant) };
     ({ bm, bn } = subgroupBlock(kernel.tiles));
     key = subgroupKey(kernel);
     build = () => subgroupWgsl(kernel);
@@ -229,5 +264,4 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
   const tensors = [a, ...(sameAB ? [] : [b]), out, ...(bias ? [bias] : [])];
   const limit = engine.gpu?.limits.maxComputeWorkgroupsPerDimension ?? 65535;
   launch(engine, { key, name: `matmul (${path})`, build }, tensors, params, tileGrid(tilesM * tilesN, batch, limit));
-  return out;
 }

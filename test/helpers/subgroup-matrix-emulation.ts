@@ -1,106 +1,147 @@
-import type { Engine } from '../../src/gpu/engine.js';
 import type { SubgroupMatrixConfig } from '../../src/gpu/device.js';
+import type { Engine } from '../../src/gpu/engine.js';
+import { Tensor } from '../../src/gpu/tensor.js';
 
 /**
  * Lets a subgroup-matrix kernel run on a device without subgroup matrices (lavapipe), to
  * test everything around the matrix ops: tiling, staging, offsets, majorness, strides,
- * edges, epilogue. The source is rewritten so that the first invocation of each emulated
- * subgroup holds whole matrices (row-major f32 arrays) and performs each load,
- * multiply-accumulate and store itself,
- * with the semantics of the proposal (gpuweb proposals/subgroup-matrix.md): element
- * [r, c] of a row-major load lives at offset + r * stride + c, of a column-major one at
- * offset + c * stride + r; left is M x K, right K x N, result M x N. Subgroups become
- * runs of `sgSize` consecutive invocations (subgroup_id = index / sgSize).
+ * edges, epilogue. Semantics follow the proposal (gpuweb proposals/subgroup-matrix.md):
+ * element [r, c] of a row-major load/store lives at offset + r * stride + c, of a
+ * column-major one at offset + c * stride + r; left is M x K, right K x N, result M x N.
+ *
+ * Rewrite: every matrix value becomes a u32 handle to a slot of a storage-buffer pool
+ * (one slot per source site, subgroup and workgroup), and only the first invocation of
+ * each emulated subgroup (a run of `sgSize` consecutive invocations) touches the slots.
+ * Matrices in private arrays would be closer to the real thing but take lavapipe's LLVM
+ * minutes to compile.
  */
-export function emulateSubgroupMatrix(source: string, sgSize: number): string {
+export interface Emulated {
+  source: string;
+  /** f32 elements the pool needs per workgroup. */
+  poolPerWorkgroup: number;
+}
+
+export function emulateSubgroupMatrix(source: string, sgSize: number, poolBinding: number): Emulated {
   let src = source
     .replace('enable chromium_experimental_subgroup_matrix;', '')
     .replace(/diagnostic\(off, chromium\.subgroup_matrix_uniformity\);/, '');
-  const types = new Map<string, { name: string; kind: string; cols: number; rows: number }>();
-  const typeRe = /subgroup_matrix_(left|right|result)<\w+, (\d+), (\d+)>/g;
-  for (const m of src.matchAll(typeRe)) {
-    types.set(m[0], { name: `Sm_${m[1]}_${m[2]}x${m[3]}`, kind: m[1], cols: Number(m[2]), rows: Number(m[3]) });
-  }
+  const dims = { left: [0, 0], right: [0, 0], result: [0, 0] } as Record<string, [number, number]>; // [rows, cols]
+  for (const m of src.matchAll(/subgroup_matrix_(left|right|result)<\w+, (\d+), (\d+)>/g)) dims[m[1]] = [Number(m[3]), Number(m[2])];
+  const [fm, fk] = dims.left;
+  const fn = dims.right[1];
+  const elems = Math.max(fm * fk, fk * fn, fm * fn);
   const arrayType = (name: string) => {
     const m = new RegExp(`var(?:<[^>]*>)? ${name}: array<(\\w+)`).exec(src);
     if (!m) throw new Error(`emulation: no array ${name}`);
     return m[1];
   };
-  const helpers: string[] = [...types.values()].map((t) => `struct ${t.name} { v: array<f32, ${t.rows * t.cols}> }`);
-  // Only the first invocation of an emulated subgroup does the matrix work (the others would repeat it).
-  helpers.push('var<private> smLeader: bool;');
-  const made = new Set<string>();
-  const element = 'select(off + i * stride + j, off + j * stride + i, colMajor)';
-  src = src.replace(/subgroupMatrixLoad<(subgroup_matrix_\w+<[^>]*>)>\(&(\w+), /g, (_all, type: string, arr: string) => {
-    const t = types.get(type)!;
-    const fn = `smLoad_${t.name}_${arr}`;
-    if (!made.has(fn)) {
-      made.add(fn);
-      helpers.push(`fn ${fn}(off: u32, colMajor: bool, stride: u32) -> ${t.name} {
-  var r: ${t.name};
-  if (!smLeader) { return r; }
-  for (var i = 0u; i < ${t.rows}u; i++) { for (var j = 0u; j < ${t.cols}u; j++) { r.v[i * ${t.cols}u + j] = f32(${arr}[${element}]); } }
-  return r;
+  let sites = 0;
+  const helpers = new Map<string, string>();
+  const at = 'select(off + i * stride + j, off + j * stride + i, colMajor)';
+  // Loop bounds read through smZ (0 at run time) so the compiler cannot unroll them.
+  src = src.replace(/subgroupMatrixLoad<subgroup_matrix_(\w+)<[^>]*>>\(&(\w+), /g, (_all, kind: string, arr: string) => {
+    const [rows, cols] = dims[kind];
+    const name = `smLoad_${kind}_${arr}`;
+    helpers.set(name, `fn ${name}(site: u32, off: u32, colMajor: bool, stride: u32) -> u32 {
+  if (smLeader) {
+    let slot = (smBase + site) * ${elems}u;
+    for (var e = smZ; e < ${rows * cols}u; e++) { let i = e / ${cols}u; let j = e % ${cols}u; smPool[slot + e] = f32(${arr}[${at}]); }
+  }
+  return site;
 }`);
-    }
-    return `${fn}(`;
+    return `${name}(${sites++}u, `;
   });
-  const result = [...types.values()].find((t) => t.kind === 'result')!;
   src = src.replace(/subgroupMatrixStore\(&(\w+), /g, (_all, arr: string) => {
-    const fn = `smStore_${arr}`;
-    if (!made.has(fn)) {
-      made.add(fn);
-      helpers.push(`fn ${fn}(off: u32, m: ${result.name}, colMajor: bool, stride: u32) {
-  if (!smLeader) { return; }
-  for (var i = 0u; i < ${result.rows}u; i++) { for (var j = 0u; j < ${result.cols}u; j++) { ${arr}[${element}] = ${arrayType(arr)}(m.v[i * ${result.cols}u + j]); } }
+    const name = `smStore_${arr}`;
+    helpers.set(name, `fn ${name}(off: u32, m: u32, colMajor: bool, stride: u32) {
+  if (smLeader) {
+    let slot = (smBase + m) * ${elems}u;
+    for (var e = smZ; e < ${fm * fn}u; e++) { let i = e / ${fn}u; let j = e % ${fn}u; ${arr}[${at}] = ${arrayType(arr)}(smPool[slot + e]); }
+  }
 }`);
-    }
-    return `${fn}(`;
+    return `${name}(`;
   });
-  const left = [...types.values()].find((t) => t.kind === 'left')!;
-  const right = [...types.values()].find((t) => t.kind === 'right')!;
-  helpers.push(`fn smMma(a: ${left.name}, b: ${right.name}, c: ${result.name}) -> ${result.name} {
-  var r = c;
-  if (!smLeader) { return r; }
-  for (var i = 0u; i < ${result.rows}u; i++) { for (var j = 0u; j < ${result.cols}u; j++) {
-    var s = r.v[i * ${result.cols}u + j];
-    for (var k = 0u; k < ${left.cols}u; k++) { s += a.v[i * ${left.cols}u + k] * b.v[k * ${right.cols}u + j]; }
-    r.v[i * ${result.cols}u + j] = s;
-  } }
-  return r;
-}`);
+  src = src.replace(/subgroup_matrix_result<[^>]*>\(\)/g, () => `smZero(${sites++}u)`);
   src = src.replaceAll('subgroupMatrixMultiplyAccumulate(', 'smMma(');
-  for (const [type, t] of types) src = src.replaceAll(type, t.name);
-  src = src.replace(/,\s*@builtin\(subgroup_id\) (\w+): u32\) \{/, (_all, name: string) => `) {\n  let ${name} = t / ${sgSize}u;\n  smLeader = t % ${sgSize}u == 0u;`);
+  src = src.replace(/subgroup_matrix_\w+<[^>]*>/g, 'u32');
+  helpers.set('smMma', `fn smZero(site: u32) -> u32 {
+  if (smLeader) { for (var i = smZ; i < ${fm * fn}u; i++) { smPool[(smBase + site) * ${elems}u + i] = 0.0; } }
+  return site;
+}
+fn smMma(a: u32, b: u32, c: u32) -> u32 {
+  if (smLeader) {
+    let sa = (smBase + a) * ${elems}u; let sb = (smBase + b) * ${elems}u; let sc = (smBase + c) * ${elems}u;
+    for (var e = smZ; e < ${fm * fn * fk}u; e++) {
+      let i = e / ${fn * fk}u; let j = (e / ${fk}u) % ${fn}u; let k = e % ${fk}u;
+      smPool[sc + i * ${fn}u + j] += smPool[sa + i * ${fk}u + k] * smPool[sb + k * ${fn}u + j];
+    }
+  }
+  return c;
+}`);
+  const threads = Number(/@workgroup_size\((\d+)\)/.exec(src)![1]);
+  const nSub = threads / sgSize;
+  src = src.replace(
+    /,\s*@builtin\(subgroup_id\) (\w+): u32\) \{/,
+    (_all, name: string) => `) {
+  let ${name} = t / ${sgSize}u;
+  smLeader = t % ${sgSize}u == 0u;
+  smZ = P.tilesM >> 31u;
+  smBase = ((wg.x + wg.y * nwg.x + wg.z * nwg.x * nwg.y) * ${nSub}u + ${name}) * ${sites}u;`,
+  );
+  const decls = `@group(0) @binding(${poolBinding}) var<storage, read_write> smPool: array<f32>;
+var<private> smLeader: bool;
+var<private> smZ: u32;
+var<private> smBase: u32;
+${[...helpers.values()].join('\n')}`;
   // Helpers go after the module-scope declarations they use (the first function starts there).
-  const at = src.indexOf('\nfn ');
-  return `${src.slice(0, at)}\n${helpers.join('\n')}\n${src.slice(at)}`;
+  const first = src.indexOf('\nfn ');
+  return { source: `${src.slice(0, first)}\n${decls}\n${src.slice(first)}`, poolPerWorkgroup: nSub * sites * elems };
 }
 
 /**
- * A view of `engine` that reports f16 -> f32 subgroup matrices of the given config and a
- * fixed subgroup size, and runs every kernel through `emulateSubgroupMatrix`. Tensors must
- * be created on the returned engine.
+ * A view of `engine` that reports f16 -> f32 subgroup matrices of the given shape and a
+ * fixed subgroup size, and runs subgroup-matrix kernels through `emulateSubgroupMatrix`
+ * with an extra pool binding. Tensors must be created on the returned engine; call
+ * `release()` before checking for leaks.
  */
-export function withEmulatedSubgroupMatrix(engine: Engine, config: Omit<SubgroupMatrixConfig, 'componentType' | 'resultComponentType'>, sgSize = 32): Engine {
+export function withEmulatedSubgroupMatrix(
+  engine: Engine,
+  config: Pick<SubgroupMatrixConfig, 'M' | 'N' | 'K'>,
+  sgSize = 32,
+): { engine: Engine; release: () => void } {
   const features = {
     ...engine.features,
     subgroupMatrix: true,
     subgroupMatrixConfigs: [{ componentType: 'f16', resultComponentType: 'f32', ...config }],
   };
   const gpu = Object.create(engine.gpu!, { limits: { value: { ...engine.gpu!.limits, subgroupMinSize: sgSize, subgroupMaxSize: sgSize } } });
-  return new Proxy(engine, {
+  let pool: Tensor | null = null;
+  const sources = new Map<string, Emulated>();
+  const run: Engine['run'] = (request, slices, params, groups) => {
+    if (!request.key.startsWith('matmul-sgmat')) return engine.run(request, slices, params, groups);
+    let emulated = sources.get(request.key);
+    if (!emulated) sources.set(request.key, (emulated = emulateSubgroupMatrix(request.build(), sgSize, request.bindings + 1)));
+    const need = emulated.poolPerWorkgroup * groups[0] * groups[1] * groups[2];
+    if (!pool || pool.size < need) {
+      pool?.dispose();
+      pool = Tensor.empty(engine, [need], 'f32', 'workspace');
+    }
+    const slice = pool.storage.slice();
+    engine.run(
+      { ...request, key: `emulated:${request.key}`, bindings: request.bindings + 1, build: () => emulated.source },
+      () => [...slices(), slice],
+      params,
+      groups,
+    );
+  };
+  const proxy = new Proxy(engine, {
     get(target, prop) {
       if (prop === 'features') return features;
       if (prop === 'gpu') return gpu;
-      if (prop === 'run') {
-        return (request: Parameters<Engine['run']>[0], ...rest: [never, never, never]) => {
-          const emulated = request.key.startsWith('matmul-sgmat');
-          target.run({ ...request, key: `${emulated ? 'emulated:' : ''}${request.key}`, build: () => (emulated ? emulateSubgroupMatrix(request.build(), sgSize) : request.build()) }, ...rest);
-        };
-      }
+      if (prop === 'run') return run;
       const value = Reflect.get(target, prop, target) as unknown;
       return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
     },
   });
+  return { engine: proxy, release: () => pool?.dispose() };
 }
