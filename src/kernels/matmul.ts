@@ -34,8 +34,11 @@ export interface MatmulOptions {
 
 /** SIMT tile configurations, largest first (the default choice walks this list). */
 export const SIMT_VARIANTS = ['128x128x8', '128x64x16', '64x128x16', '64x64x16'] as const;
-/** Subgroup-matrix configurations benchmarks sweep; the default choice uses the first and the last. */
-export const SUBGROUP_VARIANTS = ['2x2:64x64:32', '2x4:64x32:32', '4x2:32x64:32', '2x4:64x64:32', '2x2:32x32:32'] as const;
+/**
+ * Subgroup-matrix configurations benchmarks sweep; the default choice uses the first (large
+ * products: the fastest in the H100 sweep of 2026-11-22, bench/RESULTS.md) and the last.
+ */
+export const SUBGROUP_VARIANTS = ['2x4:64x64:32', '2x2:64x64:32', '2x4:64x32:32', '4x2:32x64:32', '2x2:32x32:32'] as const;
 
 /** Workgroups wanted before a larger tile is preferred: about two per SM of a large GPU. */
 const TARGET_GROUPS = 264;
