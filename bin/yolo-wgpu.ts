@@ -2,6 +2,7 @@
 import { Command } from 'commander';
 import { registerInfoCommand } from '../src/cli/info.js';
 import { registerBenchCommand } from '../src/cli/bench.js';
+import { registerDatasetCommand } from '../src/cli/dataset.js';
 import { runCli } from '../src/cli/run.js';
 
 const program = new Command();
@@ -14,5 +15,6 @@ program
 
 registerInfoCommand(program);
 registerBenchCommand(program);
+registerDatasetCommand(program);
 
 await runCli(program);

@@ -1,7 +1,7 @@
 import { convGeometry, type Conv2dOptions } from './conv2d.js';
 import type { HostTensor } from './host-tensor.js';
 
-export interface Conv2dCpuOptions extends Omit<Conv2dOptions, 'bias' | 'scale' | 'shift' | 'out'> {
+export interface Conv2dCpuOptions extends Pick<Conv2dOptions, 'stride' | 'padding' | 'groups' | 'silu'> {
   bias?: ArrayLike<number>;
   scale?: ArrayLike<number>;
   shift?: ArrayLike<number>;

@@ -1,8 +1,22 @@
 import type { Category } from '../gpu/arena.js';
 import type { DType } from '../gpu/dtype.js';
 import { Tensor } from '../gpu/tensor.js';
-import { chooseTiles, gemmGroups, gemmWgsl, tilesKey } from './gemm.js';
-import { enables, grid1d, launch, linearIndexWgsl, Params } from './launch.js';
+import {
+  convGemmKey,
+  convGemmWgsl,
+  convThreads,
+  convWorkgroupBytes,
+  DEPTHWISE_WG,
+  depthwiseKey,
+  depthwiseWgsl,
+  type ConvBinding,
+  type ConvEpilogue,
+  type ConvGemmKernel,
+  type ConvRole,
+  type ConvTiles,
+} from './conv2d.wgsl.js';
+import { grid1d, launch, Params } from './launch.js';
+import { tileGrid } from './matmul-common.wgsl.js';
 
 export interface Conv2dOptions {
   stride?: number | [number, number];
@@ -17,8 +31,14 @@ export interface Conv2dOptions {
   silu?: boolean;
   /** Write into this view (e.g. a channel slice of a concat buffer) instead of a new tensor. */
   out?: Tensor;
+  /** Dtype of a new output (default: the input's). */
   outDtype?: DType;
   category?: Category;
+  /**
+   * Force a GEMM tile configuration (benchmarks): `BMxBN:TMxTN:BK`, optionally `/1` or `/2`
+   * staging buffers, and `u` to unroll the k-step loop at generation (e.g. `128x64:8x8:16/2u`).
+   */
+  variant?: string;
 }
 
 export interface ConvGeometry {
@@ -42,7 +62,7 @@ const pair = (v: number | [number, number] | undefined, dflt: number): [number, 
   v === undefined ? [dflt, dflt] : typeof v === 'number' ? [v, v] : v;
 
 /** Shapes and output size of a conv of x [N,H,W,Cin] with w [Cout,KH,KW,Cin/groups]. */
-export function convGeometry(x: readonly number[], w: readonly number[], options: Conv2dOptions = {}): ConvGeometry {
+export function convGeometry(x: readonly number[], w: readonly number[], options: Pick<Conv2dOptions, 'stride' | 'padding' | 'groups'> = {}): ConvGeometry {
   if (x.length !== 4) throw new Error(`conv2d: input must be NHWC [N,H,W,C], got [${x}]`);
   if (w.length !== 4) throw new Error(`conv2d: weight must be [Cout,KH,KW,Cin/groups], got [${w}]`);
   const [n, h, wd, cin] = x;
@@ -50,8 +70,11 @@ export function convGeometry(x: readonly number[], w: readonly number[], options
   const groups = options.groups ?? 1;
   const [sh, sw] = pair(options.stride, 1);
   const [ph, pw] = pair(options.padding, 0);
+  if (!(groups >= 1) || !(sh >= 1) || !(sw >= 1) || !(ph >= 0) || !(pw >= 0)) {
+    throw new Error(`conv2d: invalid groups ${groups}, stride ${sh},${sw} or padding ${ph},${pw}`);
+  }
   if (cin % groups !== 0 || cout % groups !== 0 || cg !== cin / groups) {
-    throw new Error(`conv2d: ${cin} input and ${cout} output channels with ${groups} groups need a weight of [${cout},KH,KW,${cin / groups}], got [${w}]`);
+    throw new Error(`conv2d: ${cin} input and ${cout} output channels with ${groups} groups need a weight of [${cout},KH,KW,${cin / groups}], got [${w}] for input [${x}]`);
   }
   const ho = Math.floor((h + 2 * ph - kh) / sh) + 1;
   const wo = Math.floor((wd + 2 * pw - kw) / sw) + 1;
@@ -59,156 +82,191 @@ export function convGeometry(x: readonly number[], w: readonly number[], options
   return { n, h, w: wd, cin, cout, kh, kw, sh, sw, ph, pw, groups, ho, wo };
 }
 
-/** WGSL applying bias / affine / SiLU to `v` for output channel `co`. */
-function epilogueWgsl(o: Conv2dOptions): string {
-  return [
-    o.bias ? 'v += f32(bias[co]);' : '',
-    o.scale ? 'v = v * f32(scale[co]) + f32(shift[co]);' : '',
-    o.silu ? 'v = v / (1.0 + exp(-v));' : '',
-  ].join(' ');
-}
+/** Workgroups wanted before a taller M tile is preferred: about two per SM of a large GPU. */
+const TARGET_GROUPS = 264;
 
-function epilogueBindings(o: Conv2dOptions, first: number): string {
-  const lines: string[] = [];
-  let b = first;
-  if (o.bias) lines.push(`@group(0) @binding(${b++}) var<storage, read_write> bias: array<${o.bias.dtype}>;`);
-  if (o.scale) lines.push(`@group(0) @binding(${b++}) var<storage, read_write> scale: array<${o.scale.dtype}>;`);
-  if (o.shift) lines.push(`@group(0) @binding(${b++}) var<storage, read_write> shift: array<${o.shift.dtype}>;`);
-  return lines.join('\n');
-}
-
-const epilogueKey = (o: Conv2dOptions) =>
-  `${o.bias ? `b${o.bias.dtype}` : ''}${o.scale ? `a${o.scale.dtype}` : ''}${o.silu ? 's' : ''}`;
-
-/** Common conv parameters: geometry, then the input and output views' offsets and strides. */
-function convParams(g: ConvGeometry, x: Tensor, out: Tensor, m: number, n: number, k: number): Params {
-  return new Params()
-    .u32(m, n, k)
-    .u32(g.h, g.w, g.cin / g.groups, g.cout / g.groups, g.kw, g.ho, g.wo)
-    .i32(g.sh, g.sw, g.ph, g.pw)
-    .u32(x.offset, ...x.strides, out.offset, ...out.strides);
-}
-
-const CONV_PARAMS =
-  'H: u32, W: u32, Cg: u32, CoutG: u32, KW: u32, Ho: u32, Wo: u32, sh: i32, sw: i32, ph: i32, pw: i32, ' +
-  'xOff: u32, sxN: u32, sxH: u32, sxW: u32, sxC: u32, oOff: u32, soN: u32, soH: u32, soW: u32, soC: u32';
-
-/** Offset of output pixel m (n, ho, wo) in the output view. */
-const OUT_PIXEL_WGSL = /* wgsl */ `
-fn outPixel(m: u32) -> u32 {
-  let hw = P.Ho * P.Wo;
-  let r = m % hw;
-  return P.oOff + (m / hw) * P.soN + (r / P.Wo) * P.soH + (r % P.Wo) * P.soW;
-}`;
+const waste = (n: number, tile: number) => Math.ceil(n / tile) * tile - n;
 
 /**
- * 2-D convolution of an NHWC view with a [Cout,KH,KW,Cin/groups] weight, as an implicit
- * GEMM (output pixels x output channels, reduction over kh,kw,cin gathered while
- * staging tiles); depthwise convolutions (groups == Cin == Cout) run a direct kernel.
- * Optional bias, folded-BatchNorm affine and SiLU are applied before the single store,
- * which may target a channel slice of a larger tensor (zero-copy concat).
+ * Tile configuration for an M x N x K implicit GEMM (`slices` groups): the N tile is the
+ * output channels rounded up to 16 (one tile when Cout <= 128: no column of threads idles
+ * on Cout = 16, 32, 80), else 128 or 64 wide; M tiles of 128 rows, 64 when the grid would
+ * leave a large GPU half idle.
+ */
+export function chooseConvTiles(m: number, n: number, k: number, slices: number, smem: number): ConvTiles {
+  const bn = n <= 128 ? Math.ceil(n / 16) * 16 : waste(n, 128) <= waste(n, 64) ? 128 : 64;
+  const tn: 4 | 8 = bn >= 64 && bn % 8 === 0 ? 8 : 4;
+  // Narrow N: 4 rows per thread (more threads share the A tile, which dominates the loads); else 8.
+  let tm: 4 | 8 = bn < 64 && convThreads({ bm: 128, bn, tm: 4, tn }) <= 256 ? 4 : 8;
+  let bm = 128;
+  if (Math.ceil(m / bm) * Math.ceil(n / bn) * slices < TARGET_GROUPS) {
+    bm = 64;
+    tm = 4;
+  }
+  const bk: 8 | 16 = k <= 8 ? 8 : 16;
+  return withBuffers({ bm, bn, bk, tm, tn, buffers: 2 }, smem, null);
+}
+
+function withBuffers(t: ConvTiles, smem: number, forced: 1 | 2 | null): ConvTiles {
+  return { ...t, buffers: forced ?? (convWorkgroupBytes({ ...t, buffers: 2 }) <= smem ? 2 : 1) };
+}
+
+/** Parses `BMxBN:TMxTN:BK[/buffers][u]`. */
+export function parseConvVariant(variant: string, smem: number): ConvTiles {
+  const match = /^(\d+)x(\d+):(\d+)x(\d+):(\d+)(?:\/([12]))?(u?)$/.exec(variant);
+  const bad = (why: string) => new Error(`conv2d: variant "${variant}": ${why} (format BMxBN:TMxTN:BK[/1|/2][u])`);
+  if (!match) throw bad('unreadable');
+  const [bm, bn, tm, tn, bk] = match.slice(1, 6).map(Number) as [number, number, 4 | 8, 4 | 8, 8 | 16 | 32];
+  if (![4, 8].includes(tm) || ![4, 8].includes(tn)) throw bad('TM and TN must be 4 or 8');
+  if (![8, 16, 32].includes(bk)) throw bad('BK must be 8, 16 or 32');
+  if (bm % tm || bn % tn) throw bad('BM and BN must be multiples of TM and TN');
+  const threads = convThreads({ bm, bn, tm, tn });
+  if (threads < 32 || threads > 256) throw bad(`${threads} threads per workgroup (32..256 allowed)`);
+  const tiles = withBuffers({ bm, bn, bk, tm, tn, buffers: 2 }, smem, match[6] ? (Number(match[6]) as 1 | 2) : null);
+  return match[7] ? { ...tiles, unroll: true } : tiles;
+}
+
+/** Offset and [N, H, W, C] strides of a view, with strides of size-1 axes zeroed (they are never stepped). */
+function layout(t: Tensor): { off: number; strides: number[] } {
+  return { off: t.offset, strides: t.strides.map((s, i) => (t.shape[i] === 1 ? 0 : s)) };
+}
+
+/** vec4 access along channels: unit channel stride and every pixel offset a multiple of 4. */
+const vec4Channels = (l: { off: number; strides: number[] }, channels: number) =>
+  channels % 4 === 0 && l.strides[3] === 1 && [l.off, l.strides[0], l.strides[1], l.strides[2]].every((v) => v % 4 === 0);
+
+/**
+ * Whether the input and output views, which live in one storage, touch disjoint elements.
+ * Besides disjoint address ranges, this accepts the concat pattern: both views step pixels
+ * by a common pixel stride s and cover different channel windows modulo s.
+ */
+function disjointViews(x: Tensor, y: Tensor): boolean {
+  const span = (t: Tensor) => [t.offset, t.offset + t.shape.reduce((a, d, i) => a + (d - 1) * t.strides[i], 0)];
+  const [x0, x1] = span(x);
+  const [y0, y1] = span(y);
+  if (x1 < y0 || y1 < x0) return true;
+  const lx = layout(x);
+  const ly = layout(y);
+  const s = Math.max(lx.strides[2], ly.strides[2], 1);
+  const pixelAligned = (l: { strides: number[] }) => [0, 1, 2].every((i) => l.strides[i] % s === 0);
+  if (!pixelAligned(lx) || !pixelAligned(ly)) return false;
+  if ((x.shape[3] - 1) * lx.strides[3] >= s || (y.shape[3] - 1) * ly.strides[3] >= s) return false;
+  const used = new Uint8Array(s);
+  for (let c = 0; c < x.shape[3]; c++) used[(x.offset + c * lx.strides[3]) % s] = 1;
+  for (let c = 0; c < y.shape[3]; c++) if (used[(y.offset + c * ly.strides[3]) % s]) return false;
+  return true;
+}
+
+interface Operand {
+  role: ConvRole;
+  t: Tensor;
+  vec: boolean;
+}
+
+/** One binding per distinct storage (WebGPU forbids binding one buffer twice as writable storage). */
+function groupBindings(operands: Operand[]): { bindings: ConvBinding[]; tensors: Tensor[] } {
+  const bindings: ConvBinding[] = [];
+  const tensors: Tensor[] = [];
+  for (const o of operands) {
+    const i = tensors.findIndex((t) => t.storage === o.t.storage);
+    if (i < 0) {
+      bindings.push({ dtype: o.t.dtype, vec: o.vec, roles: [o.role] });
+      tensors.push(o.t);
+      continue;
+    }
+    if (bindings[i].dtype !== o.t.dtype) throw new Error(`conv2d: ${o.role} (${o.t.dtype}) shares a storage with ${bindings[i].roles[0]} (${bindings[i].dtype})`);
+    bindings[i].vec &&= o.vec;
+    bindings[i].roles.push(o.role);
+  }
+  return { bindings, tensors };
+}
+
+const FLOAT: readonly DType[] = ['f32', 'f16'];
+
+/**
+ * 2-D convolution of an NHWC view x [N,H,W,Cin] with a weight [Cout,KH,KW,Cin/groups],
+ * f32 accumulation. Output [N,Ho,Wo,Cout] (Ho = floor((H + 2 ph - KH) / sh) + 1): a new
+ * tensor of `category`, or written through `out` (any view, e.g. a channel slice of a
+ * concat buffer; it may share a storage with x when the two touch different channels).
+ * Runs as an implicit GEMM on a register-blocked SIMT kernel (pixels x output channels,
+ * reduction over kh, kw, ci gathered from the view while tiles load; vec4 loads and stores
+ * where channel strides and alignment allow); depthwise convolutions (groups == Cin ==
+ * Cout) run a direct kernel. Bias, folded-BatchNorm affine and SiLU are fused into the
+ * single store. No workspace is allocated.
  */
 export function conv2d(x: Tensor, weight: Tensor, options: Conv2dOptions = {}): Tensor {
   const engine = x.engine;
   const g = convGeometry(x.shape, weight.shape, options);
-  if (!weight.isContiguous()) throw new Error('conv2d: the weight must be contiguous');
+  const describe = `input [${x.shape}] ${x.dtype}, weight [${weight.shape}] ${weight.dtype}`;
+  for (const [name, t] of [['input', x], ['weight', weight], ['out', options.out]] as const) {
+    if (t && !FLOAT.includes(t.dtype)) throw new Error(`conv2d: ${name} must be f32 or f16, got ${t.dtype} (${describe})`);
+  }
+  if (!weight.isContiguous()) throw new Error(`conv2d: the weight must be contiguous (${describe})`);
   for (const [name, t] of [['bias', options.bias], ['scale', options.scale], ['shift', options.shift]] as const) {
-    if (t && (t.rank !== 1 || t.shape[0] !== g.cout || !t.isContiguous())) throw new Error(`conv2d: ${name} must be a contiguous [${g.cout}]`);
+    if (t && (t.rank !== 1 || t.shape[0] !== g.cout || (g.cout > 1 && t.strides[0] !== 1) || !FLOAT.includes(t.dtype))) {
+      throw new Error(`conv2d: ${name} must be a contiguous float [${g.cout}], got [${t.shape}] ${t.dtype} (${describe})`);
+    }
   }
   if (!!options.scale !== !!options.shift) throw new Error('conv2d: scale and shift go together');
+  if (g.groups > 65535) throw new Error(`conv2d: ${g.groups} groups exceed 65535`);
   const outShape = [g.n, g.ho, g.wo, g.cout];
+  if (options.out) {
+    if (options.out.shape.join() !== outShape.join()) throw new Error(`conv2d: out has shape [${options.out.shape}], expected [${outShape}] for ${describe}`);
+    if (options.outDtype && options.outDtype !== options.out.dtype) throw new Error(`conv2d: outDtype ${options.outDtype} differs from out's ${options.out.dtype}`);
+    if (options.out.storage === x.storage && !disjointViews(x, options.out)) throw new Error(`conv2d: the output view overlaps the input (${describe})`);
+  }
+  const depthwise = g.groups > 1 && g.groups === g.cin && g.groups === g.cout;
+  const smem = engine.gpu?.limits.maxComputeWorkgroupStorageSize ?? 16384;
+  const forced = options.variant && !depthwise ? parseConvVariant(options.variant, smem) : null;
   const out = options.out ?? Tensor.empty(engine, outShape, options.outDtype ?? x.dtype, options.category ?? 'activations');
-  if (out.shape.join() !== outShape.join()) throw new Error(`conv2d: out has shape [${out.shape}], expected [${outShape}]`);
-  const extras = [options.bias, options.scale, options.shift].filter((t): t is Tensor => t !== undefined);
-  const depthwise = g.groups === g.cin && g.groups === g.cout && g.groups > 1;
-  if (depthwise) {
-    depthwiseConv(g, x, weight, out, extras, options);
-    return out;
+  try {
+    record(g, x, weight, out, options, depthwise, forced, smem);
+  } catch (e) {
+    if (out !== options.out) out.dispose();
+    throw e;
   }
-  const m = g.n * g.ho * g.wo;
-  const n = g.cout / g.groups;
-  const k = g.kh * g.kw * (g.cin / g.groups);
-  const tiles = chooseTiles(m, n);
-  const pointwise = g.kh === 1 && g.kw === 1;
-  const dtypes = `${x.dtype}${weight.dtype}${out.dtype}`;
-  const key = `conv2d:${dtypes}:${tilesKey(tiles)}:${pointwise ? 'pw' : 'gen'}:${epilogueKey(options)}`;
-  const build = () =>
-    gemmWgsl(tiles, {
-      dtypes: [x.dtype, weight.dtype, out.dtype],
-      params: CONV_PARAMS + ', wOff: u32',
-      bindings: `
-@group(0) @binding(1) var<storage, read_write> X: array<${x.dtype}>;
-@group(0) @binding(2) var<storage, read_write> Wt: array<${weight.dtype}>;
-@group(0) @binding(3) var<storage, read_write> Y: array<${out.dtype}>;
-${epilogueBindings(options, 4)}`,
-      helpers: `${OUT_PIXEL_WGSL}
-fn loadX(base: u32, hi0: i32, wi0: i32, k: u32) -> f32 {
-  ${
-    pointwise
-      ? 'let ci = k; let hi = hi0; let wi = wi0;'
-      : 'let ci = k % P.Cg; let r = k / P.Cg; let hi = hi0 + i32(r / P.KW); let wi = wi0 + i32(r % P.KW);'
-  }
-  let inside = hi >= 0 && hi < i32(P.H) && wi >= 0 && wi < i32(P.W);
-  let at = base + u32(max(hi, 0)) * P.sxH + u32(max(wi, 0)) * P.sxW + ci * P.sxC;
-  return select(0.0, f32(X[at]), inside);
-}`,
-      setup: `
-  let hw = P.Ho * P.Wo;
-  let pr = aRow % hw;
-  let hi0 = i32(pr / P.Wo) * P.sh - P.ph;
-  let wi0 = i32(pr % P.Wo) * P.sw - P.pw;
-  let xBase = P.xOff + (aRow / hw) * P.sxN + slice * P.Cg * P.sxC;
-  let wBase = P.wOff + slice * P.CoutG * P.K;`,
-      loadA: (kk) => `loadX(xBase, hi0, wi0, ${kk})`,
-      loadB: (kk, nn) => `f32(Wt[wBase + ${nn} * P.K + ${kk}])`,
-      rowBase: (mm) => `outPixel(${mm})`,
-      store: (_mm, nn, v) => `let co = slice * P.CoutG + ${nn}; var v = ${v}; ${epilogueWgsl(options)} Y[row + co * P.soC] = ${out.dtype}(v);`,
-      bWalk: 'k',
-    });
-  launch(engine, { key, name: 'conv2d', build }, [x, weight, out, ...extras], convParams(g, x, out, m, n, k).u32(weight.offset), gemmGroups(tiles, m, n, g.groups));
   return out;
 }
 
-const DW_WG = 256;
-
-/** Direct depthwise convolution: one thread per output element, channels fastest (coalesced). */
-function depthwiseConv(g: ConvGeometry, x: Tensor, weight: Tensor, out: Tensor, extras: Tensor[], options: Conv2dOptions): void {
+/** Records the dispatch of a validated conv. */
+function record(g: ConvGeometry, x: Tensor, weight: Tensor, out: Tensor, options: Conv2dOptions, depthwise: boolean, forced: ConvTiles | null, smem: number): void {
   const engine = x.engine;
-  const total = g.n * g.ho * g.wo * g.cout;
-  const key = `dwconv:${x.dtype}${weight.dtype}${out.dtype}:${epilogueKey(options)}`;
-  const build = () => /* wgsl */ `${enables(x.dtype, weight.dtype, out.dtype)}
-struct Params { M: u32, N: u32, K: u32, ${CONV_PARAMS}, wOff: u32, KH: u32 }
-@group(0) @binding(0) var<uniform> P: Params;
-@group(0) @binding(1) var<storage, read_write> X: array<${x.dtype}>;
-@group(0) @binding(2) var<storage, read_write> Wt: array<${weight.dtype}>;
-@group(0) @binding(3) var<storage, read_write> Y: array<${out.dtype}>;
-${epilogueBindings(options, 4)}
-${OUT_PIXEL_WGSL}
-${linearIndexWgsl(DW_WG)}
-@compute @workgroup_size(${DW_WG})
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-  let i = linearIndex(gid, groups);
-  if (i >= P.M * P.N) { return; }
-  let co = i % P.N;
-  let m = i / P.N;
-  let hw = P.Ho * P.Wo;
-  let pr = m % hw;
-  let hi0 = i32(pr / P.Wo) * P.sh - P.ph;
-  let wi0 = i32(pr % P.Wo) * P.sw - P.pw;
-  let xBase = P.xOff + (m / hw) * P.sxN + co * P.sxC;
-  var v = 0.0;
-  for (var kh = 0u; kh < P.KH; kh++) {
-    let hi = hi0 + i32(kh);
-    if (hi < 0 || hi >= i32(P.H)) { continue; }
-    for (var kw = 0u; kw < P.KW; kw++) {
-      let wi = wi0 + i32(kw);
-      if (wi < 0 || wi >= i32(P.W)) { continue; }
-      v = fma(f32(X[xBase + u32(hi) * P.sxH + u32(wi) * P.sxW]), f32(Wt[P.wOff + (co * P.KH + kh) * P.KW + kw]), v);
-    }
+  const lx = layout(x);
+  const ly = layout(out);
+  const cg = g.cin / g.groups;
+  const coutG = g.cout / g.groups;
+  const m = g.n * g.ho * g.wo;
+  const k = g.kh * g.kw * cg;
+  const xVec = depthwise ? vec4Channels(lx, g.cin) && vec4Channels(ly, g.cout) : vec4Channels(lx, cg);
+  const yVec = depthwise ? xVec : vec4Channels(ly, coutG);
+  const operands: Operand[] = [
+    { role: 'x', t: x, vec: xVec },
+    { role: 'w', t: weight, vec: !depthwise && k % 4 === 0 && weight.offset % 4 === 0 },
+    { role: 'y', t: out, vec: yVec },
+  ];
+  if (options.bias) operands.push({ role: 'bias', t: options.bias, vec: false });
+  if (options.scale) operands.push({ role: 'scale', t: options.scale, vec: false }, { role: 'shift', t: options.shift!, vec: false });
+  const { bindings, tensors } = groupBindings(operands);
+  const epilogue: ConvEpilogue = { bias: !!options.bias, affine: !!options.scale, silu: !!options.silu };
+
+  const tiles = depthwise ? null : (forced ?? chooseConvTiles(m, coutG, k, g.groups, smem));
+  const tilesM = tiles ? Math.ceil(m / tiles.bm) : 0;
+  const tilesN = tiles ? Math.ceil(coutG / tiles.bn) : 0;
+  const params = new Params()
+    .u32(m, depthwise ? g.cout : coutG, k, tilesM, tilesN)
+    .u32(g.h, g.w, cg, g.kh, g.kw, g.ho, g.wo)
+    .i32(g.sh, g.sw, g.ph, g.pw)
+    .u32(lx.off, ...lx.strides, weight.offset, ly.off, ...ly.strides)
+    .u32(options.bias?.offset ?? 0, options.scale?.offset ?? 0, options.shift?.offset ?? 0);
+
+  if (!tiles) {
+    const kernel = { lanes: xVec ? 4 : 1, bindings, epilogue } as const;
+    const key = depthwiseKey(kernel);
+    launch(engine, { key, name: 'conv2d (depthwise)', build: () => depthwiseWgsl(kernel) }, tensors, params, grid1d(engine, (m * g.cout) / kernel.lanes, DEPTHWISE_WG));
+    return;
   }
-  ${epilogueWgsl(options)}
-  Y[outPixel(m) + co * P.soC] = ${out.dtype}(v);
-}`;
-  const params = convParams(g, x, out, g.n * g.ho * g.wo, g.cout, g.kh * g.kw).u32(weight.offset, g.kh);
-  launch(engine, { key, name: 'conv2d depthwise', build }, [x, weight, out, ...extras], params, grid1d(engine, total, DW_WG));
+  const pointwise = g.kh === 1 && g.kw === 1 && g.sh === 1 && g.sw === 1 && g.ph === 0 && g.pw === 0;
+  const kernel: ConvGemmKernel = { tiles, bindings, epilogue, a: pointwise ? 'pointwise' : cg % tiles.bk === 0 ? 'tap-aligned' : 'general' };
+  const limit = engine.gpu?.limits.maxComputeWorkgroupsPerDimension ?? 65535;
+  launch(engine, { key: convGemmKey(kernel), name: 'conv2d', build: () => convGemmWgsl(kernel) }, tensors, params, tileGrid(tilesM * tilesN, g.groups, limit));
 }

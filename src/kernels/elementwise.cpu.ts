@@ -4,11 +4,14 @@ import { hostTensor, linearIndex, multiIndex, type HostTensor } from './host-ten
 
 const sigmoid = (x: number) => 1 / (1 + Math.exp(-x));
 
+/** CPU references of the named elementwise ops, in float64. */
 export const UNARY_CPU: Record<UnaryOp, (x: number) => number> = {
   neg: (x) => -x,
   exp: Math.exp,
   log: Math.log,
   sqrt: Math.sqrt,
+  rsqrt: (x) => 1 / Math.sqrt(x),
+  reciprocal: (x) => 1 / x,
   sigmoid,
   silu: (x) => x * sigmoid(x),
   relu: (x) => Math.max(x, 0),
@@ -31,6 +34,10 @@ export const BINARY_CPU: Record<BinaryOp, (a: number, b: number) => number> = {
   gt: (a, b) => +(a > b),
   ge: (a, b) => +(a >= b),
 };
+
+export const CLAMP_CPU = (x: number, lo: number, hi: number) => Math.min(Math.max(x, lo), hi);
+export const WHERE_CPU = (c: number, a: number, b: number) => (c !== 0 ? a : b);
+export const AXPBY_CPU = (alpha: number, x: number, beta: number, y: number) => alpha * x + beta * y;
 
 /** Applies f with numpy broadcasting over host tensors or scalars, in float64. */
 export function mapCpu(f: (...xs: number[]) => number, inputs: (HostTensor | number)[]): HostTensor {

@@ -1,21 +1,23 @@
 import type { Category } from '../gpu/arena.js';
 import type { DType } from '../gpu/dtype.js';
 import { Tensor } from '../gpu/tensor.js';
-import { broadcastShapes, enables, grid1d, launch, linearIndexWgsl } from './launch.js';
-import { STRIDED_WGSL, stridedParams } from './strided.js';
+import { broadcastShapes, enables, grid1d, launch, linearIndexWgsl, MAX_RANK, Params } from './launch.js';
+import { MAX_OPERANDS, STRIDED_WGSL, stridedParams } from './strided.js';
 
 const WG = 256;
 
-export type UnaryOp = 'neg' | 'exp' | 'log' | 'sqrt' | 'sigmoid' | 'silu' | 'relu' | 'abs' | 'square';
-export type BinaryOp = 'add' | 'sub' | 'mul' | 'div' | 'pow' | 'maximum' | 'minimum' | CompareOp;
+export type UnaryOp = 'neg' | 'exp' | 'log' | 'sqrt' | 'rsqrt' | 'reciprocal' | 'sigmoid' | 'silu' | 'relu' | 'abs' | 'square';
 export type CompareOp = 'eq' | 'ne' | 'lt' | 'le' | 'gt' | 'ge';
+export type BinaryOp = 'add' | 'sub' | 'mul' | 'div' | 'pow' | 'maximum' | 'minimum' | CompareOp;
 
-/** Each op as a WGSL f32 expression over x0, x1, x2 (inputs, computed in f32 whatever the storage dtype). */
+/** Each op as a WGSL f32 expression over x0, x1, ... (operands are converted to f32 whatever their storage dtype). */
 const UNARY: Record<UnaryOp, string> = {
   neg: '-x0',
   exp: 'exp(x0)',
   log: 'log(x0)',
   sqrt: 'sqrt(x0)',
+  rsqrt: 'inverseSqrt(x0)',
+  reciprocal: '1.0 / x0',
   sigmoid: 'sigmoidf(x0)',
   silu: 'x0 * sigmoidf(x0)',
   relu: 'max(x0, 0.0)',
@@ -28,10 +30,10 @@ const BINARY: Record<BinaryOp, string> = {
   sub: 'x0 - x1',
   mul: 'x0 * x1',
   div: 'x0 / x1',
-  // Like torch.pow for a negative base and an integer exponent: sign from the exponent's parity.
   pow: 'powf(x0, x1)',
   maximum: 'max(x0, x1)',
   minimum: 'min(x0, x1)',
+  // Comparisons give 1 or 0 converted to the output dtype (see ElementwiseOptions.outDtype).
   eq: 'select(0.0, 1.0, x0 == x1)',
   ne: 'select(0.0, 1.0, x0 != x1)',
   lt: 'select(0.0, 1.0, x0 < x1)',
@@ -40,85 +42,260 @@ const BINARY: Record<BinaryOp, string> = {
   ge: 'select(0.0, 1.0, x0 >= x1)',
 };
 
+/** Helpers an expression may call. Everything runs in f32, so f16 storage never overflows inside exp. */
 const HELPERS_WGSL = /* wgsl */ `
 fn sigmoidf(x: f32) -> f32 {
-  if (x >= 0.0) { return 1.0 / (1.0 + exp(-x)); }
-  let e = exp(x);
-  return e / (1.0 + e);
+  // exp of a non-positive argument only: no overflow for any |x|.
+  let e = exp(-abs(x));
+  return select(e / (1.0 + e), 1.0 / (1.0 + e), x >= 0.0);
 }
+// A NaN made at run time (a NaN constant expression is a shader-creation error).
+var<private> NAN_BITS: u32 = 0x7fc00000u;
 fn powf(a: f32, b: f32) -> f32 {
+  // Like torch.pow: a negative base takes the parity of an integer exponent, else NaN.
   let m = pow(abs(a), b);
-  let odd = b == trunc(b) && (i32(b) & 1) == 1;
-  return select(select(m, -m, odd), select(m, pow(a, b), b != trunc(b)), a >= 0.0);
+  let integer = b == trunc(b);
+  let odd = integer && abs(b) < 16777216.0 && (i32(b) & 1) == 1;
+  let negative = select(bitcast<f32>(NAN_BITS), select(m, -m, odd), integer);
+  return select(select(negative, m, a >= 0.0), 1.0, b == 0.0);
 }`;
 
 export interface ElementwiseOptions {
-  /** Write into this view (may be an input: in place) instead of a new tensor. */
+  /**
+   * Write into this existing view (e.g. a channel slice of a concat buffer) instead of a
+   * new tensor. It may be one of the inputs (in place) or a view of the same storage
+   * that does not overlap the inputs; partial overlaps are rejected.
+   */
   out?: Tensor;
+  /**
+   * Output dtype. Default: f32 if any tensor operand is f32, else f16 if any is f16, else
+   * the first operand's dtype. Comparisons write 1/0 in it: a float 0/1 mask by default
+   * (multiplies straight into gradients), or pass 'u32' for an integer mask.
+   */
   outDtype?: DType;
   category?: Category;
 }
 
+/** Default output dtype of an op over these tensors: f32 wins over f16 wins over integers. */
+function resultDtype(tensors: readonly Tensor[]): DType {
+  if (tensors.some((t) => t.dtype === 'f32')) return 'f32';
+  if (tensors.some((t) => t.dtype === 'f16')) return 'f16';
+  return tensors[0].dtype;
+}
+
+function gcd(a: number, b: number): number {
+  while (b) [a, b] = [b, a % b];
+  return Math.abs(a);
+}
+
 /**
- * The one elementwise kernel: `expr` (WGSL over x0, x1, x2) applied with numpy
- * broadcasting to up to three operands, each a tensor view or a scalar. Comparison ops
- * produce 0/1 in the output's float dtype. Operands are read through their strides.
+ * Whether two views of one storage may share an element. Exact for the cases that occur:
+ * identical views are handled by the caller; disjoint address ranges; and views whose
+ * unit-stride axis spans disjoint windows modulo the other strides (channel slices of
+ * one NHWC buffer). Anything else counts as overlapping.
  */
-export function elementwise(expr: string, inputs: (Tensor | number)[], options: ElementwiseOptions = {}): Tensor {
+function mayOverlap(a: Tensor, b: Tensor): boolean {
+  const range = (t: Tensor) => {
+    let hi = t.offset;
+    t.shape.forEach((d, i) => (hi += (d - 1) * t.strides[i]));
+    return [t.offset, hi];
+  };
+  const [alo, ahi] = range(a);
+  const [blo, bhi] = range(b);
+  if (ahi < blo || bhi < alo) return false;
+  // Residue windows [offset % p, + inner) where p is the gcd of the outer strides.
+  const window = (t: Tensor) => {
+    const axes = t.shape.map((d, i) => i).filter((i) => t.shape[i] > 1);
+    const innerAxis = axes.find((i) => t.strides[i] === 1);
+    const inner = innerAxis === undefined ? 1 : t.shape[innerAxis];
+    const pitch = axes.filter((i) => i !== innerAxis).reduce((g, i) => gcd(g, t.strides[i]), 0);
+    return { inner, pitch };
+  };
+  const wa = window(a);
+  const wb = window(b);
+  const p = gcd(wa.pitch, wb.pitch);
+  if (p === 0) return true;
+  const sa = a.offset % p;
+  const sb = b.offset % p;
+  if (sa + wa.inner > p || sb + wb.inner > p) return true;
+  return !(sa + wa.inner <= sb || sb + wb.inner <= sa);
+}
+
+function sameView(a: Tensor, b: Tensor): boolean {
+  return a.offset === b.offset && a.shape.join() === b.shape.join() && a.strides.join() === b.strides.join();
+}
+
+/**
+ * Merges adjacent axes that every operand walks contiguously (and drops size-1 axes), so
+ * [N,H,W,C] + [C] runs as a 2-D problem. Returns per operand its strides over the merged
+ * shape (0 on broadcast axes).
+ */
+function coalesce(shape: readonly number[], operands: readonly Tensor[]): { shape: number[]; strides: number[][] } {
+  const rank = shape.length;
+  const full = operands.map((t) =>
+    shape.map((d, i) => {
+      const k = i - (rank - t.rank);
+      return k < 0 || t.shape[k] === 1 ? 0 : t.strides[k];
+    }),
+  );
+  const outShape: number[] = [];
+  const outStrides: number[][] = operands.map(() => []);
+  for (let i = 0; i < rank; i++) {
+    if (shape[i] === 1) continue;
+    const last = outShape.length - 1;
+    if (last >= 0 && full.every((s, k) => outStrides[k][last] === s[i] * shape[i])) {
+      outShape[last] *= shape[i];
+      full.forEach((s, k) => (outStrides[k][last] = s[i]));
+    } else {
+      outShape.push(shape[i]);
+      full.forEach((s, k) => outStrides[k].push(s[i]));
+    }
+  }
+  return { shape: outShape, strides: outStrides };
+}
+
+type Path = 'vec4' | 'dense' | 'strided';
+
+/**
+ * The one elementwise kernel: `expr` (a WGSL f32 expression over x0, x1, ... in `inputs`
+ * order) applied with numpy broadcasting to up to three tensor views and up to four
+ * scalars. Three code paths, chosen from the layouts only:
+ *  - vec4: every tensor contiguous with the output's shape and 4-aligned: 4 elements per
+ *    thread through vec4 loads/stores;
+ *  - dense: contiguous, same shape, not 4-aligned: index arithmetic free;
+ *  - strided: anything else (views, broadcasting), axes merged first, offsets through
+ *    the strides with a rank-specialized loop.
+ */
+export function elementwise(expr: string, inputs: readonly (Tensor | number)[], options: ElementwiseOptions = {}): Tensor {
   const tensors = inputs.filter((x): x is Tensor => typeof x !== 'number');
-  if (tensors.length === 0) throw new Error('elementwise: at least one operand must be a tensor');
+  const scalarCount = inputs.length - tensors.length;
+  if (tensors.length === 0) throw new Error(`elementwise ${expr}: at least one operand must be a tensor`);
+  if (tensors.length > MAX_OPERANDS - 1 || scalarCount > 4) {
+    throw new Error(`elementwise ${expr}: at most ${MAX_OPERANDS - 1} tensor operands and 4 scalars, got ${tensors.length} and ${scalarCount}`);
+  }
   const engine = tensors[0].engine;
   const shape = broadcastShapes(...tensors.map((t) => t.shape));
-  const out = options.out ?? Tensor.empty(engine, shape, options.outDtype ?? tensors[0].dtype, options.category ?? 'activations');
-  if (out.shape.join() !== shape.join()) throw new Error(`elementwise: out has shape [${out.shape}], operands broadcast to [${shape}]`);
-  // Operands sharing a storage (x * x, in-place outputs) are bound once: WebGPU rejects
-  // overlapping writable bindings in one dispatch. Each operand keeps its own offsets.
-  const operands = [out, ...tensors];
-  const storages = [...new Set(operands.map((t) => t.storage))];
-  const bindingOf = (t: Tensor) => storages.indexOf(t.storage);
-  const bound = storages.map((st) => operands.find((t) => t.storage === st)!);
-  for (const t of operands) {
-    if (t.dtype !== bound[bindingOf(t)].dtype) throw new Error('elementwise: operands sharing a storage must have one dtype');
+  if (options.out && options.outDtype && options.out.dtype !== options.outDtype) {
+    throw new Error(`elementwise ${expr}: out is ${options.out.dtype} but outDtype is ${options.outDtype}`);
   }
-  const scalars: number[] = [];
-  const reads: string[] = [];
-  const swizzle = ['x', 'y', 'z', 'w'];
-  let operand = 1;
-  inputs.forEach((x, i) => {
-    if (typeof x === 'number') {
-      reads.push(`let x${i} = P.scalars.${swizzle[scalars.length]};`);
-      scalars.push(x);
-    } else {
-      reads.push(`let x${i} = f32(buf${bindingOf(x)}[o.${swizzle[operand++]}]);`);
+  const out = options.out ?? Tensor.empty(engine, shape, options.outDtype ?? resultDtype(tensors), options.category ?? 'activations');
+  if (out.shape.join() !== shape.join()) {
+    throw new Error(`elementwise ${expr}: out has shape [${out.shape}], operands [${tensors.map((t) => t.shape).join('], [')}] broadcast to [${shape}]`);
+  }
+  for (const t of tensors) {
+    if (t.storage === out.storage && !sameView(t, out) && mayOverlap(t, out)) {
+      throw new Error(`elementwise ${expr}: an input [${t.shape}] overlaps the output [${out.shape}] without being the same view`);
     }
-  });
-  const decls = bound.map((t, b) => `@group(0) @binding(${b + 1}) var<storage, read_write> buf${b}: array<${t.dtype}>;`);
+  }
+  // Operands sharing a storage (x * x, in place, slices of one buffer) are bound once:
+  // WebGPU rejects two writable bindings of one buffer range in a dispatch.
+  const operands = [out, ...tensors];
+  const bound = [...new Set(operands.map((t) => t.storage))].map((st) => operands.find((t) => t.storage === st)!);
+  const bindingOf = (t: Tensor) => bound.findIndex((b) => b.storage === t.storage);
+  for (const t of operands) {
+    if (t.dtype !== bound[bindingOf(t)].dtype) throw new Error(`elementwise ${expr}: operands sharing a storage must have one dtype`);
+  }
+
+  const n = out.size;
+  const dense = operands.every((t) => t.shape.join() === shape.join() && t.isContiguous());
+  const path: Path = dense ? (n % 4 === 0 && operands.every((t) => t.offset % 4 === 0) ? 'vec4' : 'dense') : 'strided';
+  const scalars = inputs.filter((x): x is number => typeof x === 'number');
+
+  let params: Params;
+  let threads = n;
+  let rank = 0;
+  if (path === 'strided') {
+    const merged = coalesce(shape, operands);
+    rank = merged.shape.length;
+    const views = operands.map((t, k) => t.view(merged.shape, merged.strides[k], t.offset));
+    params = stridedParams(merged.shape, views, scalars);
+    for (const v of views) v.dispose();
+  } else {
+    threads = path === 'vec4' ? n / 4 : n;
+    const offsets = operands.map((t) => t.offset);
+    params = new Params()
+      .u32(threads)
+      .align4()
+      .u32(...offsets, ...new Array<number>(MAX_OPERANDS - offsets.length).fill(0))
+      .f32(...[...scalars, 0, 0, 0, 0].slice(0, 4));
+  }
+  if (n === 0) return out;
+
   const signature = inputs.map((x) => (typeof x === 'number' ? 's' : `${x.dtype}@${bindingOf(x)}`)).join(',');
-  const key = `ew:${expr}:${signature}->${out.dtype}@${bindingOf(out)}`;
-  launch(
-    engine,
-    {
-      key,
-      name: `elementwise ${expr}`,
-      build: () => /* wgsl */ `${enables(out.dtype, ...tensors.map((t) => t.dtype))}
-${STRIDED_WGSL}
+  const key = `ew:${path}${rank}:${expr}:${signature}->${out.dtype}@${bindingOf(out)}`;
+  launch(engine, { key, name: `elementwise ${expr}`, build: () => elementwiseWgsl(expr, inputs, out, bound, bindingOf, path, rank) }, bound, params, grid1d(engine, threads, WG));
+  return out;
+}
+
+function elementwiseWgsl(
+  expr: string,
+  inputs: readonly (Tensor | number)[],
+  out: Tensor,
+  bound: readonly Tensor[],
+  bindingOf: (t: Tensor) => number,
+  path: Path,
+  rank: number,
+): string {
+  const swz = ['x', 'y', 'z', 'w'];
+  const vec = path === 'vec4';
+  const decls = bound.map((t, b) => `@group(0) @binding(${b + 1}) var<storage, read_write> buf${b}: array<${vec ? `vec4<${t.dtype}>` : t.dtype}>;`);
+  const args = inputs.map((_, i) => `x${i}: f32`).join(', ');
+  // Per input: its value for element `i` (vec4 path: a vec4 loaded once, then component c).
+  let operand = 1;
+  let scalar = 0;
+  const loads: string[] = [];
+  const argOf = inputs.map((x, i) => {
+    if (typeof x === 'number') return `P.scalars.${swz[scalar++]}`;
+    const o = swz[operand++];
+    const b = bindingOf(x);
+    if (path === 'strided') return `f32(buf${b}[o.${o}])`;
+    if (path === 'dense') return `f32(buf${b}[P.offsets.${o} + i])`;
+    loads.push(`let v${i} = buf${b}[(P.offsets.${o} >> 2u) + i];`);
+    return `f32(v${i}[c])`;
+  });
+  const call = `op(${argOf.join(', ')})`;
+  const ob = bindingOf(out);
+  const T = out.dtype;
+  const header = path === 'strided'
+    ? `${STRIDED_WGSL}
+/** Offsets of the operands for element i, over the last ${rank} (merged) axes only. */
+fn offsetsAt(i: u32) -> vec4<u32> {
+  var rem = i;
+  var off = P.offsets;
+  for (var d = ${MAX_RANK - 1}u; d > ${MAX_RANK - rank}u; d--) {
+    let n = dimOf(d);
+    let c = rem % n;
+    rem = rem / n;
+    off += c * vec4<u32>(strideOf(0u, d), strideOf(1u, d), strideOf(2u, d), strideOf(3u, d));
+  }
+  ${rank > 0 ? `let d = ${MAX_RANK - rank}u;
+  off += rem * vec4<u32>(strideOf(0u, d), strideOf(1u, d), strideOf(2u, d), strideOf(3u, d));` : ''}
+  return off;
+}`
+    : `struct Params { n: u32, offsets: vec4<u32>, scalars: vec4<f32> }
+@group(0) @binding(0) var<uniform> P: Params;`;
+  const body =
+    path === 'strided'
+      ? `let o = offsetsAt(i);
+  buf${ob}[o.x] = ${T}(${call});`
+      : path === 'dense'
+        ? `buf${ob}[P.offsets.x + i] = ${T}(${call});`
+        : `${loads.join('\n  ')}
+  var r: vec4<${T}>;
+  for (var c = 0u; c < 4u; c++) { r[c] = ${T}(${call}); }
+  buf${ob}[(P.offsets.x >> 2u) + i] = r;`;
+  return /* wgsl */ `${enables(...bound.map((t) => t.dtype))}
+${header}
 ${linearIndexWgsl(WG)}
 ${HELPERS_WGSL}
 ${decls.join('\n')}
+fn op(${args}) -> f32 { return ${expr}; }
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
   let i = linearIndex(gid, groups);
   if (i >= P.n) { return; }
-  let o = offsetsOf(i);
-  ${reads.join('\n  ')}
-  buf${bindingOf(out)}[o.x] = ${out.dtype}(${expr});
-}`,
-    },
-    bound,
-    stridedParams(shape, operands, scalars),
-    grid1d(engine, out.size, WG),
-  );
-  return out;
+  ${body}
+}`;
 }
 
 export function unary(op: UnaryOp, x: Tensor, options?: ElementwiseOptions): Tensor {
@@ -135,17 +312,19 @@ export const sub = (a: Tensor | number, b: Tensor | number, o?: ElementwiseOptio
 export const mul = (a: Tensor | number, b: Tensor | number, o?: ElementwiseOptions) => binary('mul', a, b, o);
 export const div = (a: Tensor | number, b: Tensor | number, o?: ElementwiseOptions) => binary('div', a, b, o);
 
-/** min(max(x, lo), hi). */
-export function clamp(x: Tensor, lo: number, hi: number, options?: ElementwiseOptions): Tensor {
-  return elementwise('clamp(x0, x1, x2)', [x, lo, hi], options);
+/** min(max(x, lo), hi); lo and hi may be tensors (broadcast) or scalars. */
+export function clamp(x: Tensor, lo: Tensor | number, hi: Tensor | number, options?: ElementwiseOptions): Tensor {
+  return elementwise('min(max(x0, x1), x2)', [x, lo, hi], options);
 }
 
-/** cond != 0 ? a : b, with broadcasting. */
-export function where(cond: Tensor, a: Tensor | number, b: Tensor | number, options?: ElementwiseOptions): Tensor {
-  return elementwise('select(x2, x1, x0 != 0.0)', [cond, a, b], options);
+/** cond != 0 ? a : b, with broadcasting; cond may be a float or integer mask. Output dtype from a and b. */
+export function where(cond: Tensor, a: Tensor | number, b: Tensor | number, options: ElementwiseOptions = {}): Tensor {
+  const values = [a, b].filter((x): x is Tensor => typeof x !== 'number');
+  const outDtype = options.outDtype ?? options.out?.dtype ?? (values.length ? resultDtype(values) : 'f32');
+  return elementwise('select(x2, x1, x0 != 0.0)', [cond, a, b], { ...options, outDtype });
 }
 
-/** alpha * x + beta * y (optimizer and gradient-accumulation arithmetic). */
+/** alpha * x + beta * y (optimizer and gradient-accumulation arithmetic); in place with out: y. */
 export function axpby(alpha: number, x: Tensor, beta: number, y: Tensor, options?: ElementwiseOptions): Tensor {
   return elementwise('x0 * x1 + x2 * x3', [alpha, x, beta, y], options);
 }

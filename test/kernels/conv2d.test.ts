@@ -1,9 +1,9 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import type { DType } from '../../src/gpu/dtype.js';
-import type { Engine } from '../../src/gpu/engine.js';
+import { Engine } from '../../src/gpu/engine.js';
 import { Tensor } from '../../src/gpu/tensor.js';
 import { fill } from '../../src/kernels/copy.js';
-import { conv2d, type Conv2dOptions } from '../../src/kernels/conv2d.js';
+import { conv2d, convGeometry, type Conv2dOptions } from '../../src/kernels/conv2d.js';
 import { conv2dCpu } from '../../src/kernels/conv2d.cpu.js';
 import { hostTensor } from '../../src/kernels/host-tensor.js';
 import { asStored, expectClose, floatDtypes, randomData, tensorWithLayout, testEngine, type Layout } from '../helpers/gpu.js';
@@ -18,101 +18,217 @@ interface Case {
   stride: number;
   pad: number;
   groups: number;
-  epilogue?: 'bias' | 'affine-silu';
+  /** 'all' = bias + affine + SiLU. */
+  epilogue?: 'bias' | 'all';
+  variant?: string;
 }
+
+/** Input layouts: the helper's (sliced: offset 2, pixel stride C+3; permuted) or a 16-byte aligned channel slice of a wider tensor. */
+type InputLayout = Layout | 'channel-slice';
+
+const TOL: Record<DType, number> = { f32: 1e-5, f16: 2e-3, i32: 0, u32: 0 };
+
+// Cases chosen to reach every template branch (A gather: general scalar / general vec4 /
+// tap-aligned / pointwise; vec4 and scalar weights and outputs; depthwise with 1 and 4
+// lanes; grouped; ragged M, N, K tiles) while sharing pipelines, which lavapipe compiles slowly.
+const CASES: Record<string, Case> = {
+  odd3x3: { n: 2, h: 11, w: 9, cin: 5, cout: 7, k: 3, stride: 1, pad: 1, groups: 1, epilogue: 'all' },
+  stride2: { n: 1, h: 13, w: 10, cin: 6, cout: 9, k: 3, stride: 2, pad: 1, groups: 1, epilogue: 'all' },
+  cin3: { n: 1, h: 6, w: 6, cin: 3, cout: 4, k: 3, stride: 1, pad: 0, groups: 1, epilogue: 'all' },
+  pointwiseWide: { n: 2, h: 7, w: 8, cin: 12, cout: 70, k: 1, stride: 1, pad: 0, groups: 1 },
+  k5groups2: { n: 1, h: 9, w: 9, cin: 4, cout: 6, k: 5, stride: 1, pad: 2, groups: 2, epilogue: 'all' },
+  tapAligned: { n: 2, h: 9, w: 11, cin: 16, cout: 24, k: 3, stride: 1, pad: 1, groups: 1, epilogue: 'all' },
+  vecStride2: { n: 2, h: 10, w: 9, cin: 8, cout: 16, k: 3, stride: 2, pad: 0, groups: 1, epilogue: 'all' },
+  oneByOneStride2: { n: 1, h: 9, w: 7, cin: 4, cout: 5, k: 1, stride: 2, pad: 0, groups: 1 },
+  groups2vec: { n: 1, h: 7, w: 7, cin: 16, cout: 8, k: 3, stride: 1, pad: 1, groups: 2, epilogue: 'all' },
+  depthwise: { n: 2, h: 9, w: 7, cin: 8, cout: 8, k: 3, stride: 2, pad: 1, groups: 8, epilogue: 'all' },
+  depthwiseOdd: { n: 1, h: 8, w: 7, cin: 5, cout: 5, k: 5, stride: 1, pad: 2, groups: 5, epilogue: 'bias' },
+  // 8 x 8 outputs per thread, BK 8, one staging buffer, unrolled k steps (the default choice takes 4 x 4 on small shapes).
+  bigTiles: { n: 2, h: 9, w: 11, cin: 16, cout: 24, k: 3, stride: 1, pad: 1, groups: 1, epilogue: 'all', variant: '128x32:8x8:8/1u' },
+};
 
 describe('conv2d', () => {
   let engine: Engine;
   afterAll(() => engine?.destroy());
 
-  async function check(c: Case, dtype: DType, layout: Layout, seed: number) {
+  function input(c: Case, data: Float32Array, dtype: DType, layout: InputLayout): Tensor {
+    const shape = [c.n, c.h, c.w, c.cin];
+    if (layout !== 'channel-slice') return tensorWithLayout(engine, data, shape, dtype, layout);
+    const total = c.cin + 8;
+    const host = new Float32Array(c.n * c.h * c.w * total).fill(1000); // poison outside the window
+    for (let p = 0; p < c.n * c.h * c.w; p++) host.set(data.subarray(p * c.cin, (p + 1) * c.cin), p * total + 4);
+    const wide = Tensor.fromHost(engine, host, [c.n, c.h, c.w, total], dtype, 'other');
+    const view = wide.slice(3, 4, 4 + c.cin);
+    wide.dispose();
+    return view;
+  }
+
+  /**
+   * Runs one case into an output poisoned with NaN (f32) or a huge value (f16) and checks
+   * every element; with `c0`, the output is the channel slice [c0, c0 + Cout) of a wider
+   * poisoned tensor, and every element outside the slice must still hold the poison.
+   */
+  async function check(c: Case, dtype: DType, layout: InputLayout, seed: number, c0?: number): Promise<Float32Array> {
     const xs = [c.n, c.h, c.w, c.cin];
     const ws = [c.cout, c.k, c.k, c.cin / c.groups];
     const xd = asStored(randomData(xs.reduce((a, b) => a * b), seed), dtype);
     const wd = asStored(randomData(ws.reduce((a, b) => a * b), seed + 1, -0.5, 0.5), dtype);
-    const x = tensorWithLayout(engine, xd, xs, dtype, layout);
+    const bias = asStored(randomData(c.cout, seed + 2), dtype);
+    const scale = asStored(randomData(c.cout, seed + 3, 0.5, 1.5), dtype);
+    const shift = asStored(randomData(c.cout, seed + 4), dtype);
+    const x = input(c, xd, dtype, layout);
     const w = Tensor.fromHost(engine, wd, ws, dtype, 'params');
-    const bias = randomData(c.cout, seed + 2);
-    const scale = randomData(c.cout, seed + 3, 0.5, 1.5);
-    const shift = randomData(c.cout, seed + 4);
-    const extras: Tensor[] = [];
-    const opts: Conv2dOptions = { stride: c.stride, padding: c.pad, groups: c.groups, outDtype: 'f32' };
-    if (c.epilogue === 'bias') extras.push((opts.bias = Tensor.fromHost(engine, bias, [c.cout], 'f32', 'params')));
-    if (c.epilogue === 'affine-silu') {
-      extras.push((opts.scale = Tensor.fromHost(engine, scale, [c.cout], 'f32', 'params')));
-      extras.push((opts.shift = Tensor.fromHost(engine, shift, [c.cout], 'f32', 'params')));
+    const g = convGeometry(xs, ws, { stride: c.stride, padding: c.pad, groups: c.groups });
+    const total = c0 === undefined ? c.cout : c.cout + 13;
+    const poison = dtype === 'f32' ? NaN : 60000;
+    const whole = Tensor.empty(engine, [c.n, g.ho, g.wo, total], dtype, 'other');
+    fill(whole, poison);
+    const out = c0 === undefined ? whole : whole.slice(3, c0, c0 + c.cout);
+    const owned: Tensor[] = [x, w, whole, ...(out === whole ? [] : [out])];
+    const opts: Conv2dOptions = { stride: c.stride, padding: c.pad, groups: c.groups, out, variant: c.variant };
+    if (c.epilogue) {
+      // The bias is a view with an offset (a slice of a larger parameter tensor).
+      const biasHost = new Float32Array(c.cout + 3).fill(1000);
+      biasHost.set(bias, 2);
+      const biasStore = Tensor.fromHost(engine, biasHost, [c.cout + 3], dtype, 'params');
+      opts.bias = biasStore.slice(0, 2, 2 + c.cout);
+      owned.push(biasStore, opts.bias);
+    }
+    if (c.epilogue === 'all') {
+      owned.push((opts.scale = Tensor.fromHost(engine, scale, [c.cout], dtype, 'params')));
+      owned.push((opts.shift = Tensor.fromHost(engine, shift, [c.cout], dtype, 'params')));
       opts.silu = true;
     }
-    const out = conv2d(x, w, opts);
+    expect(conv2d(x, w, opts)).toBe(out);
     const ref = conv2dCpu(hostTensor(xs, xd), hostTensor(ws, wd), {
       stride: c.stride,
       padding: c.pad,
       groups: c.groups,
-      bias: c.epilogue === 'bias' ? bias : undefined,
-      scale: c.epilogue === 'affine-silu' ? scale : undefined,
-      shift: c.epilogue === 'affine-silu' ? shift : undefined,
-      silu: c.epilogue === 'affine-silu',
+      bias: c.epilogue ? bias : undefined,
+      scale: c.epilogue === 'all' ? scale : undefined,
+      shift: c.epilogue === 'all' ? shift : undefined,
+      silu: c.epilogue === 'all',
     });
-    expect(out.shape).toEqual(ref.shape);
-    expectClose(await out.read(), ref.data, dtype === 'f16' ? 3e-3 : 1e-5, dtype === 'f16' ? 3e-3 : 1e-5);
-    for (const t of [x, w, out, ...extras]) t.dispose();
+    const all = await whole.read();
+    const got = new Float32Array(ref.data.length);
+    for (let p = 0; p < ref.data.length / c.cout; p++) {
+      for (let ch = 0; ch < total; ch++) {
+        const v = all[p * total + ch];
+        const inside = ch >= (c0 ?? 0) && ch < (c0 ?? 0) + c.cout;
+        if (inside) got[p * c.cout + ch - (c0 ?? 0)] = v;
+        else if (!Object.is(v, poison)) expect.fail(`pixel ${p}, channel ${ch} outside the output slice was overwritten: ${v}`);
+      }
+    }
+    expectClose(got, ref.data, TOL[dtype], TOL[dtype]);
+    for (const t of owned) t.dispose();
+    return got;
   }
 
-  const cases: Case[] = [
-    { n: 2, h: 11, w: 9, cin: 5, cout: 7, k: 3, stride: 1, pad: 1, groups: 1, epilogue: 'bias' },
-    { n: 1, h: 13, w: 10, cin: 6, cout: 9, k: 3, stride: 2, pad: 1, groups: 1, epilogue: 'affine-silu' },
-    { n: 2, h: 7, w: 8, cin: 12, cout: 70, k: 1, stride: 1, pad: 0, groups: 1 },
-    { n: 1, h: 9, w: 9, cin: 4, cout: 6, k: 5, stride: 1, pad: 2, groups: 2 },
-    { n: 2, h: 9, w: 7, cin: 8, cout: 8, k: 3, stride: 2, pad: 1, groups: 8, epilogue: 'affine-silu' },
-    { n: 1, h: 6, w: 6, cin: 3, cout: 4, k: 3, stride: 1, pad: 0, groups: 1 },
-  ];
-
-  it('matches the direct CPU convolution: kernels 1/3/5, strides, padding, groups, depthwise, epilogues', async () => {
+  it('matches the direct CPU convolution: kernels 1/3/5, strides 1/2, padding 0/1/2, groups, depthwise, epilogues', async () => {
     engine = await testEngine();
     let seed = 1;
-    for (const c of cases) await check(c, 'f32', 'contiguous', (seed += 10));
+    for (const [name, c] of Object.entries(CASES)) {
+      try {
+        await check(c, 'f32', 'contiguous', (seed += 10));
+      } catch (e) {
+        throw new Error(`case ${name}: ${(e as Error).message}`);
+      }
+    }
   });
 
-  it('reads sliced and permuted input views, and f16', async () => {
+  it('reads sliced, permuted and channel-slice input views', async () => {
     engine = await testEngine();
-    await check(cases[0], 'f32', 'sliced', 100);
-    await check(cases[1], 'f32', 'permuted', 110);
-    await check(cases[4], 'f32', 'sliced', 120);
-    if (floatDtypes(engine).includes('f16')) {
-      await check(cases[0], 'f16', 'contiguous', 130);
-      await check(cases[4], 'f16', 'contiguous', 140);
-    }
+    await check(CASES.odd3x3, 'f32', 'sliced', 100);
+    await check(CASES.stride2, 'f32', 'permuted', 110);
+    await check(CASES.tapAligned, 'f32', 'sliced', 120);
+    await check(CASES.tapAligned, 'f32', 'channel-slice', 130);
+    await check(CASES.depthwise, 'f32', 'channel-slice', 140);
+  });
+
+  it('computes in f16 (f16 in and out, f32 accumulation)', async () => {
+    engine = await testEngine();
+    if (!floatDtypes(engine).includes('f16')) return;
+    await check(CASES.odd3x3, 'f16', 'contiguous', 200);
+    await check(CASES.tapAligned, 'f16', 'channel-slice', 210);
+    await check(CASES.depthwise, 'f16', 'contiguous', 220);
+  });
+
+  it('gives the same bits on every run', async () => {
+    engine = await testEngine();
+    const a = await check(CASES.tapAligned, 'f32', 'contiguous', 300);
+    const b = await check(CASES.tapAligned, 'f32', 'contiguous', 300);
+    expect(Buffer.from(b.buffer).equals(Buffer.from(a.buffer))).toBe(true);
   });
 
   it('writes into a channel slice of a larger tensor and leaves the rest untouched', async () => {
     engine = await testEngine();
-    const xd = randomData(2 * 5 * 4 * 3, 200);
-    const wd = randomData(6 * 3 * 3 * 3, 201);
-    const x = Tensor.fromHost(engine, xd, [2, 5, 4, 3], 'f32', 'other');
-    const w = Tensor.fromHost(engine, wd, [6, 3, 3, 3], 'f32', 'params');
-    const concat = Tensor.empty(engine, [2, 5, 4, 10], 'f32', 'other');
-    fill(concat, -9);
-    const slice = concat.slice(3, 3, 9);
-    conv2d(x, w, { padding: 1, out: slice });
-    const ref = conv2dCpu(hostTensor([2, 5, 4, 3], xd), hostTensor([6, 3, 3, 3], wd), { padding: 1 });
-    const got = await concat.read();
-    for (let p = 0; p < 2 * 5 * 4; p++) {
-      for (let c = 0; c < 10; c++) {
-        const v = got[p * 10 + c];
-        if (c >= 3 && c < 9) expect(Math.abs(v - ref.data[p * 6 + c - 3])).toBeLessThan(1e-5);
-        else expect(v).toBe(-9);
-      }
-    }
-    for (const t of [x, w, concat, slice]) t.dispose();
+    await check(CASES.vecStride2, 'f32', 'contiguous', 400, 8); // vec4 stores
+    await check(CASES.vecStride2, 'f32', 'contiguous', 410, 3); // scalar stores
+    await check(CASES.depthwise, 'f32', 'contiguous', 420, 4);
   });
 
-  it('rejects mismatched weights with a clear message', async () => {
+  it('reads one channel slice of a buffer and writes another slice of it (C2f-style), and rejects overlap', async () => {
+    engine = await testEngine();
+    const [n, h, w, cin, cout, total] = [2, 6, 5, 16, 8, 24];
+    const data = randomData(n * h * w * total, 500);
+    const buf = Tensor.fromHost(engine, data, [n, h, w, total], 'f32', 'other');
+    const x = buf.slice(3, 0, cin);
+    const out = buf.slice(3, cin, cin + cout);
+    const wd = randomData(cout * 3 * 3 * cin, 501);
+    const wt = Tensor.fromHost(engine, wd, [cout, 3, 3, cin], 'f32', 'params');
+    const xd = new Float32Array(n * h * w * cin);
+    for (let p = 0; p < n * h * w; p++) xd.set(data.subarray(p * total, p * total + cin), p * cin);
+    const ref = conv2dCpu(hostTensor([n, h, w, cin], xd), hostTensor(wt.shape, wd), { padding: 1 });
+    conv2d(x, wt, { padding: 1, out });
+    const got = await buf.read();
+    for (let p = 0; p < n * h * w; p++) {
+      for (let ch = 0; ch < total; ch++) {
+        const v = got[p * total + ch];
+        if (ch >= cin) {
+          const e = ref.data[p * cout + ch - cin];
+          if (!(Math.abs(v - e) <= 1e-5 * (1 + Math.abs(e)))) expect.fail(`pixel ${p}, channel ${ch}: got ${v}, expected ${e}`);
+        } else if (v !== data[p * total + ch]) expect.fail(`input pixel ${p}, channel ${ch} changed`);
+      }
+    }
+    const overlapping = buf.slice(3, 8, 16);
+    expect(() => conv2d(x, wt, { padding: 1, out: overlapping })).toThrow(/overlaps the input/);
+    for (const t of [buf, x, out, wt, overlapping]) t.dispose();
+  });
+
+  it('allocates a new output of the right shape, dtype and category, the same way in meta mode', async () => {
+    engine = await testEngine();
+    const meta = Engine.meta();
+    for (const e of [engine, meta]) {
+      const x = Tensor.empty(e, [2, 10, 9, 8], 'f32', 'other');
+      const w = Tensor.empty(e, [16, 3, 3, 8], 'f32', 'params');
+      const before = e.stats().liveBytes;
+      const y = conv2d(x, w, { stride: 2, padding: 1, category: 'workspace' });
+      expect(y.shape).toEqual([2, 5, 5, 16]);
+      expect(y.dtype).toBe('f32');
+      expect(y.storage.category).toBe('workspace');
+      expect(e.stats().liveBytes - before).toBeGreaterThanOrEqual(2 * 5 * 5 * 16 * 4);
+      const y16 = conv2d(x, w, { outDtype: 'f16' });
+      expect([y16.shape, y16.dtype]).toEqual([[2, 8, 7, 16], 'f16']);
+      for (const t of [x, w, y, y16]) t.dispose();
+      expect(e.stats().liveBytes).toBe(0);
+    }
+    meta.destroy();
+  });
+
+  it('rejects bad shapes with messages naming the op and the shapes', async () => {
     engine = await testEngine();
     const x = Tensor.empty(engine, [1, 4, 4, 6], 'f32', 'other');
     const w = Tensor.empty(engine, [8, 3, 3, 4], 'f32', 'other');
-    expect(() => conv2d(x, w, { groups: 2 })).toThrow(/need a weight of \[8,KH,KW,3\]/);
-    x.dispose();
-    w.dispose();
+    const w3 = Tensor.empty(engine, [8, 3, 3, 6], 'f32', 'other');
+    const bad = Tensor.empty(engine, [1, 4, 4, 8], 'f32', 'other');
+    const bias = Tensor.empty(engine, [7], 'f32', 'other');
+    expect(() => conv2d(x, w, { groups: 2 })).toThrow(/conv2d: .*need a weight of \[8,KH,KW,3\]/);
+    expect(() => conv2d(x, w3, { out: bad })).toThrow(/conv2d: out has shape \[1,4,4,8\], expected \[1,2,2,8\]/);
+    expect(() => conv2d(x, w3, { bias })).toThrow(/conv2d: bias must be a contiguous float \[8\]/);
+    expect(() => conv2d(x, w3, { padding: 0, stride: 1, variant: '128x128:8x8:8x' })).toThrow(/conv2d: variant/);
+    const x1 = Tensor.empty(engine, [1, 2, 2, 6], 'f32', 'other');
+    expect(() => conv2d(x1, w3)).toThrow(/does not fit a 2x2 input/);
+    for (const t of [x, w, w3, bad, bias, x1]) t.dispose();
     expect(engine.stats().liveBytes).toBe(0);
   });
 });

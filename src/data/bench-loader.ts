@@ -1,0 +1,135 @@
+/**
+ * Loader throughput benchmark: images/s of the training pipeline (mosaic + affine + HSV + flip,
+ * the reference's defaults) at imgsz 640, batch 16, decoding JPEGs and from the RAM cache,
+ * with 1, 2 and 8 workers.
+ *
+ *   npx tsc -p tsconfig.json
+ *   node dist/src/data/bench-loader.js --data ../shared/data/coco128/coco128.yaml [--json]
+ *     [--workers 1,2,8] [--imgsz 640] [--batch 16] [--epochs 2] [--sources jpeg,ram]
+ *
+ * Each configuration runs one warm-up epoch, then `--epochs` timed epochs; the table shows
+ * images/s and ms per batch over the timed epochs (RAM cache filling is timed separately).
+ */
+import { availableParallelism, cpus } from 'node:os';
+import { pathToFileURL } from 'node:url';
+import { Command } from 'commander';
+import { UserError } from '../errors.js';
+import { loadDataset } from './dataset.js';
+import { loadDatasetYaml } from './dataset-yaml.js';
+import { DataLoader } from './loader.js';
+
+export interface LoaderBenchRow {
+  source: 'jpeg' | 'ram';
+  workers: number;
+  imagesPerSecond: number;
+  msPerBatch: number;
+  images: number;
+  seconds: number;
+  cacheFillSeconds?: number;
+}
+
+export interface LoaderBenchOptions {
+  data: string;
+  workers: number[];
+  sources: ('jpeg' | 'ram')[];
+  imgsz: number;
+  batch: number;
+  epochs: number;
+  log?: (line: string) => void;
+}
+
+export async function benchLoader(options: LoaderBenchOptions): Promise<LoaderBenchRow[]> {
+  const log = options.log ?? ((l: string) => process.stderr.write(`${l}\n`));
+  const ds = await loadDataset(loadDatasetYaml(options.data), 'train', { log });
+  const rows: LoaderBenchRow[] = [];
+  for (const source of options.sources) {
+    for (const workers of options.workers) {
+      const t0 = performance.now();
+      const loader = await DataLoader.create(ds, {
+        imgsz: options.imgsz,
+        batch: options.batch,
+        augment: true,
+        workers,
+        cache: source === 'ram' ? 'ram' : false,
+        seed: 0,
+        log,
+      });
+      const fill = (performance.now() - t0) / 1000;
+      try {
+        for await (const _ of loader.epoch(0)) void _; // warm-up: workers started, JIT warm
+        let images = 0;
+        let batches = 0;
+        const t1 = performance.now();
+        for (let e = 1; e <= options.epochs; e++) {
+          for await (const b of loader.epoch(e)) {
+            images += b.shape[0];
+            batches++;
+          }
+        }
+        const seconds = (performance.now() - t1) / 1000;
+        const row: LoaderBenchRow = {
+          source,
+          workers,
+          imagesPerSecond: images / seconds,
+          msPerBatch: (seconds * 1000) / batches,
+          images,
+          seconds,
+          ...(source === 'ram' ? { cacheFillSeconds: fill } : {}),
+        };
+        rows.push(row);
+        log(`${source} workers=${workers}: ${row.imagesPerSecond.toFixed(1)} images/s`);
+      } finally {
+        await loader.close();
+      }
+    }
+  }
+  return rows;
+}
+
+export function formatLoaderBench(rows: readonly LoaderBenchRow[]): string {
+  const header = ['source', 'workers', 'images/s', 'ms/batch', 'cache fill s'];
+  const cells = rows.map((r) => [r.source, String(r.workers), r.imagesPerSecond.toFixed(1), r.msPerBatch.toFixed(1), r.cacheFillSeconds?.toFixed(2) ?? '']);
+  const widths = header.map((h, c) => Math.max(h.length, ...cells.map((r) => r[c].length)));
+  return [header, ...cells].map((r) => r.map((v, c) => (c === 0 ? v.padEnd(widths[c]) : v.padStart(widths[c]))).join('  ')).join('\n');
+}
+
+async function main(argv: string[]): Promise<void> {
+  const program = new Command()
+    .name('bench-loader')
+    .requiredOption('--data <yaml>', 'dataset yaml (train split is used)')
+    .option('--workers <list>', 'worker counts', '1,2,8')
+    .option('--sources <list>', 'jpeg (decode every time) and/or ram (RAM cache)', 'jpeg,ram')
+    .option('--imgsz <px>', 'image size', '640')
+    .option('--batch <n>', 'batch size', '16')
+    .option('--epochs <n>', 'timed epochs after one warm-up epoch', '2')
+    .option('--json', 'print a JSON document only')
+    .parse(argv);
+  const o = program.opts<{ data: string; workers: string; sources: string; imgsz: string; batch: string; epochs: string; json?: boolean }>();
+  const sources = o.sources.split(',').map((s) => s.trim());
+  for (const s of sources) if (s !== 'jpeg' && s !== 'ram') throw new UserError(`--sources: unknown source ${s}`);
+  const rows = await benchLoader({
+    data: o.data,
+    workers: o.workers.split(',').map(Number),
+    sources: sources as ('jpeg' | 'ram')[],
+    imgsz: Number(o.imgsz),
+    batch: Number(o.batch),
+    epochs: Number(o.epochs),
+  });
+  const host = { cpus: availableParallelism(), cpu: cpus()[0]?.model ?? 'unknown', node: process.version };
+  if (o.json) {
+    process.stdout.write(`${JSON.stringify({ host, imgsz: Number(o.imgsz), batch: Number(o.batch), pipeline: 'mosaic+affine+hsv+flip', rows }, null, 2)}\n`);
+  } else {
+    process.stdout.write(`loader: mosaic + affine + HSV + flip, imgsz ${o.imgsz}, batch ${o.batch}; ${host.cpus} cores (${host.cpu}), node ${host.node}\n`);
+    process.stdout.write(`${formatLoaderBench(rows)}\n`);
+  }
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  main(process.argv).catch((err: unknown) => {
+    if (err instanceof UserError) {
+      process.stderr.write(`bench-loader: ${err.message}\n`);
+      process.exit(1);
+    }
+    throw err;
+  });
+}

@@ -1,0 +1,396 @@
+import type { DType } from '../gpu/dtype.js';
+import { enables, linearIndexWgsl } from './launch.js';
+import { range } from './matmul-common.wgsl.js';
+
+/**
+ * WGSL templates of conv2d (NHWC input, [Cout, KH, KW, Cin/groups] weight):
+ *
+ * `convGemmWgsl` — implicit GEMM C[M = N*Ho*Wo pixels, N = Cout/groups] = A B with
+ * A(m, k) the im2col row of pixel m (k = (kh, kw, ci), gathered from the input view while
+ * the tile is loaded; padding reads as 0) and B(k, n) = weight[n, k]. A workgroup of
+ * (bm/tm) x (bn/tn) threads computes a bm x bn tile; each thread owns tm x tn outputs made
+ * of 4 x 4 sub-blocks (rows 4 (ty + gy g) + i, columns 4 (tx + gx h) + e), so every
+ * workgroup-memory read is a vec4 and feeds 4 vec4 FMAs. Tiles of depth bk go global ->
+ * registers -> workgroup memory (k-major, rows padded by one vec4), double-buffered when
+ * `buffers` is 2 (one barrier per k step). The k loop body is unrolled at generation.
+ * Which tile each workgroup takes: output-channel tiles fastest, so workgroups running
+ * together read the same input pixels (L2 reuse); the weights are small and stay cached.
+ *
+ * `depthwiseWgsl` — groups == Cin == Cout: memory-bound, so a direct kernel, one thread
+ * per output pixel and `lanes` (1 or 4) channels, reading vec4s when the views allow it.
+ *
+ * Both end in the same epilogue: + bias, * scale + shift (folded BatchNorm), SiLU, one store.
+ */
+
+export interface ConvTiles {
+  bm: number;
+  bn: number;
+  bk: 8 | 16 | 32;
+  /** Rows and columns of C per thread (multiples of 4). */
+  tm: 4 | 8;
+  tn: 4 | 8;
+  buffers: 1 | 2;
+  /**
+   * Unroll the k-step loop when generating (constant workgroup-memory offsets). Off by
+   * default: drivers unroll a constant 8/16-trip loop themselves, and lavapipe's LLVM
+   * takes several times longer to compile the unrolled form.
+   */
+  unroll?: boolean;
+}
+
+export type ConvRole = 'x' | 'w' | 'y' | 'bias' | 'scale' | 'shift';
+
+/** One storage binding: operands that share a storage share it (and its element type). */
+export interface ConvBinding {
+  dtype: DType;
+  vec: boolean;
+  roles: ConvRole[];
+}
+
+export interface ConvEpilogue {
+  bias: boolean;
+  affine: boolean;
+  silu: boolean;
+}
+
+export interface ConvGemmKernel {
+  tiles: ConvTiles;
+  bindings: ConvBinding[];
+  /** How A is gathered: a 1x1 stride-1 unpadded conv reads a plain [pixels, Cin] matrix. */
+  a: 'pointwise' | 'tap-aligned' | 'general';
+  epilogue: ConvEpilogue;
+}
+
+export interface DepthwiseKernel {
+  lanes: 1 | 4;
+  bindings: ConvBinding[];
+  epilogue: ConvEpilogue;
+}
+
+/** The parameter block shared by both templates (one u32/i32 word each). */
+export const CONV_PARAMS_WGSL = /* wgsl */ `struct Params {
+  M: u32, N: u32, K: u32, tilesM: u32, tilesN: u32,
+  H: u32, W: u32, Cg: u32, KH: u32, KW: u32, Ho: u32, Wo: u32,
+  sh: i32, sw: i32, ph: i32, pw: i32,
+  xOff: u32, sxN: u32, sxH: u32, sxW: u32, sxC: u32,
+  wOff: u32,
+  yOff: u32, syN: u32, syH: u32, syW: u32, syC: u32,
+  biasOff: u32, scaleOff: u32, shiftOff: u32,
+}
+@group(0) @binding(0) var<uniform> P: Params;`;
+
+const bindingName = (i: number) => `b${i + 1}`;
+
+function arrayOf(bindings: ConvBinding[], role: ConvRole): { name: string; binding: ConvBinding } {
+  const i = bindings.findIndex((b) => b.roles.includes(role));
+  if (i < 0) throw new Error(`conv2d: no binding for ${role}`);
+  return { name: bindingName(i), binding: bindings[i] };
+}
+
+function bindingDecls(bindings: ConvBinding[]): string {
+  return bindings
+    .map((b, i) => `@group(0) @binding(${i + 1}) var<storage, read_write> ${bindingName(i)}: array<${b.vec ? `vec4<${b.dtype}>` : b.dtype}>;`)
+    .join('\n');
+}
+
+const bindingsKey = (bindings: ConvBinding[]) => bindings.map((b) => `${b.roles.join('+')}=${b.dtype}${b.vec ? 'v' : 's'}`).join(',');
+const epilogueKey = (e: ConvEpilogue) => `${e.bias ? 'b' : ''}${e.affine ? 'a' : ''}${e.silu ? 's' : ''}`;
+
+export function convGemmKey(k: ConvGemmKernel): string {
+  const t = k.tiles;
+  return `conv2d:${t.bm}x${t.bn}:${t.tm}x${t.tn}:${t.bk}/${t.buffers}${t.unroll ? 'u' : ''}:${k.a}:${bindingsKey(k.bindings)}:${epilogueKey(k.epilogue)}`;
+}
+
+export function depthwiseKey(k: DepthwiseKernel): string {
+  return `conv2d-dw:${k.lanes}:${bindingsKey(k.bindings)}:${epilogueKey(k.epilogue)}`;
+}
+
+export function convWorkgroupBytes(t: ConvTiles): number {
+  return 16 * t.buffers * t.bk * (t.bm / 4 + 1 + t.bn / 4 + 1);
+}
+
+export function convThreads(t: Pick<ConvTiles, 'bm' | 'bn' | 'tm' | 'tn'>): number {
+  return (t.bm / t.tm) * (t.bn / t.tn);
+}
+
+/**
+ * Statements applying the epilogue to the f32 vec4 `v` of channels `co`..`co`+3 (relative
+ * to the group: `n` of this GEMM), given per-column-group vectors `eb`, `es`, `et`.
+ */
+function epilogueVec(e: ConvEpilogue, suffix: string): string {
+  return [
+    e.bias ? `v += eb${suffix};` : '',
+    e.affine ? `v = v * es${suffix} + et${suffix};` : '',
+    e.silu ? 'v = v / (vec4<f32>(1.0) + exp(-v));' : '',
+  ].join(' ');
+}
+
+/** Declares eb/es/et vec4s for output channels `co`+0..3 (absolute channel index expression), zero past `limit`. */
+function epilogueLoads(e: ConvEpilogue, bindings: ConvBinding[], suffix: string, co: string, limit: string): string {
+  if (!e.bias && !e.affine) return '';
+  const lines: string[] = [];
+  if (e.bias) lines.push(`var eb${suffix} = vec4<f32>();`);
+  if (e.affine) lines.push(`var es${suffix} = vec4<f32>(); var et${suffix} = vec4<f32>();`);
+  const body: string[] = [];
+  if (e.bias) body.push(`eb${suffix}[e] = f32(${arrayOf(bindings, 'bias').name}[P.biasOff + c]);`);
+  if (e.affine) {
+    body.push(`es${suffix}[e] = f32(${arrayOf(bindings, 'scale').name}[P.scaleOff + c]);`);
+    body.push(`et${suffix}[e] = f32(${arrayOf(bindings, 'shift').name}[P.shiftOff + c]);`);
+  }
+  lines.push(`for (var e = 0u; e < 4u; e++) { if (${co} + e < ${limit}) { let c = ${co} + e; ${body.join(' ')} } }`);
+  return lines.join('\n  ');
+}
+
+/** Offset of output pixel m (n, ho, wo) in the output view. */
+const OUT_PIXEL_WGSL = /* wgsl */ `
+fn outPixel(m: u32) -> u32 {
+  let hw = P.Ho * P.Wo;
+  let r = m % hw;
+  return P.yOff + (m / hw) * P.syN + (r / P.Wo) * P.syH + (r % P.Wo) * P.syW;
+}`;
+
+/** Statement storing f32 vec4 `v` to channels c..c+3 (group-relative `n`..n+3 < limit) of output row `row`. */
+function storeVec(y: { name: string; binding: ConvBinding }, row: string, c: string, n: string, limit: string): string {
+  const t = y.binding.dtype;
+  if (y.binding.vec) return `if (${n} < ${limit}) { ${y.name}[(${row} + ${c}) / 4u] = vec4<${t}>(v); }`;
+  return `for (var e = 0u; e < 4u; e++) { if (${n} + e < ${limit}) { ${y.name}[${row} + (${c} + e) * P.syC] = ${t}(v[e]); } }`;
+}
+
+export function convGemmWgsl(k: ConvGemmKernel): string {
+  const { bm, bn, bk, tm, tn, buffers } = k.tiles;
+  const gx = bn / tn;
+  const gy = bm / tm;
+  const threads = gx * gy;
+  const ra = bm / 4 + 1; // vec4s per staged k row of A (one vec4 of padding)
+  const rb = bn / 4 + 1;
+  const aStage = bk * ra;
+  const bStage = bk * rb;
+  const perRow = bk / 4; // vec4 chunks per tile row: both operand tiles are read along k
+  const aTotal = bm * perRow;
+  const bTotal = bn * perRow;
+  const aChunks = Math.ceil(aTotal / threads);
+  const bChunks = Math.ceil(bTotal / threads);
+  const X = arrayOf(k.bindings, 'x');
+  const Wt = arrayOf(k.bindings, 'w');
+  const Y = arrayOf(k.bindings, 'y');
+  const xs = X.binding.vec ? '1u' : 'P.sxC';
+
+  // Per A chunk: the pixel of its (fixed) tile row, decomposed once.
+  const aSetup = range(aChunks)
+    .map(
+      (i) => `let qa${i} = ${i * threads}u + t; let al${i} = qa${i} / ${perRow}u; let ac${i} = (qa${i} % ${perRow}u) * 4u;
+  let am${i} = m0 + al${i};
+  let aok${i} = am${i} < P.M${aTotal % threads ? ` && qa${i} < ${aTotal}u` : ''};
+  var ah${i} = 0; var aw${i} = 0; var ab${i} = 0;
+  { let img = am${i} / hw; let r = am${i} % hw; ah${i} = i32(r / P.Wo) * P.sh - P.ph; aw${i} = i32(r % P.Wo) * P.sw - P.pw;
+    ab${i} = i32(P.xOff + img * P.sxN + slice * P.Cg * P.sxC) + ah${i} * i32(P.sxH) + aw${i} * i32(P.sxW); }`,
+    )
+    .join('\n  ');
+
+  // Element offset (i32) of input element (tap row kh, tap column kw, channel ci) for chunk i, and its padding test.
+  const inside = (i: number, kh: string, kw: string) => `u32(ah${i} + ${kh}) < P.H && u32(aw${i} + ${kw}) < P.W`;
+  const at = (i: number, kh: string, kw: string, ci: string) =>
+    `u32(ab${i} + ${kh} * i32(P.sxH) + ${kw} * i32(P.sxW) + i32(${ci} * ${xs}))`;
+  const readX = (addr: string) => (X.binding.vec ? `vec4<f32>(${X.name}[${addr} / 4u])` : `f32(${X.name}[${addr}])`);
+  const tapOf = (kk: string) => `let tap = ${kk} / P.Cg; let ci = ${kk} % P.Cg; let kh = i32(tap / P.KW); let kw = i32(tap % P.KW);`;
+  const loadA = (i: number): string => {
+    const r = `ra${i}`;
+    const head = `${r} = vec4<f32>();`;
+    if (k.a === 'pointwise') {
+      if (X.binding.vec) return `${head} { let kk = kBase + ac${i}; if (aok${i} && kk < P.K) { ${r} = ${readX(`u32(ab${i} + i32(kk))`)}; } }`;
+      return `${head} if (aok${i}) { ${range(4)
+        .map((e) => `{ let kk = kBase + ac${i} + ${e}u; if (kk < P.K) { ${r}[${e}] = ${readX(`u32(ab${i} + i32(kk * P.sxC))`)}; } }`)
+        .join(' ')} }`;
+    }
+    if (k.a === 'tap-aligned') {
+      // Cg % bk == 0: the whole k tile lies in one (kh, kw) tap, computed once per step (tkh, tkw, tci).
+      if (X.binding.vec) return `${head} if (aok${i} && ${inside(i, 'tkh', 'tkw')}) { ${r} = ${readX(at(i, 'tkh', 'tkw', `(tci + ac${i})`))}; }`;
+      return `${head} if (aok${i} && ${inside(i, 'tkh', 'tkw')}) { ${range(4)
+        .map((e) => `${r}[${e}] = ${readX(at(i, 'tkh', 'tkw', `(tci + ac${i} + ${e}u)`))};`)
+        .join(' ')} }`;
+    }
+    if (X.binding.vec) {
+      // Cg % 4 == 0: a chunk of 4 k never crosses a tap.
+      return `${head} { let kk = kBase + ac${i}; if (aok${i} && kk < P.K) { ${tapOf('kk')} if (${inside(i, 'kh', 'kw')}) { ${r} = ${readX(at(i, 'kh', 'kw', 'ci'))}; } } }`;
+    }
+    return `${head} if (aok${i}) { ${range(4)
+      .map(
+        (e) =>
+          `{ let kk = kBase + ac${i} + ${e}u; if (kk < P.K) { ${tapOf('kk')} if (${inside(i, 'kh', 'kw')}) { ${r}[${e}] = ${readX(at(i, 'kh', 'kw', 'ci'))}; } } }`,
+      )
+      .join(' ')} }`;
+  };
+
+  const bSetup = range(bChunks)
+    .map(
+      (i) => `let qb${i} = ${i * threads}u + t; let bl${i} = qb${i} / ${perRow}u; let bc${i} = (qb${i} % ${perRow}u) * 4u;
+  let bok${i} = n0 + bl${i} < P.N${bTotal % threads ? ` && qb${i} < ${bTotal}u` : ''};
+  let bw${i} = P.wOff + (slice * P.N + n0 + bl${i}) * P.K;`,
+    )
+    .join('\n  ');
+  const loadB = (i: number): string => {
+    const r = `rb${i}`;
+    if (Wt.binding.vec) return `${r} = vec4<f32>(); { let kk = kBase + bc${i}; if (bok${i} && kk < P.K) { ${r} = vec4<f32>(${Wt.name}[(bw${i} + kk) / 4u]); } }`;
+    return `${r} = vec4<f32>(); if (bok${i}) { ${range(4)
+      .map((e) => `{ let kk = kBase + bc${i} + ${e}u; if (kk < P.K) { ${r}[${e}] = f32(${Wt.name}[bw${i} + kk]); } }`)
+      .join(' ')} }`;
+  };
+
+  const loads = (kBase: string) => `{ let kBase = ${kBase};
+    ${k.a === 'tap-aligned' ? 'let tap = kBase / P.Cg; let tci = kBase % P.Cg; let tkh = i32(tap / P.KW); let tkw = i32(tap % P.KW);' : ''}
+    ${range(aChunks).map(loadA).join('\n    ')}
+    ${range(bChunks).map(loadB).join('\n    ')} }`;
+
+  // Registers -> workgroup memory: a chunk runs along k, so its 4 values go down a column.
+  const scatter = (arr: string, reg: string, local: string, c: string, row: number, stage: number) =>
+    `{ let at = s * ${stage}u + ${local} / 4u; let q = ${local} % 4u; ` +
+    range(4)
+      .map((e) => `${arr}[at + (${c} + ${e}u) * ${row}u][q] = ${reg}.${'xyzw'[e]};`)
+      .join(' ') +
+    ' }';
+  const stores = (stage: string) => `{ let s = ${stage};
+    ${range(aChunks)
+      .map((i) => (aTotal % threads && i === aChunks - 1 ? `if (qa${i} < ${aTotal}u) ` : '') + scatter('As', `ra${i}`, `al${i}`, `ac${i}`, ra, aStage))
+      .join('\n    ')}
+    ${range(bChunks)
+      .map((i) => (bTotal % threads && i === bChunks - 1 ? `if (qb${i} < ${bTotal}u) ` : '') + scatter('Bs', `rb${i}`, `bl${i}`, `bc${i}`, rb, bStage))
+      .join('\n    ')} }`;
+
+  const gm = tm / 4;
+  const gn = tn / 4;
+  const acc = (g: number, i: number, h: number) => `c${g}${i}_${h}`;
+  const step = (kk: string | number) => {
+    const a = range(gm).map((g) => `let a${g} = As[aS + ${kk} * ${ra}u + ${gy * g}u + ty];`);
+    const b = range(gn).map((h) => `let b${h} = Bs[bS + ${kk} * ${rb}u + ${gx * h}u + tx];`);
+    const f = range(gm).flatMap((g) =>
+      range(4).flatMap((i) => range(gn).map((h) => `${acc(g, i, h)} = fma(vec4<f32>(a${g}.${'xyzw'[i]}), b${h}, ${acc(g, i, h)});`)),
+    );
+    return `{ ${a.join(' ')} ${b.join(' ')}\n      ${f.join(' ')} }`;
+  };
+  const compute = (stage: string) => `{ let aS = ${stage} * ${aStage}u; let bS = ${stage} * ${bStage}u;
+      ${k.tiles.unroll ? range(bk).map((kk) => step(`${kk}u`)).join('\n      ') : `for (var kk = 0u; kk < ${bk}u; kk++) ${step('kk')}`} }`;
+  const mainLoop =
+    buffers === 2
+      ? `${loads('0u')}
+  ${stores('0u')}
+  workgroupBarrier();
+  for (var kt = 0u; kt < nk; kt++) {
+    let cur = kt & 1u;
+    if (kt + 1u < nk) ${loads(`(kt + 1u) * ${bk}u`)}
+    ${compute('cur')}
+    if (kt + 1u < nk) ${stores('cur ^ 1u')}
+    workgroupBarrier();
+  }`
+      : `${loads('0u')}
+  for (var kt = 0u; kt < nk; kt++) {
+    ${stores('0u')}
+    workgroupBarrier();
+    if (kt + 1u < nk) ${loads(`(kt + 1u) * ${bk}u`)}
+    ${compute('0u')}
+    workgroupBarrier();
+  }`;
+
+  // Thread grid: a warp covers an 8 x 4 patch when the grid allows it (fewer distinct workgroup-memory reads).
+  const patch = gx % 8 === 0 && gy % 4 === 0 && threads % 32 === 0;
+  const grid = patch
+    ? `let warp = t / 32u; let lane = t % 32u; let tx = (warp % ${gx / 8}u) * 8u + lane % 8u; let ty = (warp / ${gx / 8}u) * 4u + lane / 8u;`
+    : `let tx = t % ${gx}u; let ty = t / ${gx}u;`;
+
+  const epiLoads = range(gn)
+    .map((h) => epilogueLoads(k.epilogue, k.bindings, `${h}`, `(slice * P.N + n0 + ${4 * gx * h}u + tx * 4u)`, '(slice + 1u) * P.N'))
+    .join('\n  ');
+  const epilogue = range(gm)
+    .flatMap((g) =>
+      range(4).map((i) => {
+        const cols = range(gn).map(
+          (h) => `{ let n = n0 + ${4 * gx * h}u + tx * 4u; var v = ${acc(g, i, h)}; ${epilogueVec(k.epilogue, `${h}`)}
+      ${storeVec(Y, 'row', '(slice * P.N + n)', 'n', 'P.N')} }`,
+        );
+        return `{ let m = m0 + ${4 * gy * g + i}u + ty * 4u; if (m < P.M) { let row = outPixel(m);
+    ${cols.join('\n    ')} } }`;
+      }),
+    )
+    .join('\n  ');
+
+  return /* wgsl */ `${enables(...k.bindings.map((b) => b.dtype))}
+${CONV_PARAMS_WGSL}
+${bindingDecls(k.bindings)}
+var<workgroup> As: array<vec4<f32>, ${buffers * aStage}>;
+var<workgroup> Bs: array<vec4<f32>, ${buffers * bStage}>;
+${OUT_PIXEL_WGSL}
+
+@compute @workgroup_size(${threads})
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
+  let linear = wg.x + wg.y * nwg.x;
+  if (linear >= P.tilesM * P.tilesN) { return; }
+  let m0 = (linear / P.tilesN) * ${bm}u;
+  let n0 = (linear % P.tilesN) * ${bn}u;
+  let slice = wg.z; // group
+  let hw = P.Ho * P.Wo;
+  ${grid}
+  ${aSetup}
+  ${bSetup}
+  ${range(aChunks).map((i) => `var ra${i} = vec4<f32>();`).join(' ')} ${range(bChunks).map((i) => `var rb${i} = vec4<f32>();`).join(' ')}
+  ${range(gm)
+    .flatMap((g) => range(4).flatMap((i) => range(gn).map((h) => `var ${acc(g, i, h)} = vec4<f32>();`)))
+    .join(' ')}
+  let nk = (P.K + ${bk - 1}u) / ${bk}u;
+  ${mainLoop}
+  ${epiLoads}
+  ${epilogue}
+}`;
+}
+
+const DW_WG = 256;
+export const DEPTHWISE_WG = DW_WG;
+
+export function depthwiseWgsl(k: DepthwiseKernel): string {
+  const X = arrayOf(k.bindings, 'x');
+  const Wt = arrayOf(k.bindings, 'w');
+  const Y = arrayOf(k.bindings, 'y');
+  const L = k.lanes;
+  const read = L === 4 ? `vec4<f32>(${X.name}[at / 4u])` : `vec4<f32>(f32(${X.name}[at]), 0.0, 0.0, 0.0)`;
+  const weight =
+    L === 4
+      ? `vec4<f32>(${range(4).map((e) => `f32(${Wt.name}[wAt + ${e}u * taps])`).join(', ')})`
+      : `vec4<f32>(f32(${Wt.name}[wAt]), 0.0, 0.0, 0.0)`;
+  const store =
+    L === 4
+      ? storeVec(Y, 'row', 'co', 'co', 'P.N')
+      : `${Y.name}[row + co * P.syC] = ${Y.binding.dtype}(v.x);`;
+  return /* wgsl */ `${enables(...k.bindings.map((b) => b.dtype))}
+${CONV_PARAMS_WGSL}
+${bindingDecls(k.bindings)}
+${OUT_PIXEL_WGSL}
+${linearIndexWgsl(DW_WG)}
+@compute @workgroup_size(${DW_WG})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+  let i = linearIndex(gid, groups);
+  let perPixel = P.N / ${L}u;
+  if (i >= P.M * perPixel) { return; }
+  let co = (i % perPixel) * ${L}u; // channels fastest: coalesced reads and writes
+  let m = i / perPixel;
+  let hw = P.Ho * P.Wo;
+  let r = m % hw;
+  let hi0 = i32(r / P.Wo) * P.sh - P.ph;
+  let wi0 = i32(r % P.Wo) * P.sw - P.pw;
+  let base = P.xOff + (m / hw) * P.sxN + co * P.sxC;
+  let taps = P.KH * P.KW;
+  var v = vec4<f32>();
+  for (var kh = 0u; kh < P.KH; kh++) {
+    let hi = hi0 + i32(kh);
+    if (u32(hi) >= P.H) { continue; }
+    for (var kw = 0u; kw < P.KW; kw++) {
+      let wi = wi0 + i32(kw);
+      if (u32(wi) >= P.W) { continue; }
+      let at = base + u32(hi) * P.sxH + u32(wi) * P.sxW;
+      let wAt = P.wOff + co * taps + kh * P.KW + kw;
+      v = fma(${read}, ${weight}, v);
+    }
+  }
+  ${epilogueLoads(k.epilogue, k.bindings, '', 'co', L === 4 ? 'P.N' : 'co + 1u')}
+  ${epilogueVec(k.epilogue, '')}
+  let row = outPixel(m);
+  ${store}
+}`;
+}
