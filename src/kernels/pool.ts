@@ -141,22 +141,24 @@ function checkShape(op: string, t: Tensor, shape: readonly number[], what: strin
   if (t.shape.join() !== shape.join()) throw new Error(`${op}: ${what} has shape [${t.shape}], expected [${shape}]`);
 }
 
+function checkOut(op: string, x: Tensor, out: Tensor, shape: readonly number[]): void {
+  checkShape(op, out, shape, 'out');
+  checkFloat(op, out, 'out');
+  if (out.storage === x.storage && out.offset === x.offset) throw new Error(`${op}: out must not overlap the input`);
+}
+
 /**
  * Max pooling of an NHWC view with PyTorch semantics (floor mode, padding acts as -inf,
  * windows clipped to the input). For training, either keep the indices of
  * `maxPool2dWithIndices`, or save only x and recompute them in backward with
- * `maxPool2dWithIndices` (same kernel, same ties): the cheaper choice for SPPF, whose
- * inputs live in the concat buffer anyway.
+ * `maxPool2dWithIndices(x, { ..., out: null })` (same kernel, same ties): the cheaper
+ * choice for SPPF, whose inputs live in the concat buffer anyway.
  */
 export function maxPool2d(x: Tensor, o: MaxPoolOptions): Tensor {
   checkFloat('maxPool2d', x, 'input');
   const g = geometry('maxPool2d', x.shape, o);
   const shape = [g.n, g.ho, g.wo, g.c];
-  if (o.out) {
-    checkShape('maxPool2d', o.out, shape, 'out');
-    checkFloat('maxPool2d', o.out, 'out');
-    if (o.out.storage === x.storage && o.out.offset === x.offset) throw new Error('maxPool2d: out must not overlap the input');
-  }
+  if (o.out) checkOut('maxPool2d', x, o.out, shape);
   const out = o.out ?? Tensor.empty(x.engine, shape, x.dtype, o.category ?? 'activations');
   if (out.size > 0) runForward(x, g, out, null);
   return out;
@@ -177,8 +179,7 @@ export function maxPool2dWithIndices(
   let out: Tensor | null = null;
   if (o.out === undefined) out = Tensor.empty(x.engine, shape, x.dtype, o.category ?? 'activations');
   else if (o.out !== null) {
-    checkShape('maxPool2dWithIndices', o.out, shape, 'out');
-    checkFloat('maxPool2dWithIndices', o.out, 'out');
+    checkOut('maxPool2dWithIndices', x, o.out, shape);
     out = o.out;
   }
   const indices = Tensor.empty(x.engine, shape, 'i32', o.category ?? 'activations');
