@@ -5,6 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { UserError } from '../../src/errors.js';
 import { f32ToF16Bits } from '../../src/io/half.js';
 import {
+import { FIXTURES } from '../helpers/shared.js';
   encodeSafetensors,
   readSafetensors,
   readSafetensorsFloat32,
@@ -13,7 +14,7 @@ import {
   writeSafetensors,
 } from '../../src/io/safetensors.js';
 
-const FIX = '/work/shared/fixtures';
+const FIX = FIXTURES;
 const tmp = mkdtempSync(join(tmpdir(), 'yolo-wgpu-st-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 

@@ -8,8 +8,9 @@ import { isStorage } from '../../src/io/pickle.js';
 import { dtypeSize, SafetensorsFile } from '../../src/io/safetensors.js';
 import { loadTorchCheckpoint, readTorchPickle, toPlain } from '../../src/io/torch-checkpoint.js';
 import { buildZip, ZipArchive } from '../../src/io/zip.js';
+import { FIXTURES } from '../helpers/shared.js';
 
-const FIX = '/work/shared/fixtures';
+const FIX = FIXTURES;
 const TAGS = ['v8n-coco128', 'v8n320-coco128', '11n-rand'].filter((t) => existsSync(join(FIX, `${t}.pt`)));
 const tmp = mkdtempSync(join(tmpdir(), 'yolo-wgpu-pt-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));

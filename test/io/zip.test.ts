@@ -2,6 +2,7 @@ import { crc32 } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { UserError } from '../../src/errors.js';
 import { buildZip, ZipArchive } from '../../src/io/zip.js';
+import { FIXTURES } from '../helpers/shared.js';
 
 const text = (s: string): Uint8Array => new TextEncoder().encode(s);
 const big = new Uint8Array(100_000).map((_, i) => (i * 7) % 251);
@@ -35,7 +36,7 @@ describe('zip reader', () => {
   }
 
   it('reads the PyTorch fixture (zip64 end records, stored entries)', () => {
-    const z = ZipArchive.open('/work/shared/fixtures/v8n-coco128.pt');
+    const z = ZipArchive.open(`${FIXTURES}/v8n-coco128.pt`);
     expect(z.entries.length).toBe(365);
     expect(z.has('best/data.pkl')).toBe(true);
     expect(z.read('best/byteorder').toString()).toBe('little');
