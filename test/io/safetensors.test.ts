@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { UserError } from '../../src/errors.js';
 import { f32ToF16Bits } from '../../src/io/half.js';
-import {
 import { FIXTURES } from '../helpers/shared.js';
+import {
   encodeSafetensors,
   readSafetensors,
   readSafetensorsFloat32,

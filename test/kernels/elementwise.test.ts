@@ -1,98 +1,246 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import type { DType } from '../../src/gpu/dtype.js';
-import type { Engine } from '../../src/gpu/engine.js';
+import { Engine } from '../../src/gpu/engine.js';
 import { Tensor } from '../../src/gpu/tensor.js';
-import { axpby, binary, clamp, unary, where, type BinaryOp, type UnaryOp } from '../../src/kernels/elementwise.js';
-import { BINARY_CPU, mapCpu, UNARY_CPU } from '../../src/kernels/elementwise.cpu.js';
-import { hostTensor } from '../../src/kernels/host-tensor.js';
+import { add, axpby, binary, clamp, elementwise, unary, where, type BinaryOp, type UnaryOp } from '../../src/kernels/elementwise.js';
+import { AXPBY_CPU, BINARY_CPU, CLAMP_CPU, mapCpu, UNARY_CPU, WHERE_CPU } from '../../src/kernels/elementwise.cpu.js';
+import { hostTensor, type HostTensor } from '../../src/kernels/host-tensor.js';
 import { asStored, expectClose, floatDtypes, randomData, tensorWithLayout, testEngine, type Layout } from '../helpers/gpu.js';
+import { poisoned } from '../helpers/k1-poison.js';
 
-const UNARY_OPS: UnaryOp[] = ['neg', 'exp', 'log', 'sqrt', 'sigmoid', 'silu', 'relu', 'abs', 'square'];
-const BINARY_OPS: BinaryOp[] = ['add', 'sub', 'mul', 'div', 'pow', 'maximum', 'minimum', 'eq', 'ne', 'lt', 'le', 'gt', 'ge'];
+const UNARY_OPS = Object.keys(UNARY_CPU) as UnaryOp[];
+const BINARY_OPS = Object.keys(BINARY_CPU) as BinaryOp[];
+/** 'contiguous' on an odd size takes the dense path, on a multiple of 4 the vec4 path. */
 const LAYOUTS: Layout[] = ['contiguous', 'sliced', 'permuted'];
+const POSITIVE: UnaryOp[] = ['log', 'sqrt', 'rsqrt'];
+
+const size = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
+/** Tolerance suited to the output dtype (f16 outputs round to 11 bits). */
+const tol = (d: DType) => (d === 'f16' ? 1e-3 : 2e-6);
+const expected = (ref: HostTensor, dtype: DType) => asStored(Float32Array.from(ref.data), dtype);
 
 describe('elementwise', () => {
   let engine: Engine;
   afterAll(() => engine?.destroy());
-  const tol = (d: DType) => (d === 'f16' ? 2e-3 : 2e-6);
 
-  it('unary ops match the CPU on every layout and dtype (positive inputs for log/sqrt)', async () => {
+  it('unary ops match the CPU on every layout and dtype, dense and vec4 paths, into poisoned outputs', async () => {
     engine = await testEngine();
-    const shape = [3, 5, 7];
     for (const dtype of floatDtypes(engine)) {
       for (const op of UNARY_OPS) {
-        const layout = LAYOUTS[UNARY_OPS.indexOf(op) % 3];
-        const positive = op === 'log' || op === 'sqrt';
-        const data = asStored(randomData(105, 3, positive ? 0.1 : -4, 4), dtype);
-        const x = tensorWithLayout(engine, data, shape, dtype, layout);
-        const y = unary(op, x);
-        expectClose(await y.read(), asStored(Float32Array.from(mapCpu(UNARY_CPU[op], [hostTensor(shape, data)]).data), dtype), tol(dtype), tol(dtype));
-        x.dispose();
-        y.dispose();
+        for (const [shape, layout] of [[[3, 5, 7], 'contiguous'], [[4, 3, 6], 'contiguous'], [[3, 5, 7], 'sliced'], [[2, 3, 5, 3], 'permuted']] as [number[], Layout][]) {
+          const lo = POSITIVE.includes(op) ? 0.1 : op === 'reciprocal' ? 0.5 : -4;
+          const data = asStored(randomData(size(shape), 3 + shape[0], lo, 4), dtype);
+          const x = tensorWithLayout(engine, data, shape, dtype, layout);
+          const out = poisoned(engine, shape, dtype);
+          expect(unary(op, x, { out })).toBe(out);
+          const ref = mapCpu(UNARY_CPU[op], [hostTensor(shape, data)]);
+          expectClose(await out.read(), expected(ref, dtype), tol(dtype), tol(dtype));
+          x.dispose();
+          out.dispose();
+        }
       }
+    }
+    expect(engine.stats().liveBytes).toBe(0);
+  });
+
+  it('sigmoid and silu never overflow, f32 and f16 (computed in f32)', async () => {
+    engine = await testEngine();
+    const xs = [-60000, -1000, -90, -20, 0, 20, 90, 1000, 60000];
+    for (const dtype of floatDtypes(engine)) {
+      const x = Tensor.fromHost(engine, xs, [xs.length], dtype, 'other');
+      const s = unary('sigmoid', x);
+      const u = unary('silu', x);
+      const sig = Array.from(await s.read());
+      const silu = Array.from(await u.read());
+      expect([...sig, ...silu].every(Number.isFinite)).toBe(true);
+      expectClose(sig, asStored(Float32Array.from(xs, (v) => UNARY_CPU.sigmoid(v)), dtype), tol(dtype), 1e-7);
+      expectClose(silu, asStored(Float32Array.from(xs, (v) => UNARY_CPU.silu(v)), dtype), tol(dtype), 1e-6);
+      for (const t of [x, s, u]) t.dispose();
     }
   });
 
-  it('sigmoid and silu stay finite for large magnitudes', async () => {
+  it('binary ops broadcast [N,H,W,C] with [C], [1,C] and [N,1,1,C], both orders and scalars, every layout', async () => {
     engine = await testEngine();
-    const x = Tensor.fromHost(engine, [-1000, -90, 90, 1000], [4], 'f32', 'other');
-    const s = unary('sigmoid', x);
-    const got = await s.read();
-    expect(Array.from(got).every(Number.isFinite)).toBe(true);
-    expect(got[0]).toBe(0);
-    expect(got[1]).toBeLessThan(1e-30); // may flush to zero
-    expect([got[2], got[3]]).toEqual([1, 1]);
-    const sq = binary('mul', x, x);
-    expect(Array.from(await sq.read())).toEqual([1e6, 8100, 8100, 1e6]);
-    sq.dispose();
-    x.dispose();
-    s.dispose();
-  });
-
-  it('binary ops broadcast [N,H,W,C] with [C], [N,1,1,C] and scalars', async () => {
-    engine = await testEngine();
-    const big = [2, 3, 4, 5];
+    const big = [2, 3, 5, 7];
+    const smalls = [[7], [1, 7], [2, 1, 1, 7]];
     for (const dtype of floatDtypes(engine)) {
       for (const [k, op] of BINARY_OPS.entries()) {
-        const small = k % 2 === 0 ? [5] : [2, 1, 1, 5];
-        const ad = asStored(randomData(120, k, 0.2, 2), dtype);
-        const bd = asStored(randomData(small.reduce((a, b) => a * b), k + 50, 0.2, 2), dtype);
-        // Equal values somewhere so that eq/le/ge see ties.
+        const small = smalls[k % 3];
+        const ad = asStored(randomData(size(big), k, 0.2, 2), dtype);
+        const bd = asStored(randomData(size(small), k + 50, 0.2, 2), dtype);
+        // Exact ties somewhere, so that eq/le/ge see them.
         ad[0] = bd[0];
+        ad[7 * 3 + 2] = bd[2];
         const a = tensorWithLayout(engine, ad, big, dtype, LAYOUTS[k % 3]);
-        const b = Tensor.fromHost(engine, bd, small, dtype, 'other');
-        const y = binary(op, a, b);
-        const ref = mapCpu(BINARY_CPU[op], [hostTensor(big, ad), hostTensor(small, bd)]);
-        expectClose(await y.read(), asStored(Float32Array.from(ref.data), dtype), tol(dtype) * 4, tol(dtype) * 4);
-        const z = binary(op, 1.5, a);
-        expectClose(await z.read(), asStored(Float32Array.from(mapCpu(BINARY_CPU[op], [1.5, hostTensor(big, ad)]).data), dtype), tol(dtype) * 4, tol(dtype) * 4);
-        for (const t of [a, b, y, z]) t.dispose();
+        const b = tensorWithLayout(engine, bd, small, dtype, LAYOUTS[(k + 1) % 3]);
+        const ha = hostTensor(big, ad);
+        const hb = hostTensor(small, bd);
+        const cases: [Tensor | number, Tensor | number, HostTensor | number, HostTensor | number][] = [
+          [a, b, ha, hb],
+          [b, a, hb, ha],
+          [a, 1.5, ha, 1.5],
+          [0.75, a, 0.75, ha],
+        ];
+        for (const [x, y, hx, hy] of cases) {
+          const out = poisoned(engine, big, dtype);
+          binary(op, x, y, { out });
+          expectClose(await out.read(), expected(mapCpu(BINARY_CPU[op], [hx, hy]), dtype), tol(dtype) * 2, tol(dtype) * 2);
+          out.dispose();
+        }
+        a.dispose();
+        b.dispose();
       }
     }
   });
 
-  it('pow follows torch for negative bases with integer exponents', async () => {
+  it('same-shape contiguous operands (vec4 path) and mixed dtypes promote to f32', async () => {
     engine = await testEngine();
-    const a = Tensor.fromHost(engine, [-2, -2, 3, -1.5], [4], 'f32', 'other');
-    const b = Tensor.fromHost(engine, [3, 2, 0.5, 2], [4], 'f32', 'other');
-    const y = binary('pow', a, b);
-    expectClose(await y.read(), [-8, 4, Math.sqrt(3), 2.25], 1e-6);
+    const shape = [4, 6, 10];
+    const ad = randomData(240, 1, -3, 3);
+    const bd = randomData(240, 2, -3, 3);
+    const dtypes = floatDtypes(engine);
+    const a = Tensor.fromHost(engine, ad, shape, 'f32', 'other');
+    const b = Tensor.fromHost(engine, bd, shape, dtypes[dtypes.length - 1], 'other');
+    const y = binary('mul', a, b);
+    expect(y.dtype).toBe('f32');
+    const hb = asStored(bd, b.dtype);
+    expectClose(await y.read(), Float32Array.from(ad, (v, i) => v * hb[i]), 1e-6);
     for (const t of [a, b, y]) t.dispose();
   });
 
-  it('where, clamp, axpby, and in-place output into a view', async () => {
+  it('comparisons give float 0/1 by default and a u32 mask on request; where takes either', async () => {
     engine = await testEngine();
-    const cd = randomData(24, 1).map((v) => (v > 0 ? 1 : 0));
-    const ad = randomData(24, 2);
-    const c = Tensor.fromHost(engine, cd, [4, 6], 'f32', 'other');
-    const a = Tensor.fromHost(engine, ad, [4, 6], 'f32', 'other');
-    const w = where(c, a, -7);
-    expect(Array.from(await w.read())).toEqual(Array.from(ad, (v, i) => (cd[i] ? Math.fround(v) : -7)));
-    const cl = clamp(a, -0.25, 0.5);
-    expectClose(await cl.read(), Array.from(ad, (v) => Math.min(Math.max(v, -0.25), 0.5)), 0);
-    axpby(2, a, -1, cl, { out: a });
-    expectClose(await a.read(), Array.from(ad, (v) => 2 * v - Math.min(Math.max(v, -0.25), 0.5)), 1e-6);
-    for (const t of [c, a, w, cl]) t.dispose();
-    expect(engine.stats().liveBytes).toBe(0);
+    for (const dtype of floatDtypes(engine)) {
+      const shape = [3, 4, 5];
+      const ad = asStored(randomData(60, 4, -1, 1), dtype);
+      const bd = asStored(randomData(5, 5, -1, 1), dtype);
+      ad[10] = bd[0];
+      const a = tensorWithLayout(engine, ad, shape, dtype, 'permuted');
+      const b = Tensor.fromHost(engine, bd, [5], dtype, 'other');
+      for (const op of ['lt', 'ge', 'eq'] as BinaryOp[]) {
+        const ref = mapCpu(BINARY_CPU[op], [hostTensor(shape, ad), hostTensor([5], bd)]);
+        const f = binary(op, a, b);
+        expect(f.dtype).toBe(dtype);
+        expect(Array.from(await f.read())).toEqual(Array.from(ref.data));
+        const m = binary(op, a, b, { outDtype: 'u32' });
+        expect(m.dtype).toBe('u32');
+        expect(Array.from(await m.read())).toEqual(Array.from(ref.data));
+        // where(mask, a, b) with the float mask, the integer mask, scalar and broadcast branches.
+        for (const cond of [f, m]) {
+          const w = where(cond, a, b);
+          expect(w.dtype).toBe(dtype);
+          expect(Array.from(await w.read())).toEqual(Array.from(mapCpu(WHERE_CPU, [ref, hostTensor(shape, ad), hostTensor([5], bd)]).data));
+          const s = where(cond, -2.5, a);
+          expect(Array.from(await s.read())).toEqual(Array.from(mapCpu(WHERE_CPU, [ref, -2.5, hostTensor(shape, ad)]).data));
+          w.dispose();
+          s.dispose();
+        }
+        f.dispose();
+        m.dispose();
+      }
+      a.dispose();
+      b.dispose();
+    }
+  });
+
+  it('clamp (scalar and tensor bounds), axpby, pow like torch', async () => {
+    engine = await testEngine();
+    for (const dtype of floatDtypes(engine)) {
+      const shape = [5, 3, 7];
+      const xd = asStored(randomData(105, 6, -2, 2), dtype);
+      const yd = asStored(randomData(105, 7, -2, 2), dtype);
+      const x = tensorWithLayout(engine, xd, shape, dtype, 'sliced');
+      const y = tensorWithLayout(engine, yd, shape, dtype, 'permuted');
+      const hx = hostTensor(shape, xd);
+      const hy = hostTensor(shape, yd);
+      const c = clamp(x, -0.5, 0.75);
+      expectClose(await c.read(), expected(mapCpu(CLAMP_CPU, [hx, -0.5, 0.75]), dtype), 0, 0);
+      const hiData = asStored(randomData(7, 8, 0, 1), dtype);
+      const hi = Tensor.fromHost(engine, hiData, [7], dtype, 'other');
+      const ct = clamp(x, -0.25, hi);
+      expectClose(await ct.read(), expected(mapCpu(CLAMP_CPU, [hx, -0.25, hostTensor([7], hiData)]), dtype), 0, 0);
+      const z = axpby(0.9, x, -1.25, y);
+      expectClose(await z.read(), expected(mapCpu(AXPBY_CPU, [0.9, hx, -1.25, hy]), dtype), tol(dtype) * 2, tol(dtype) * 2);
+      for (const t of [x, y, c, hi, ct, z]) t.dispose();
+    }
+    const a = Tensor.fromHost(engine, [-2, -2, 3, -1.5, -2, 0, 0, 2], [8], 'f32', 'other');
+    const b = Tensor.fromHost(engine, [3, 2, 0.5, 2, 0.5, 0, 2, -1], [8], 'f32', 'other');
+    const p = binary('pow', a, b);
+    expectClose(await p.read(), [-8, 4, Math.sqrt(3), 2.25, Number.NaN, 1, 0, 0.5], 1e-6);
+    for (const t of [a, b, p]) t.dispose();
+  });
+
+  it('writes into a channel slice of a concat buffer, reading another slice of it, touching nothing else', async () => {
+    engine = await testEngine();
+    for (const dtype of floatDtypes(engine)) {
+      // [N,H,W,12] buffer: slice 0..4 holds x, the op writes x + bias into slice 5..9 (odd width: strided path).
+      const shape = [2, 3, 5, 12];
+      const init = asStored(randomData(size(shape), 9, -1, 1), dtype);
+      const buffer = Tensor.fromHost(engine, init, shape, dtype, 'other');
+      const src = buffer.slice(3, 0, 5);
+      const dst = buffer.slice(3, 5, 10);
+      const biasData = asStored(randomData(5, 10), dtype);
+      const bias = Tensor.fromHost(engine, biasData, [5], dtype, 'other');
+      add(src, bias, { out: dst });
+      const got = await buffer.read();
+      for (let i = 0; i < got.length; i++) {
+        const c = i % 12;
+        const want = c >= 5 && c < 10 ? asStored(Float32Array.of(init[i - 5] + biasData[c - 5]), dtype)[0] : init[i];
+        if (Math.abs(got[i] - want) > tol(dtype) * 2) expect.fail(`${dtype} element ${i} (channel ${c}): got ${got[i]}, want ${want}`);
+      }
+      for (const t of [buffer, src, dst, bias]) t.dispose();
+    }
+  });
+
+  it('runs in place on every path and rejects partial overlaps and bad shapes', async () => {
+    engine = await testEngine();
+    for (const [shape, layout] of [[[4, 6], 'contiguous'], [[3, 5], 'contiguous'], [[3, 5], 'sliced']] as [number[], Layout][]) {
+      const data = randomData(size(shape), 11, -2, 2);
+      const x = tensorWithLayout(engine, data, shape, 'f32', layout);
+      const y = unary('silu', x, { out: x });
+      expect(y).toBe(x);
+      expectClose(await x.read(), Float32Array.from(data, UNARY_CPU.silu), 2e-6);
+      // x * x: one storage bound once for three operands.
+      binary('mul', x, x, { out: x });
+      expectClose(await x.read(), Float32Array.from(data, (v) => UNARY_CPU.silu(v) ** 2), 5e-6);
+      x.dispose();
+    }
+    const m = Tensor.fromHost(engine, randomData(16, 12), [4, 4], 'f32', 'other');
+    const t = m.permute([1, 0]);
+    expect(() => add(t, 1, { out: m })).toThrow(/overlaps the output/);
+    const row = m.slice(0, 1, 2);
+    expect(() => add(row, m, { out: m })).toThrow(/overlaps the output/);
+    const other = Tensor.empty(engine, [4, 3], 'f32', 'other');
+    expect(() => add(m, 1, { out: other })).toThrow(/elementwise x0 \+ x1: out has shape \[4,3\]/);
+    expect(() => add(m, Tensor.empty(engine, [3], 'f32', 'other'))).toThrow(/do not broadcast/);
+    expect(() => add(m, 1, { out: other, outDtype: 'f16' })).toThrow(/outDtype/);
+    for (const v of [m, t, row, other]) v.dispose();
+  });
+
+  it('is bitwise deterministic and allocates the same in meta mode', async () => {
+    engine = await testEngine();
+    const shape = [2, 5, 7, 9];
+    const x = tensorWithLayout(engine, randomData(size(shape), 13, -5, 5), shape, 'f32', 'permuted');
+    const b = Tensor.fromHost(engine, randomData(9, 14), [9], 'f32', 'other');
+    const run = async () => {
+      const s = unary('silu', x);
+      const y = elementwise('x0 * x1 + exp(x0) / (1.0 + x1 * x1)', [s, b]);
+      const bits = new Uint32Array(Float32Array.from(await y.read()).buffer);
+      s.dispose();
+      y.dispose();
+      return Array.from(bits);
+    };
+    expect(await run()).toEqual(await run());
+    x.dispose();
+    b.dispose();
+
+    const meta = Engine.meta();
+    const mx = Tensor.empty(meta, [4, 8, 8, 16], 'f16', 'activations');
+    const my = binary('mul', mx, 2, { category: 'workspace' });
+    expect(my.shape).toEqual([4, 8, 8, 16]);
+    expect(meta.stats().live.workspace).toBeGreaterThanOrEqual(4 * 8 * 8 * 16 * 2);
+    mx.dispose();
+    my.dispose();
+    expect(meta.stats().liveBytes).toBe(0);
   });
 });
