@@ -6,7 +6,8 @@ export default defineConfig({
     // One GPU device per worker process; lavapipe already uses every core.
     pool: 'forks',
     maxWorkers: 2,
-    testTimeout: 120_000,
+    // A cold Mesa shader cache compiles each GEMM variant in seconds on lavapipe: the conv tests need minutes then.
+    testTimeout: 300_000,
     hookTimeout: 120_000,
     setupFiles: ['test/setup.ts'],
   },
