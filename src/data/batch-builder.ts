@@ -4,6 +4,7 @@
  * straight into the batch buffer, and collates the labels. The same code runs in a loader
  * worker and in-process (0 workers), so a batch is the same bytes either way.
  */
+import { statSync } from 'node:fs';
 import type { AugmentHyp, SamplePlan, SampleSource } from './augment/pipeline.js';
 import { planIndices, planSample, STREAM, trainSample, valSample } from './augment/pipeline.js';
 import type { Sample } from './augment/sample.js';
@@ -15,7 +16,6 @@ import type { RamCacheLayout } from './ram-cache.js';
 import { ramImage, storeRamImage } from './ram-cache.js';
 import { resizeBilinear } from './resize.js';
 import { Rng } from './rng.js';
-import { statSync } from 'node:fs';
 
 /** The dataset as flat arrays (cheap to send to workers). */
 export interface LoaderData {
@@ -163,7 +163,11 @@ export class BatchBuilder implements SampleSource {
     const images = new Uint8Array(B * H * W * 3);
     const slot = H * W * 3;
     const scratch = H === bh && W === bw ? null : new Uint8Array(bh * bw * 3);
-    if (config.augment && job.mosaicOn && !this.canvas) this.canvas = new Uint8Array(4 * config.imgsz * config.imgsz * 3);
+    // A materialized mosaic canvas is needed only by the rotating/shearing/perspective warp.
+    const { degrees, shear, perspective } = config.hyp;
+    if (config.augment && job.mosaicOn && (degrees || shear || perspective) && !this.canvas) {
+      this.canvas = new Uint8Array(4 * config.imgsz * config.imgsz * 3);
+    }
     const batchIdx: number[] = [];
     const cls: number[] = [];
     const bboxes: number[] = [];

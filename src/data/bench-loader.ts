@@ -13,6 +13,7 @@
 import { availableParallelism, cpus } from 'node:os';
 import { pathToFileURL } from 'node:url';
 import { Command } from 'commander';
+import { table } from '../cli/format.js';
 import { UserError } from '../errors.js';
 import { loadDataset } from './dataset.js';
 import { loadDatasetYaml } from './dataset-yaml.js';
@@ -52,6 +53,7 @@ export async function benchLoader(options: LoaderBenchOptions): Promise<LoaderBe
         workers,
         cache: source === 'ram' ? 'ram' : false,
         seed: 0,
+        epochs: options.epochs + 1, // lets the loader prefetch across epoch boundaries
         log,
       });
       const fill = (performance.now() - t0) / 1000;
@@ -87,10 +89,10 @@ export async function benchLoader(options: LoaderBenchOptions): Promise<LoaderBe
 }
 
 export function formatLoaderBench(rows: readonly LoaderBenchRow[]): string {
-  const header = ['source', 'workers', 'images/s', 'ms/batch', 'cache fill s'];
-  const cells = rows.map((r) => [r.source, String(r.workers), r.imagesPerSecond.toFixed(1), r.msPerBatch.toFixed(1), r.cacheFillSeconds?.toFixed(2) ?? '']);
-  const widths = header.map((h, c) => Math.max(h.length, ...cells.map((r) => r[c].length)));
-  return [header, ...cells].map((r) => r.map((v, c) => (c === 0 ? v.padEnd(widths[c]) : v.padStart(widths[c]))).join('  ')).join('\n');
+  return table(
+    ['source', 'workers', 'images/s', 'ms/batch', 'cache fill s'],
+    rows.map((r) => [r.source, r.workers, r.imagesPerSecond.toFixed(1), r.msPerBatch.toFixed(1), r.cacheFillSeconds?.toFixed(2) ?? '']),
+  );
 }
 
 async function main(argv: string[]): Promise<void> {

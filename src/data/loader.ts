@@ -242,10 +242,15 @@ export class DataLoader {
   private nextId = 1;
   private generation = 0;
   private readonly warned = new Set<string>();
+  /** Dispatched jobs not yet consumed, in order (may run into the next epochs). */
+  private pipeline: { epoch: number; batchIndex: number; reply: Promise<WorkerReply> }[] = [];
+  /** The next job to dispatch. */
+  private cursor = { epoch: 0, batchIndex: 0 };
+  private jobCache: { epoch: number; jobs: BatchJob[] }[] = [];
 
   private constructor(
     private readonly data: LoaderData,
-    private readonly options: Required<Pick<LoaderOptions, 'seed' | 'closeMosaic' | 'shuffle'>> & LoaderOptions,
+    private readonly options: Required<Pick<LoaderOptions, 'seed' | 'closeMosaic' | 'shuffle' | 'workers' | 'augment' | 'rect'>> & LoaderOptions,
     private readonly executor: Executor,
     cacheBytes: number,
     private readonly log: (line: string) => void,
@@ -254,8 +259,8 @@ export class DataLoader {
     this.imgsz = options.imgsz ?? 640;
     this.batchSize = Math.min(options.batch ?? 16, this.size);
     this.stride = options.stride ?? 32;
-    this.augment = options.augment ?? false;
-    this.rect = options.rect ?? !this.augment;
+    this.augment = options.augment;
+    this.rect = options.rect;
     this.hyp = { ...DEFAULT_AUGMENT, ...options.hyp };
     this.length = Math.ceil(this.size / this.batchSize);
     this.cacheBytes = cacheBytes;
@@ -278,8 +283,12 @@ export class DataLoader {
     const data = loaderData(dataset.entries);
     const augment = options.augment ?? false;
     const rect = options.rect ?? !augment;
+    const workers = Math.max(0, Math.floor(options.workers ?? Math.min(8, availableParallelism())));
     const opts = {
       ...options,
+      augment,
+      rect,
+      workers,
       seed: options.seed ?? 0,
       closeMosaic: options.closeMosaic ?? 10,
       shuffle: options.shuffle ?? (augment && !rect),
@@ -299,7 +308,6 @@ export class DataLoader {
       cache: cacheKind,
       ram,
     };
-    const workers = Math.max(0, Math.floor(options.workers ?? Math.min(8, availableParallelism())));
     const executor: Executor = workers === 0 ? new InProcess(new BatchBuilder(data, config)) : new WorkerPool(workers, data, config);
     const loader = new DataLoader(data, opts, executor, ram?.bytes ?? 0, log);
     if (cacheKind !== 'none') {
@@ -372,26 +380,24 @@ export class DataLoader {
   /** The batches of `epoch`, from `start` (default: the saved position when resuming that epoch, else 0). */
   async *epoch(epoch: number, options: { start?: number } = {}): AsyncGenerator<Batch> {
     const start = options.start ?? (this.position.epoch === epoch ? this.position.position : 0);
-    const jobs = this.jobs(epoch).slice(start);
     const generation = ++this.generation;
-    const workers = this.options.workers ?? Math.min(8, availableParallelism());
-    const prefetch = Math.max(1, this.options.prefetch ?? Math.max(2, 2 * workers));
-    const inflight: Promise<WorkerReply>[] = [];
-    let next = 0;
-    const fill = (): void => {
-      while (inflight.length < prefetch && next < jobs.length) {
-        const p = this.executor.run({ type: 'build', id: this.nextId++, job: jobs[next++] });
-        p.catch(() => undefined); // surfaced when awaited
-        inflight.push(p);
-      }
-    };
+    // Jobs already dispatched (prefetched by an earlier call, possibly across the epoch boundary)
+    // are reused when they continue exactly where this call starts; anything else is dropped.
+    const head = this.pipeline[0];
+    if (!head || head.epoch !== epoch || head.batchIndex !== start) {
+      this.pipeline = [];
+      this.cursor = { epoch, batchIndex: start };
+    }
     this.position = { ...this.position, epoch, position: start };
     try {
-      fill();
-      while (inflight.length > 0) {
-        const reply = await inflight.shift()!;
+      for (;;) {
+        this.dispatch(epoch);
+        const next = this.pipeline[0];
+        if (!next || next.epoch !== epoch) return;
+        this.pipeline.shift();
+        const reply = await next.reply;
         if (generation !== this.generation) return;
-        fill();
+        this.dispatch(epoch);
         if (reply.type !== 'built') throw new Error(`unexpected loader reply ${reply.type}`);
         const batch = this.toBatch(reply.batch);
         this.position = { ...this.position, epoch, position: batch.batchIndex + 1 };
@@ -401,6 +407,36 @@ export class DataLoader {
     } finally {
       if (generation === this.generation) this.generation++;
     }
+  }
+
+  /**
+   * Keeps `prefetch` jobs in flight: the rest of `epoch`, then (when `epochs` is known) the next
+   * epochs' first batches, so workers stay busy across epoch boundaries and on small datasets.
+   */
+  private dispatch(epoch: number): void {
+    const prefetch = Math.max(1, this.options.prefetch ?? Math.max(2, 2 * this.options.workers));
+    const { epochs } = this.options;
+    while (this.pipeline.length < prefetch) {
+      let { epoch: e, batchIndex: b } = this.cursor;
+      if (b >= this.length) {
+        e++;
+        b = 0;
+      }
+      if (e !== epoch && (epochs === undefined || e >= epochs || e > epoch + 4)) break;
+      const job = this.jobsOf(e)[b];
+      const reply = this.executor.run({ type: 'build', id: this.nextId++, job });
+      reply.catch(() => undefined); // surfaced when awaited
+      this.pipeline.push({ epoch: e, batchIndex: b, reply });
+      this.cursor = { epoch: e, batchIndex: b + 1 };
+    }
+  }
+
+  private jobsOf(epoch: number): BatchJob[] {
+    const hit = this.jobCache.find((c) => c.epoch === epoch);
+    if (hit) return hit.jobs;
+    const jobs = this.jobs(epoch);
+    this.jobCache = [...this.jobCache.slice(-2), { epoch, jobs }];
+    return jobs;
   }
 
   /** Position to resume from: the next batch is `position` of `epoch`. */
@@ -417,10 +453,12 @@ export class DataLoader {
       throw new UserError(`loader state position ${state.position} is outside 0..${this.length}`);
     }
     this.position = { ...state };
+    this.pipeline = [];
   }
 
   async close(): Promise<void> {
     this.generation++;
+    this.pipeline = [];
     await this.executor.close();
   }
 

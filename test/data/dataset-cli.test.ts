@@ -1,10 +1,13 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { runDatasetCheck, runDatasetShow } from '../../src/cli/dataset.js';
 import { UserError } from '../../src/errors.js';
-import { makePlantedDataset, tempDir } from './make-dataset.js';
+import { makePlantedDataset, removeTempDirs, tempDir } from './make-dataset.js';
+import { SHARED } from '../helpers/shared.js';
+
+afterAll(removeTempDirs);
 
 /** Runs fn with stdout and stderr captured. */
 async function capture(fn: () => Promise<void>): Promise<{ out: string; err: string; error?: unknown }> {
@@ -69,13 +72,13 @@ describe('yolo-wgpu dataset check / show', () => {
   });
 
   it('checks coco8 and writes a grid of augmented samples', async () => {
-    const { out, error } = await capture(() => runDatasetCheck({ data: '../shared/data/coco8/coco8.yaml' }));
+    const { out, error } = await capture(() => runDatasetCheck({ data: `${SHARED}/data/coco8/coco8.yaml` }));
     expect(error).toBeUndefined();
     expect(out).toMatch(/train\s+4\s+4\s+0\s+0\s+0\s+4\s+13/);
     expect(out).toMatch(/val\s+4\s+4\s+0\s+0\s+0\s+4\s+17/);
     const png = join(tempDir(), 'show.png');
     const show = await capture(() =>
-      runDatasetShow({ data: '../shared/data/coco8/coco8.yaml', n: '4', augment: true, out: png, imgsz: '320', seed: '0', epoch: '0', tile: '160' }),
+      runDatasetShow({ data: `${SHARED}/data/coco8/coco8.yaml`, n: '4', augment: true, out: png, imgsz: '320', seed: '0', epoch: '0', tile: '160' }),
     );
     expect(show.error).toBeUndefined();
     expect(show.out.trim()).toBe(png);

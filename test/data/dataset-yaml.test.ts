@@ -1,11 +1,14 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { loadDataset } from '../../src/data/dataset.js';
 import { loadDatasetYaml } from '../../src/data/dataset-yaml.js';
 import { listSplit } from '../../src/data/sources.js';
 import { UserError } from '../../src/errors.js';
-import { makeCleanDataset, tempDir, writeJpeg } from './make-dataset.js';
+import { makeCleanDataset, removeTempDirs, tempDir, writeJpeg } from './make-dataset.js';
+import { SHARED } from '../helpers/shared.js';
+
+afterAll(removeTempDirs);
 
 function yamlIn(dir: string, text: string, name = 'd.yaml'): string {
   const f = join(dir, name);
@@ -25,7 +28,7 @@ function error(fn: () => unknown): UserError {
 
 describe('dataset yaml', () => {
   it('reads the shipped coco8 and coco128 yamls (relative path resolved against the yaml folder)', () => {
-    const c8 = loadDatasetYaml('../shared/data/coco8/coco8.yaml');
+    const c8 = loadDatasetYaml(`${SHARED}/data/coco8/coco8.yaml`);
     expect(c8.root).toMatch(/shared\/data\/coco8$/);
     expect(c8.nc).toBe(80);
     expect(c8.names[0]).toBe('person');
@@ -33,7 +36,7 @@ describe('dataset yaml', () => {
     expect(c8.splits.train).toEqual([{ kind: 'dir', path: join(c8.root, 'images', 'train'), spec: 'images/train' }]);
     expect(c8.splits.test).toBeUndefined();
     expect(listSplit(c8, 'val')).toHaveLength(4);
-    const c128 = loadDatasetYaml('../shared/data/coco128/coco128.yaml');
+    const c128 = loadDatasetYaml(`${SHARED}/data/coco128/coco128.yaml`);
     expect(listSplit(c128, 'train')).toHaveLength(128);
   });
 

@@ -2,10 +2,11 @@ import { describe, expect, it } from 'vitest';
 import { decodeImage, letterbox, letterboxGeometry, loadResized, resizedShape } from '../../src/data/image.js';
 import { resizeBilinear, rint } from '../../src/data/resize.js';
 import { Rng } from '../../src/data/rng.js';
+import { SHARED } from '../helpers/shared.js';
 
 describe('letterbox geometry (the reference LetterBox)', () => {
   it('bus.jpg 810x1080 to 640', async () => {
-    const bus = await decodeImage('../shared/data/images/bus.jpg');
+    const bus = await decodeImage(`${SHARED}/data/images/bus.jpg`);
     expect([bus.width, bus.height]).toEqual([810, 1080]);
     // r = min(640/1080, 640/810) = 0.5926; new_unpad = (480, 640); dw = 160 -> 80 | 80
     const g = letterboxGeometry(1080, 810, 640);
@@ -61,7 +62,7 @@ describe('load_image resize (long side to imgsz)', () => {
   });
 
   it('loads bus.jpg resized', async () => {
-    const { image, originalShape } = await loadResized('../shared/data/images/bus.jpg', 320);
+    const { image, originalShape } = await loadResized(`${SHARED}/data/images/bus.jpg`, 320);
     expect(originalShape).toEqual([1080, 810]);
     expect([image.height, image.width]).toEqual([320, 240]);
   });

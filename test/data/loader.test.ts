@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { describe, expect, it, beforeAll } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rectBatches } from '../../src/data/batches.js';
 import type { Dataset } from '../../src/data/dataset.js';
 import { loadDataset } from '../../src/data/dataset.js';
@@ -9,7 +9,9 @@ import type { Batch, LoaderOptions } from '../../src/data/loader.js';
 import { DataLoader } from '../../src/data/loader.js';
 import { allocateRamCache } from '../../src/data/ram-cache.js';
 import { UserError } from '../../src/errors.js';
-import { makeCleanDataset } from './make-dataset.js';
+import { makeCleanDataset, removeTempDirs } from './make-dataset.js';
+
+afterAll(removeTempDirs);
 
 async function collect(ds: Dataset, options: LoaderOptions, epochs: number[]): Promise<Batch[]> {
   const loader = await DataLoader.create(ds, { log: () => {}, ...options });

@@ -1,11 +1,20 @@
 /** Small datasets generated in a temp dir for the data tests (nothing committed). */
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 
+const made: string[] = [];
+
+/** A new temp dir, removed by `removeTempDirs` (call it in afterAll). */
 export function tempDir(prefix = 'yolo-wgpu-data-'): string {
-  return mkdtempSync(join(tmpdir(), prefix));
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  made.push(dir);
+  return dir;
+}
+
+export function removeTempDirs(): void {
+  for (const dir of made.splice(0)) rmSync(dir, { recursive: true, force: true });
 }
 
 /** A w x h RGB test pattern (smooth gradients, seeded). */

@@ -1,6 +1,6 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Dataset } from '../../src/data/dataset.js';
 import { loadDataset } from '../../src/data/dataset.js';
 import { loadDatasetYaml } from '../../src/data/dataset-yaml.js';
@@ -8,7 +8,9 @@ import { decodeImage } from '../../src/data/image.js';
 import { LABEL_CACHE_VERSION } from '../../src/data/label-cache.js';
 import { checkLabelText, labelPathFor } from '../../src/data/labels.js';
 import type { PlantedDataset } from './make-dataset.js';
-import { makeCleanDataset, makePlantedDataset } from './make-dataset.js';
+import { makeCleanDataset, makePlantedDataset, removeTempDirs } from './make-dataset.js';
+
+afterAll(removeTempDirs);
 
 describe('verification on planted defects', () => {
   let planted: PlantedDataset;

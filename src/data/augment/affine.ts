@@ -34,6 +34,24 @@ export const DEFAULT_PERSPECTIVE: PerspectiveHyp = { degrees: 0, translate: 0.1,
 /** Row-major 3x3. */
 export type Mat3 = Float64Array;
 
+/**
+ * An image the warp reads row by row: a plain buffer, or a mosaic assembled row by row on
+ * demand (no 2s x 2s canvas for the axis-aligned warp).
+ */
+export interface RowSource {
+  readonly width: number;
+  readonly height: number;
+  /** Row y as width·3 bytes; the view is valid until the next call. */
+  row(y: number): Uint8Array;
+  /** The whole image (materialized on first use where it is not a plain buffer). */
+  pixels(): Uint8Array;
+}
+
+export function bufferRows(img: Uint8Array, width: number, height: number): RowSource {
+  const rowBytes = width * 3;
+  return { width, height, row: (y) => img.subarray(y * rowBytes, (y + 1) * rowBytes), pixels: () => img };
+}
+
 export function matmul3(a: Mat3, b: Mat3): Mat3 {
   const c = new Float64Array(9);
   for (let i = 0; i < 3; i++) {
@@ -120,25 +138,26 @@ function invertAffine(M: Mat3): Float64Array {
  * Warps `src` (sw x sh RGB) by the forward matrix M into `dst` (dw x dh), fill 114.
  * `ox, oy`: where src sits in the frame M was made for (a letterbox without the copy).
  */
-export function warpImage(src: Uint8Array, sw: number, sh: number, M: Mat3, dst: Uint8Array, dw: number, dh: number, ox = 0, oy = 0): void {
+export function warpImage(src: Uint8Array | RowSource, sw: number, sh: number, M: Mat3, dst: Uint8Array, dw: number, dh: number, ox = 0, oy = 0): void {
+  const rows = src instanceof Uint8Array ? bufferRows(src, sw, sh) : src;
   // Shift the frame origin: M' = M · translate(ox, oy).
   const Mf = ox !== 0 || oy !== 0 ? matmul3(M, new Float64Array([1, 0, ox, 0, 1, oy, 0, 0, 1])) : M;
   if (Mf[6] !== 0 || Mf[7] !== 0 || Mf[8] !== 1) {
-    warpPerspectiveGeneric(src, sw, sh, invert3(Mf), dst, dw, dh);
+    warpPerspectiveGeneric(rows.pixels(), sw, sh, invert3(Mf), dst, dw, dh);
     return;
   }
   const iM = invertAffine(Mf);
-  if (iM[1] === 0 && iM[3] === 0) warpAffineSeparable(src, sw, sh, iM, dst, dw, dh);
-  else warpAffineGeneric(src, sw, sh, iM, dst, dw, dh);
+  if (iM[1] === 0 && iM[3] === 0) warpAffineSeparable(rows, iM, dst, dw, dh);
+  else warpAffineGeneric(rows.pixels(), sw, sh, iM, dst, dw, dh);
 }
 
 const FILL32 = PAD_VALUE * 32;
 
 /** Horizontal pass of one source row: buf[x] = p(sx)·(32-fx) + p(sx+1)·fx, taps outside reading 114. */
-function hpassRow(src: Uint8Array, base: number, sw: number, sx0: Int32Array, wx: Int32Array, xa: number, xb: number, buf: Uint16Array): void {
+function hpassRow(src: Uint8Array, sw: number, sx0: Int32Array, wx: Int32Array, xa: number, xb: number, buf: Uint16Array): void {
   const dw = sx0.length;
   for (let x = xa, o = xa * 3; x < xb; x++, o += 3) {
-    const p = base + sx0[x] * 3;
+    const p = sx0[x] * 3;
     const f = wx[x];
     const g = 32 - f;
     buf[o] = src[p] * g + src[p + 3] * f;
@@ -156,14 +175,16 @@ function hpassRow(src: Uint8Array, base: number, sw: number, sx0: Int32Array, wx
     const in1 = sx + 1 >= 0 && sx + 1 < sw;
     const o = x * 3;
     for (let c = 0; c < 3; c++) {
-      const a = in0 ? src[base + sx * 3 + c] : PAD_VALUE;
-      const b = in1 ? src[base + (sx + 1) * 3 + c] : PAD_VALUE;
+      const a = in0 ? src[sx * 3 + c] : PAD_VALUE;
+      const b = in1 ? src[(sx + 1) * 3 + c] : PAD_VALUE;
       buf[o + c] = a * g + b * f;
     }
   }
 }
 
-function warpAffineSeparable(src: Uint8Array, sw: number, sh: number, iM: Float64Array, dst: Uint8Array, dw: number, dh: number): void {
+function warpAffineSeparable(src: RowSource, iM: Float64Array, dst: Uint8Array, dw: number, dh: number): void {
+  const sw = src.width;
+  const sh = src.height;
   const X0 = rint(iM[2] * 1024) + 16;
   const sx0 = new Int32Array(dw);
   const wx = new Int32Array(dw);
@@ -185,7 +206,6 @@ function warpAffineSeparable(src: Uint8Array, sw: number, sh: number, iM: Float6
   let bufB = new Uint16Array(rowLen);
   let rowA = -2;
   let rowB = -2;
-  const rowBytes = sw * 3;
   for (let y = 0; y < dh; y++) {
     const Y = (rint((iM[4] * y + iM[5]) * 1024) + 16) >> 5;
     const sy = Y >> 5;
@@ -207,7 +227,7 @@ function warpAffineSeparable(src: Uint8Array, sw: number, sh: number, iM: Float6
           bufA = bufB;
           bufB = t;
           rowB = rowA;
-        } else hpassRow(src, r0 * rowBytes, sw, sx0, wx, xa, xb, bufA);
+        } else hpassRow(src.row(r0), sw, sx0, wx, xa, xb, bufA);
         rowA = r0;
       }
       h0 = bufA;
@@ -215,15 +235,24 @@ function warpAffineSeparable(src: Uint8Array, sw: number, sh: number, iM: Float6
     if (r1 >= 0) {
       if (r1 !== rowB) {
         if (r1 === rowA) bufB.set(bufA);
-        else hpassRow(src, r1 * rowBytes, sw, sx0, wx, xa, xb, bufB);
+        else hpassRow(src.row(r1), sw, sx0, wx, xa, xb, bufB);
         rowB = r1;
       }
       h1 = bufB;
     }
+    // One pixel (3 channels) per iteration: ~15% faster than one element per iteration in V8.
     if (fy === 0) {
-      for (let k = 0; k < rowLen; k++) dst[o + k] = (h0[k] * 32 + 512) >> 10;
+      for (let k = 0; k < rowLen; k += 3) {
+        dst[o + k] = (h0[k] + 16) >> 5;
+        dst[o + k + 1] = (h0[k + 1] + 16) >> 5;
+        dst[o + k + 2] = (h0[k + 2] + 16) >> 5;
+      }
     } else {
-      for (let k = 0; k < rowLen; k++) dst[o + k] = (h0[k] * gy + h1[k] * fy + 512) >> 10;
+      for (let k = 0; k < rowLen; k += 3) {
+        dst[o + k] = (h0[k] * gy + h1[k] * fy + 512) >> 10;
+        dst[o + k + 1] = (h0[k + 1] * gy + h1[k + 1] * fy + 512) >> 10;
+        dst[o + k + 2] = (h0[k + 2] * gy + h1[k + 2] * fy + 512) >> 10;
+      }
     }
   }
 }
@@ -340,6 +369,15 @@ export function boxCandidates(box1: readonly number[], box2: readonly number[], 
   return keep;
 }
 
+/** A sample whose pixels are read through a RowSource (e.g. a mosaic not yet assembled). */
+export interface RowSample {
+  rows: RowSource;
+  width: number;
+  height: number;
+  boxes: number[];
+  cls: number[];
+}
+
 export interface PerspectiveFrame {
   /** Size of the image the matrix is made for (e.g. the letterboxed size). */
   width: number;
@@ -353,7 +391,14 @@ export interface PerspectiveFrame {
  * RandomPerspective on a sample: `border` (the reference's mosaic_border, -s/2 for a mosaic,
  * 0 otherwise) shrinks or grows the output to frame + 2·border. Writes into `out` when given.
  */
-export function randomPerspective(sample: Sample, rng: Rng, hyp: PerspectiveHyp, border: number, options: { out?: Uint8Array; frame?: PerspectiveFrame } = {}): Sample {
+export function randomPerspective(
+  sample: Sample | RowSample,
+  rng: Rng,
+  hyp: PerspectiveHyp,
+  border: number,
+  options: { out?: Uint8Array; frame?: PerspectiveFrame } = {},
+): Sample {
+  const rows = 'rows' in sample ? sample.rows : bufferRows(sample.img, sample.width, sample.height);
   const frame = options.frame ?? { width: sample.width, height: sample.height, offsetX: 0, offsetY: 0 };
   const outW = frame.width + 2 * border;
   const outH = frame.height + 2 * border;
@@ -362,10 +407,10 @@ export function randomPerspective(sample: Sample, rng: Rng, hyp: PerspectiveHyp,
   const framed = sample.boxes.map((v, i) => v + (i % 2 === 0 ? frame.offsetX : frame.offsetY));
   if (border === 0 && isIdentity(M)) {
     // The reference skips the warp; only the frame (letterbox padding) is materialized.
-    placeInFrame(sample, frame, dst);
+    placeInFrame({ img: rows.pixels(), width: sample.width, height: sample.height, boxes: [], cls: [] }, frame, dst);
     return { img: dst, width: outW, height: outH, boxes: framed, cls: [...sample.cls] };
   }
-  warpImage(sample.img, sample.width, sample.height, M, dst, outW, outH, frame.offsetX, frame.offsetY);
+  warpImage(rows, sample.width, sample.height, M, dst, outW, outH, frame.offsetX, frame.offsetY);
   const warped = transformBoxes(framed, M);
   clipBoxes(warped, outW, outH);
   const scaled = framed.map((v) => v * scale);

@@ -6,6 +6,7 @@
  */
 import { PAD_VALUE } from '../image.js';
 import type { Rng } from '../rng.js';
+import type { RowSample, RowSource } from './affine.js';
 import type { Sample } from './sample.js';
 import { clipBoxes, filterBoxes } from './sample.js';
 
@@ -17,14 +18,27 @@ export function mosaicCentre(rng: Rng, s: number): { xc: number; yc: number } {
   return { xc, yc };
 }
 
+interface Placement {
+  img: Uint8Array;
+  /** Source width (row stride). */
+  w: number;
+  /** Canvas rectangle [x1a, x2a) x [y1a, y2a) taken from the source at (x1b, y1b). */
+  x1a: number;
+  y1a: number;
+  x2a: number;
+  y2a: number;
+  x1b: number;
+  y1b: number;
+}
+
 /**
- * Builds the mosaic of four samples (images of at most s on a side, boxes in their pixels).
- * `canvas` (length 4*s*s*3) is reused when given.
+ * The mosaic of four samples (images of at most s on a side, boxes in their pixels) as a
+ * RowSample: canvas rows are assembled on demand, so the warp of an axis-aligned matrix never
+ * builds the 2s x 2s canvas; `rows.pixels()` materializes it (into `canvas` when given).
  */
-export function mosaic4(parts: readonly Sample[], s: number, xc: number, yc: number, canvas?: Uint8Array): Sample {
+export function mosaicRows(parts: readonly Sample[], s: number, xc: number, yc: number, canvas?: Uint8Array): RowSample {
   const S = 2 * s;
-  const img4 = canvas ?? new Uint8Array(S * S * 3);
-  img4.fill(PAD_VALUE, 0, S * S * 3);
+  const placements: Placement[] = [];
   const boxes: number[] = [];
   const cls: number[] = [];
   for (let i = 0; i < 4; i++) {
@@ -45,14 +59,7 @@ export function mosaic4(parts: readonly Sample[], s: number, xc: number, yc: num
       [x1a, y1a, x2a, y2a] = [xc, yc, Math.min(xc + w, S), Math.min(S, yc + h)];
       [x1b, y1b] = [0, 0];
     }
-    const cw = x2a - x1a;
-    const ch = y2a - y1a;
-    if (cw > 0 && ch > 0) {
-      for (let y = 0; y < ch; y++) {
-        const src = ((y1b + y) * w + x1b) * 3;
-        img4.set(p.img.subarray(src, src + cw * 3), ((y1a + y) * S + x1a) * 3);
-      }
-    }
+    if (x2a > x1a && y2a > y1a) placements.push({ img: p.img, w, x1a, y1a, x2a, y2a, x1b, y1b });
     const padw = x1a - x1b;
     const padh = y1a - y1b;
     for (let k = 0; k < p.cls.length; k++) {
@@ -60,8 +67,43 @@ export function mosaic4(parts: readonly Sample[], s: number, xc: number, yc: num
       boxes.push(p.boxes[k * 4] + padw, p.boxes[k * 4 + 1] + padh, p.boxes[k * 4 + 2] + padw, p.boxes[k * 4 + 3] + padh);
     }
   }
-  const out: Sample = { img: img4, width: S, height: S, boxes, cls };
+  const rowBuf = new Uint8Array(S * 3);
+  const fillRow = (y: number, out: Uint8Array, o: number): void => {
+    let x = 0; // next canvas column not yet written
+    for (const q of placements) {
+      if (y < q.y1a || y >= q.y2a) continue;
+      if (q.x1a > x) out.fill(PAD_VALUE, o + x * 3, o + q.x1a * 3);
+      const src = ((q.y1b + y - q.y1a) * q.w + q.x1b) * 3;
+      out.set(q.img.subarray(src, src + (q.x2a - q.x1a) * 3), o + q.x1a * 3);
+      x = q.x2a;
+    }
+    if (x < S) out.fill(PAD_VALUE, o + x * 3, o + S * 3);
+  };
+  let full: Uint8Array | null = null;
+  const rows: RowSource = {
+    width: S,
+    height: S,
+    row(y) {
+      fillRow(y, rowBuf, 0);
+      return rowBuf;
+    },
+    pixels() {
+      if (!full) {
+        full = canvas ?? new Uint8Array(S * S * 3);
+        for (let y = 0; y < S; y++) fillRow(y, full, y * S * 3);
+      }
+      return full;
+    },
+  };
+  // Placements of a row are visited left to right: 0 before 1, 2 before 3.
+  const out: RowSample = { rows, width: S, height: S, boxes, cls };
   clipBoxes(out.boxes, S, S);
   filterBoxes(out, (i) => (boxes[i * 4 + 2] - boxes[i * 4]) * (boxes[i * 4 + 3] - boxes[i * 4 + 1]) > 0);
   return out;
+}
+
+/** The mosaic as a materialized 2s x 2s sample (`canvas`, length 4·s·s·3, reused when given). */
+export function mosaic4(parts: readonly Sample[], s: number, xc: number, yc: number, canvas?: Uint8Array): Sample {
+  const m = mosaicRows(parts, s, xc, yc, canvas);
+  return { img: m.rows.pixels(), width: m.width, height: m.height, boxes: m.boxes, cls: m.cls };
 }

@@ -19,7 +19,7 @@ import { cutmix } from './cutmix.js';
 import { flipLR, flipUD } from './flip.js';
 import { applyHsv, drawHsvGains } from './hsv.js';
 import { drawMixupRatio, mixup } from './mixup.js';
-import { mosaic4, mosaicCentre } from './mosaic.js';
+import { mosaicCentre, mosaicRows } from './mosaic.js';
 import type { Sample } from './sample.js';
 import { xywhnToXyxy } from './sample.js';
 
@@ -117,7 +117,7 @@ function preTransform(plan: SamplePlan, src: SampleSource, rng: Rng, ctx: TrainC
   if (plan.partners.length === 3) {
     const parts = [plan.index, ...plan.partners].map((i) => part(src, i));
     const { xc, yc } = mosaicCentre(rng, s);
-    const m = mosaic4(parts, s, xc, yc, ctx.canvas);
+    const m = mosaicRows(parts, s, xc, yc, ctx.canvas);
     return randomPerspective(m, rng, ctx.hyp, -Math.floor(s / 2), { out });
   }
   const p = part(src, plan.index);
