@@ -60,7 +60,7 @@ export interface BarPanel extends AxesOptions {
   /** Category label under each bar. */
   labels?: readonly string[];
   colors?: string | readonly string[];
-  /** Rotate category labels 90 degrees (default: when there are more than 10 bars). */
+  /** Rotate category labels 90 degrees (default: when the labels do not fit side by side). */
   rotateLabels?: boolean;
 }
 
@@ -231,7 +231,7 @@ export function niceTicks(lo: number, hi: number, maxIntervals: number): number[
     }
   }
   const out: number[] = [];
-  for (let k = Math.ceil(lo / step - 1e-9); k <= Math.floor(hi / step + 1e-9); k++) out.push(k * step);
+  for (let k = Math.ceil(lo / step - 1e-9); k <= Math.floor(hi / step + 1e-9); k++) out.push(k * step + 0); // + 0: no -0
   return out;
 }
 
@@ -330,7 +330,7 @@ function drawLegend(lg: Legend, x: number, y: number): string {
 
 function dashAttr(dash: string | undefined, w: number): string {
   if (dash === 'dashed') return ` stroke-dasharray="${n2(3.7 * w)} ${n2(1.6 * w)}"`;
-  if (dash === 'dotted') return ` stroke-dasharray="${n2(1 * w)} ${n2(1.65 * w)}" stroke-linecap="butt"`;
+  if (dash === 'dotted') return ` stroke-dasharray="${n2(1 * w)} ${n2(1.65 * w)}"`;
   return '';
 }
 
@@ -343,40 +343,16 @@ interface Ctx {
   defs: string[];
 }
 
-interface PanelGeom {
-  /** Axis scales (x left->right, y bottom->top unless flipped). */
-  xs: Scale;
-  ys: Scale;
-  xTicks: number[];
-  yTicks: number[];
-  xTickLabels: string[];
-  yTickLabels: string[];
-  /** Category ticks: positions + labels supplied explicitly. */
-  rotateX: boolean;
-  yDown: boolean;
-  legend: Legend | null;
-}
-
 const TICK_LEN = 3.5, TICK_PAD = 3.5, LABEL_PAD = 4, TITLE_PAD = 6;
 
-function linePanelGeom(p: LinePanel, fs: number, colorOf: (i: number) => string): PanelGeom {
+function linePanelGeom(p: LinePanel, fs: number, colorOf: (i: number) => string): { xs: Scale; ys: Scale; legend: Legend | null } {
   const xs = p.xlim ? { lo: p.xlim[0], hi: p.xlim[1] } : dataRange(p.series.map((s) => s.x));
   const ys = p.ylim ? { lo: p.ylim[0], hi: p.ylim[1] } : dataRange(p.series.map((s) => s.y));
   const entries = p.series
     .map((s, i) => ({ s, i }))
     .filter(({ s }) => s.label !== undefined && !s.label.startsWith('_'))
     .map(({ s, i }) => ({ label: s.label!, color: s.color ?? colorOf(i), width: s.width ?? 1.5, dash: s.dash, marker: s.marker }));
-  return {
-    xs,
-    ys,
-    xTicks: [],
-    yTicks: [],
-    xTickLabels: [],
-    yTickLabels: [],
-    rotateX: false,
-    yDown: false,
-    legend: p.legend === 'none' ? null : makeLegend(entries, fs),
-  };
+  return { xs, ys, legend: p.legend === 'none' ? null : makeLegend(entries, fs) };
 }
 
 function histCounts(data: ArrayLike<number>, bins: number, lo: number, hi: number): Float64Array {
@@ -394,7 +370,6 @@ function histCounts(data: ArrayLike<number>, bins: number, lo: number, hi: numbe
 function renderPanel(p: Panel, cell: Rect, ctx: Ctx): string {
   const fs = ctx.fs;
   const titleFs = p.titleFontSize ?? 1.2 * fs;
-  let cycle = 0;
   const colorOf = (i: number) => TAB10[i % TAB10.length];
   const out: string[] = [];
 
@@ -422,7 +397,9 @@ function renderPanel(p: Panel, cell: Rect, ctx: Ctx): string {
       ys = p.ylim ? { lo: p.ylim[0], hi: p.ylim[1] } : { lo: 0, hi: (mx || 1) * 1.05 };
       if (p.labels) {
         xCats = [...p.labels];
-        rotateX = p.rotateLabels ?? n > 10;
+        // rotate when the widest label does not fit its bar slot (estimated from the cell width)
+        const widest = Math.max(0, ...xCats.map((s) => textWidth(s, fs)));
+        rotateX = p.rotateLabels ?? widest > (0.8 * cell.w) / Math.max(1, n + 0.08 * n) * 0.9;
       }
       break;
     }
@@ -514,7 +491,7 @@ function renderPanel(p: Panel, cell: Rect, ctx: Ctx): string {
     if (hmap && hmap.colorbar !== false) {
       const vmax = hmapVmax(hmap);
       const cbt = fmtTicks(niceTicks(hmap.vmin ?? 0, vmax, 6));
-      const cbLabelW = Math.max(0, ...cbt.map((s) => textWidth(s, tickFs)));
+      const cbLabelW = Math.max(0, ...cbt.map((s) => textWidth(s, fs)));
       w -= cbLabelW + TICK_LEN + TICK_PAD + 0.1 * w;
     }
     return { x: left, y: top, w: Math.max(1, w), h: Math.max(1, bottom - top) };
@@ -549,7 +526,6 @@ function renderPanel(p: Panel, cell: Rect, ctx: Ctx): string {
     case 'line': {
       p.series.forEach((s, i) => {
         const color = s.color ?? colorOf(i);
-        cycle++;
         const w = s.width ?? 1.5;
         const n = Math.min(s.x.length, s.y.length);
         let d = '';
@@ -564,7 +540,7 @@ function renderPanel(p: Panel, cell: Rect, ctx: Ctx): string {
           pen = true;
         }
         if (d && (s.dash !== undefined || !s.marker || w > 0))
-          body.push(`<path d="${d}" fill="none" stroke="${color}" stroke-width="${n2(w)}" stroke-linejoin="round" stroke-linecap="square"${dashAttr(s.dash, w)}/>`);
+          body.push(`<path d="${d}" fill="none" stroke="${color}" stroke-width="${n2(w)}" stroke-linejoin="round" stroke-linecap="${s.dash && s.dash !== 'solid' ? 'butt' : 'square'}"${dashAttr(s.dash, w)}/>`);
         if (s.marker) {
           const r = (s.markerSize ?? 6) / 2;
           const dots: string[] = [];
@@ -656,7 +632,7 @@ function renderPanel(p: Panel, cell: Rect, ctx: Ctx): string {
         ticks.forEach((t, k) => {
           const y = ax.y + ax.h - ((t - vmin) / (vmax - vmin || 1)) * ax.h;
           cb.push(`<line x1="${n2(cbx + cbw)}" y1="${n2(y)}" x2="${n2(cbx + cbw + TICK_LEN)}" y2="${n2(y)}" stroke="#000" stroke-width="0.8"/>`);
-          cb.push(text(cbx + cbw + TICK_LEN + TICK_PAD, y, labels[k], tickFs, { vcenter: true }));
+          cb.push(text(cbx + cbw + TICK_LEN + TICK_PAD, y, labels[k], fs, { vcenter: true }));
         });
         out.push(cb.join(''));
       }
@@ -742,7 +718,6 @@ function renderPanel(p: Panel, cell: Rect, ctx: Ctx): string {
     } else [lx, ly] = corners[loc === 'best' ? 'upper right' : loc];
     out.push(drawLegend(legend, lx, ly));
   }
-  void cycle;
   return out.join('\n');
 }
 

@@ -52,17 +52,28 @@ export function boxIou(a: ArrayLike<number>, b: ArrayLike<number>, out?: Float32
   const n = a.length >> 2, m = b.length >> 2;
   const res = out && out.length >= n * m ? out : new Float32Array(n * m);
   const e = f(eps);
+  const bb = b instanceof Float32Array ? b : Float32Array.from(b);
   const areaB = new Float32Array(m);
-  for (let j = 0; j < m; j++) areaB[j] = f(b[4 * j + 2] - b[4 * j]) * f(b[4 * j + 3] - b[4 * j + 1]);
+  for (let j = 0; j < m; j++) areaB[j] = f(bb[4 * j + 2] - bb[4 * j]) * f(bb[4 * j + 3] - bb[4 * j + 1]);
   for (let i = 0; i < n; i++) {
     const ax1 = f(a[4 * i]), ay1 = f(a[4 * i + 1]), ax2 = f(a[4 * i + 2]), ay2 = f(a[4 * i + 3]);
     const areaA = f(f(ax2 - ax1) * f(ay2 - ay1));
     const row = i * m;
     for (let j = 0; j < m; j++) {
-      const bx1 = f(b[4 * j]), by1 = f(b[4 * j + 1]), bx2 = f(b[4 * j + 2]), by2 = f(b[4 * j + 3]);
-      const w = f((ax2 < bx2 ? ax2 : bx2) - (ax1 > bx1 ? ax1 : bx1));
-      const h = f((ay2 < by2 ? ay2 : by2) - (ay1 > by1 ? ay1 : by1));
-      const inter = w > 0 && h > 0 ? f(w * h) : 0;
+      const q = 4 * j;
+      const bx1 = bb[q], bx2 = bb[q + 2];
+      const xx2 = ax2 < bx2 ? ax2 : bx2, xx1 = ax1 > bx1 ? ax1 : bx1;
+      if (!(xx2 > xx1)) {
+        res[row + j] = 0; // no overlap (inter 0)
+        continue;
+      }
+      const by1 = bb[q + 1], by2 = bb[q + 3];
+      const yy2 = ay2 < by2 ? ay2 : by2, yy1 = ay1 > by1 ? ay1 : by1;
+      if (!(yy2 > yy1)) {
+        res[row + j] = 0;
+        continue;
+      }
+      const inter = f(f(xx2 - xx1) * f(yy2 - yy1));
       res[row + j] = inter / f(f(f(areaA + areaB[j]) - inter) + e);
     }
   }

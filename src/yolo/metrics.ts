@@ -126,6 +126,34 @@ export function argmax(a: ArrayLike<number>): number {
   return bi;
 }
 
+/**
+ * {@link npInterp} where fp is the recall (`cum / (nl + 1e-16)`) or precision (`cum / (k + 1)`) curve given by
+ * cumulative TP counts, evaluated only at the bracketing points.
+ */
+function interpCum(x: number, xp: Float64Array, cum: Int32Array, n: number, nl: number, precision: boolean, left: number): number {
+  const at = (k: number) => (precision ? cum[k] / (cum[k] + (k + 1 - cum[k])) : cum[k] / (nl + 1e-16));
+  if (x !== x) return x;
+  if (n === 1) return x < xp[0] ? left : at(0);
+  if (x > xp[n - 1]) return at(n - 1);
+  if (x < xp[0]) return left;
+  let lo = 0, hi = n;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (x >= xp[mid]) lo = mid + 1;
+    else hi = mid;
+  }
+  const j = lo - 1;
+  if (j === n - 1 || xp[j] === x) return at(j);
+  const f0 = at(j), f1 = at(j + 1);
+  const slope = (f1 - f0) / (xp[j + 1] - xp[j]);
+  let r = slope * (x - xp[j]) + f0;
+  if (r !== r) {
+    r = slope * (x - xp[j + 1]) + f1;
+    if (r !== r && f0 === f1) r = f0;
+  }
+  return r;
+}
+
 const X101 = linspace01(101);
 const X1000 = linspace01(1000);
 
@@ -141,12 +169,20 @@ export function computeAp(
 ): number {
   const mrec = scratch && scratch.mrec.length >= n + 2 ? scratch.mrec : new Float64Array(n + 2);
   const mpre = scratch && scratch.mpre.length >= n + 2 ? scratch.mpre : new Float64Array(n + 2);
-  mrec[0] = 0;
-  mpre[0] = 1;
   for (let k = 0; k < n; k++) {
     mrec[k + 1] = recall[k];
     mpre[k + 1] = precision[k];
   }
+  return apFromCurve(mrec, mpre, n);
+}
+
+/**
+ * AP from `mrec` / `mpre` holding recall / precision at 1..n; writes the sentinels (0, 1 / 1, 0) and turns
+ * `mpre` into its envelope in place.
+ */
+function apFromCurve(mrec: Float64Array, mpre: Float64Array, n: number): number {
+  mrec[0] = 0;
+  mpre[0] = 1;
   mrec[n + 1] = 1;
   mpre[n + 1] = 0;
   // envelope: running max from the right (np.maximum propagates NaN)
@@ -207,14 +243,14 @@ export function apPerClass(
   nThr = IOU_THRESHOLDS.length,
 ): ApPerClassResult {
   const eps = 1e-16;
-  const order = argsortDescending(conf, n);
   // unique target classes
   const present: number[] = [];
   for (let c = 0; c < ntPerClass.length; c++) if (ntPerClass[c] > 0) present.push(c);
   const nc = present.length;
   const slot = new Int32Array(ntPerClass.length).fill(-1);
   present.forEach((c, i) => (slot[c] = i));
-  // bucket the sorted detections by class slot (counting sort keeps the confidence order)
+  // Stable partition by class, then a stable confidence sort inside each class: the same order as the
+  // reference's global confidence sort followed by `pred_cls == c`, with sequential, cache-friendly passes.
   const start = new Int32Array(nc + 1);
   for (let k = 0; k < n; k++) {
     const c = predCls[k];
@@ -222,11 +258,15 @@ export function apPerClass(
   }
   for (let i = 0; i < nc; i++) start[i + 1] += start[i];
   const fill = start.slice(0, nc);
-  const byClass = new Int32Array(start[nc]);
-  for (let r = 0; r < n; r++) {
-    const k = order[r];
+  const gConf = new Float32Array(start[nc]);
+  const gTp = new Uint16Array(start[nc]);
+  for (let k = 0; k < n; k++) {
     const c = predCls[k];
-    if (c >= 0 && c < slot.length && slot[c] >= 0) byClass[fill[slot[c]]++] = k;
+    if (c >= 0 && c < slot.length && slot[c] >= 0) {
+      const pos = fill[slot[c]]++;
+      gConf[pos] = conf[k];
+      gTp[pos] = tp[k];
+    }
   }
 
   const px = X1000.slice();
@@ -238,34 +278,62 @@ export function apPerClass(
   let maxNp = 0;
   for (let i = 0; i < nc; i++) maxNp = Math.max(maxNp, start[i + 1] - start[i]);
   const negConf = new Float64Array(maxNp);
-  const recall = new Float64Array(maxNp);
-  const precision = new Float64Array(maxNp);
-  const scratch = { mrec: new Float64Array(maxNp + 2), mpre: new Float64Array(maxNp + 2) };
+  const tpBits = new Uint16Array(maxNp);
+  const cum = new Int32Array(maxNp);
+  // Compressed PR curve: np.interp over the recall curve only ever reads the first and the last point of each
+  // run of equal recall (a TP and the last FP before the next TP), and the precision envelope at those points
+  // equals the full curve's (inside a run precision only falls), so only those points are computed. Same
+  // values as the full arrays, bit for bit, at O(#TP) divisions instead of O(#detections).
+  const cap = 2 * maxNp + 4;
+  const mrec = new Float64Array(cap);
+  const mpre = new Float64Array(cap);
 
   for (let ci = 0; ci < nc; ci++) {
     const nl = ntPerClass[present[ci]];
     const s0 = start[ci], np_ = start[ci + 1] - s0;
     if (np_ === 0 || nl === 0) continue;
-    for (let k = 0; k < np_; k++) negConf[k] = -conf[byClass[s0 + k]];
+    const order = argsortDescending(gConf.subarray(s0, s0 + np_), np_);
+    for (let k = 0; k < np_; k++) {
+      const d = s0 + order[k];
+      negConf[k] = -gConf[d];
+      tpBits[k] = gTp[d];
+    }
     for (let j = 0; j < nThr; j++) {
-      let tpc = 0, fpc = 0;
+      let m = 1; // mrec/mpre[0] is compute_ap's leading sentinel
+      let tpc = 0, last = -1;
       for (let k = 0; k < np_; k++) {
-        if ((tp[byClass[s0 + k]] >> j) & 1) tpc++;
-        else fpc++;
-        recall[k] = tpc / (nl + eps);
-        precision[k] = tpc / (tpc + fpc);
+        if (!((tpBits[k] >> j) & 1)) continue;
+        if (k > 0 && last !== k - 1) {
+          // last point of the previous run (k - 1 is a FP)
+          mrec[m] = tpc / (nl + eps);
+          mpre[m] = tpc / (tpc + (k - tpc));
+          m++;
+        }
+        tpc++;
+        mrec[m] = tpc / (nl + eps);
+        mpre[m] = tpc / (tpc + (k + 1 - tpc));
+        m++;
+        last = k;
+      }
+      if (last !== np_ - 1) {
+        mrec[m] = tpc / (nl + eps);
+        mpre[m] = tpc / (tpc + (np_ - tpc));
+        m++;
       }
       if (j === 0) {
+        // P and R against confidence need the full curves: evaluate them from cumulative TP counts on demand
+        let c = 0;
+        for (let k = 0; k < np_; k++) cum[k] = c += tpBits[k] & 1;
         const o = ci * 1000;
         for (let q = 0; q < 1000; q++) {
-          rCurve[o + q] = npInterp(-px[q], negConf, recall, np_, 0);
-          pCurve[o + q] = npInterp(-px[q], negConf, precision, np_, 1);
+          rCurve[o + q] = interpCum(-px[q], negConf, cum, np_, nl, false, 0);
+          pCurve[o + q] = interpCum(-px[q], negConf, cum, np_, nl, true, 1);
         }
       }
-      allAp[ci * nThr + j] = computeAp(recall, precision, np_, scratch);
+      allAp[ci * nThr + j] = apFromCurve(mrec, mpre, m - 1);
       if (j === 0) {
         const row = new Float64Array(1000);
-        for (let q = 0; q < 1000; q++) row[q] = npInterp(px[q], scratch.mrec, scratch.mpre, np_ + 2);
+        for (let q = 0; q < 1000; q++) row[q] = npInterp(px[q], mrec, mpre, m + 1);
         precRows.push(row);
         precCls.push(present[ci]);
       }

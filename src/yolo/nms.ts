@@ -90,6 +90,7 @@ export function nonMaxSuppressionWithIndices(
   // Scratch shared by the images of the batch.
   const best = new Float32Array(na);
   const bestCls = new Int32Array(na);
+  const perAnchor = new Int32Array(multiLabel ? na + 1 : 0);
   const out: NmsImageResult[] = [];
 
   for (let b = 0; b < bs; b++) {
@@ -97,23 +98,12 @@ export function nonMaxSuppressionWithIndices(
     // Element (channel c, anchor a) of this image.
     const cs = rows ? 1 : na; // channel stride
     const as = rows ? ch : 1; // anchor stride
-    // 1. best class score per anchor (channel-outer loop: contiguous reads in channels-first layout).
-    best.fill(-Infinity);
-    bestCls.fill(0);
-    for (let c = 0; c < nc; c++) {
-      const off = base + (4 + c) * cs;
-      for (let a = 0; a < na; a++) {
-        const s = prediction[off + a * as];
-        if (s > best[a]) {
-          best[a] = s;
-          bestCls[a] = c;
-        }
-      }
-    }
-    // 2. candidates (anchor, class, score) in the reference's order.
-    let nCand = 0;
+    // 1-3. candidates (anchor, class, score) in the reference's order (anchor-major, then class)
+    let nCand: number;
     let candA: Int32Array, candC: Int32Array, candS: Float32Array;
     if (!multiLabel) {
+      bestClassPerAnchor(prediction, base, cs, as, nc, na, best, bestCls);
+      nCand = 0;
       for (let a = 0; a < na; a++) if (best[a] > conf) nCand++;
       candA = new Int32Array(nCand);
       candC = new Int32Array(nCand);
@@ -129,28 +119,7 @@ export function nonMaxSuppressionWithIndices(
       }
       nCand = k;
     } else {
-      let total = 0;
-      for (let a = 0; a < na; a++) {
-        if (!(best[a] > conf)) continue;
-        for (let c = 0; c < nc; c++) if (prediction[base + (4 + c) * cs + a * as] > conf) total++;
-      }
-      candA = new Int32Array(total);
-      candC = new Int32Array(total);
-      candS = new Float32Array(total);
-      let k = 0;
-      for (let a = 0; a < na; a++) {
-        if (!(best[a] > conf)) continue;
-        for (let c = 0; c < nc; c++) {
-          const s = prediction[base + (4 + c) * cs + a * as];
-          if (!(s > conf)) continue;
-          if (classSet && !classSet.has(c)) continue;
-          candA[k] = a;
-          candC[k] = c;
-          candS[k] = s;
-          k++;
-        }
-      }
-      nCand = k;
+      ({ candA, candC, candS, n: nCand } = multiLabelCandidates(prediction, base, cs, as, nc, na, conf, classSet, perAnchor));
     }
     if (nCand === 0) {
       out.push({ dets: new Float32Array(0), count: 0, indices: new Int32Array(0) });
@@ -197,6 +166,91 @@ export function nonMaxSuppressionWithIndices(
 }
 
 /**
+ * Every (anchor, class) with score > conf, ordered anchor-major then class (the reference's
+ * `torch.where(cls > conf)` order), from two contiguous sweeps over the class channels.
+ */
+function multiLabelCandidates(
+  pred: Float32Array,
+  base: number,
+  cs: number,
+  as: number,
+  nc: number,
+  na: number,
+  conf: number,
+  classSet: Set<number> | null,
+  start: Int32Array,
+): { candA: Int32Array; candC: Int32Array; candS: Float32Array; n: number } {
+  start.fill(0);
+  for (let c = 0; c < nc; c++) {
+    if (classSet && !classSet.has(c)) continue;
+    const off = base + (4 + c) * cs;
+    for (let a = 0; a < na; a++) if (pred[off + a * as] > conf) start[a + 1]++;
+  }
+  for (let a = 0; a < na; a++) start[a + 1] += start[a];
+  const n = start[na];
+  const candA = new Int32Array(n), candC = new Int32Array(n), candS = new Float32Array(n);
+  for (let c = 0; c < nc; c++) {
+    if (classSet && !classSet.has(c)) continue;
+    const off = base + (4 + c) * cs;
+    for (let a = 0; a < na; a++) {
+      const s = pred[off + a * as];
+      if (s > conf) {
+        const k = start[a]++;
+        candA[k] = a;
+        candC[k] = c;
+        candS[k] = s;
+      }
+    }
+  }
+  return { candA, candC, candS, n };
+}
+
+/** Max (first argmax on ties) over the nc class channels of every anchor. */
+function bestClassPerAnchor(
+  pred: Float32Array,
+  base: number,
+  cs: number,
+  as: number,
+  nc: number,
+  na: number,
+  best: Float32Array,
+  bestCls: Int32Array,
+): void {
+  if (as === 1) {
+    // channels-first: one contiguous sweep per class channel
+    const o0 = base + 4 * cs;
+    for (let a = 0; a < na; a++) {
+      best[a] = pred[o0 + a];
+      bestCls[a] = 0;
+    }
+    for (let c = 1; c < nc; c++) {
+      const off = base + (4 + c) * cs;
+      for (let a = 0; a < na; a++) {
+        const s = pred[off + a];
+        if (s > best[a]) {
+          best[a] = s;
+          bestCls[a] = c;
+        }
+      }
+    }
+    return;
+  }
+  for (let a = 0; a < na; a++) {
+    const o = base + a * as + 4;
+    let m = pred[o], mc = 0;
+    for (let c = 1; c < nc; c++) {
+      const s = pred[o + c];
+      if (s > m) {
+        m = s;
+        mc = c;
+      }
+    }
+    best[a] = m;
+    bestCls[a] = mc;
+  }
+}
+
+/**
  * torchvision `batched_nms` on already-decoded boxes: `boxes` xyxy (n * 4), `scores` (n), optional `classes`
  * (n; omitted = one class). Returns kept indices into the inputs, by decreasing score (ties: lower index first),
  * at most `maxDet` of them.
@@ -240,24 +294,26 @@ function greedyNms(
   const cap = Math.min(n, maxDet);
   const kx1 = new Float32Array(cap), ky1 = new Float32Array(cap), kx2 = new Float32Array(cap), ky2 = new Float32Array(cap);
   const karea = new Float32Array(cap);
-  const kcls = new Int32Array(cap);
+  // kept boxes chained per class (newest first), so a candidate is compared with its own class only
+  const kprev = new Int32Array(cap);
+  const head = new Map<number, number>();
   const keep: number[] = [];
   for (let r = 0; r < n && keep.length < cap; r++) {
-    const c = cls[r];
+    const c = agnostic ? 0 : cls[r];
     const off = agnostic ? 0 : f(c * maxWh);
     const x1 = f(boxes[4 * r] + off), y1 = f(boxes[4 * r + 1] + off);
     const x2 = f(boxes[4 * r + 2] + off), y2 = f(boxes[4 * r + 3] + off);
     const area = f(f(x2 - x1) * f(y2 - y1));
     let suppressed = false;
-    for (let q = 0; q < keep.length; q++) {
-      if (!agnostic && kcls[q] !== c) continue;
+    const first = head.get(c) ?? -1;
+    for (let q = first; q >= 0; q = kprev[q]) {
       const xx1 = kx1[q] > x1 ? kx1[q] : x1;
-      const yy1 = ky1[q] > y1 ? ky1[q] : y1;
       const xx2 = kx2[q] < x2 ? kx2[q] : x2;
+      if (!(xx2 > xx1)) continue; // no overlap: IoU 0 (or NaN for degenerate pairs), never > thr
+      const yy1 = ky1[q] > y1 ? ky1[q] : y1;
       const yy2 = ky2[q] < y2 ? ky2[q] : y2;
-      const w = f(xx2 - xx1), h = f(yy2 - yy1);
-      if (!(w > 0 && h > 0)) continue; // no overlap: IoU 0 (or NaN for degenerate pairs), never > thr
-      const inter = f(w * h);
+      if (!(yy2 > yy1)) continue;
+      const inter = f(f(xx2 - xx1) * f(yy2 - yy1));
       if (f(inter / f(f(karea[q] + area) - inter)) > thr) {
         suppressed = true;
         break;
@@ -270,51 +326,41 @@ function greedyNms(
     kx2[k] = x2;
     ky2[k] = y2;
     karea[k] = area;
-    kcls[k] = c;
+    kprev[k] = first;
+    head.set(c, k);
     keep.push(r);
   }
   return keep;
 }
 
-const bitsScratch = { f: new Float32Array(0), u: new Uint32Array(0) };
-
 /**
  * Stable descending argsort of the first `n` values (ties keep index order; NaN last), by an LSD radix sort
- * on the order-preserving integer image of the f32 bits: O(n), no comparator calls.
+ * (3 passes of 11 bits) on the order-preserving integer image of the f32 bits: O(n), no comparator calls.
  */
 export function argsortDescending(values: Float32Array, n = values.length): Uint32Array {
-  if (n <= 64) {
-    const idx = new Uint32Array(n);
-    for (let i = 0; i < n; i++) idx[i] = i;
-    // insertion sort (stable)
-    for (let i = 1; i < n; i++) {
-      const v = idx[i];
-      const key = sortKey(values[v]);
-      let j = i - 1;
-      while (j >= 0 && sortKey(values[idx[j]]) > key) {
-        idx[j + 1] = idx[j];
-        j--;
-      }
-      idx[j + 1] = v;
+  const fv = values.length === n && values.byteOffset % 4 === 0 ? values : values.slice(0, n);
+  const bits = new Uint32Array(fv.buffer, fv.byteOffset, n);
+  let k0 = new Int32Array(n), k1 = new Int32Array(n);
+  let i0 = new Uint32Array(n), i1 = new Uint32Array(n);
+  for (let i = 0; i < n; i++) {
+    const v = fv[i];
+    let b = bits[i];
+    let key: number;
+    if (v !== v) key = -1; // NaN last (0xffffffff)
+    else {
+      if (v === 0) b = 0; // -0 == +0
+      // monotone map (ascending floats -> ascending uints), then flipped for descending order
+      const mono = b & 0x80000000 ? ~b >>> 0 : (b | 0x80000000) >>> 0;
+      key = (0xfffffffe - mono) | 0;
     }
-    return idx;
+    k0[i] = key;
+    i0[i] = i;
   }
-  if (bitsScratch.f.length < n) {
-    const buf = new ArrayBuffer(n * 4);
-    bitsScratch.f = new Float32Array(buf);
-    bitsScratch.u = new Uint32Array(buf);
-  }
-  const fb = bitsScratch.f, ub = bitsScratch.u;
-  fb.set(values.subarray(0, n));
-  const keys = new Uint32Array(n);
-  for (let i = 0; i < n; i++) keys[i] = descKey(ub[i], fb[i]);
-  let idx = new Uint32Array(n), tmp = new Uint32Array(n);
-  for (let i = 0; i < n; i++) idx[i] = i;
   const count = new Uint32Array(2048);
-  for (let shift = 0; shift < 32; shift += 11) {
+  for (let shift = 0; shift < 33; shift += 11) {
     count.fill(0);
-    for (let i = 0; i < n; i++) count[(keys[idx[i]] >>> shift) & 2047]++;
-    if (count[(keys[idx[0]] >>> shift) & 2047] === n) continue; // all in one bucket: pass is a no-op
+    for (let i = 0; i < n; i++) count[(k0[i] >>> shift) & 2047]++;
+    if (n === 0 || count[(k0[0] >>> shift) & 2047] === n) continue; // one bucket: no-op pass
     let sum = 0;
     for (let d = 0; d < 2048; d++) {
       const c = count[d];
@@ -322,28 +368,17 @@ export function argsortDescending(values: Float32Array, n = values.length): Uint
       sum += c;
     }
     for (let i = 0; i < n; i++) {
-      const v = idx[i];
-      tmp[count[(keys[v] >>> shift) & 2047]++] = v;
+      const k = k0[i];
+      const pos = count[(k >>> shift) & 2047]++;
+      k1[pos] = k;
+      i1[pos] = i0[i];
     }
-    const t = idx;
-    idx = tmp;
-    tmp = t;
+    const tk = k0;
+    k0 = k1;
+    k1 = tk;
+    const ti = i0;
+    i0 = i1;
+    i1 = ti;
   }
-  return idx;
-}
-
-/** Ascending integer key that orders floats descending (NaN after everything). */
-function descKey(bits: number, v: number): number {
-  if (v !== v) return 0xffffffff;
-  if (v === 0) bits = 0; // -0 == +0
-  // monotone map: negative floats flip all bits, positive set the sign bit; then invert for descending
-  const mono = bits & 0x80000000 ? ~bits >>> 0 : (bits | 0x80000000) >>> 0;
-  return (0xfffffffe - mono) >>> 0;
-}
-
-const keyView = { f: new Float32Array(1), u: new Uint32Array(0) };
-keyView.u = new Uint32Array(keyView.f.buffer);
-function sortKey(v: number): number {
-  keyView.f[0] = v;
-  return descKey(keyView.u[0], keyView.f[0]);
+  return i0;
 }
