@@ -154,17 +154,16 @@ function coalesce(shape: readonly number[], operands: readonly Tensor[]): { shap
   return { shape: outShape, strides: outStrides };
 }
 
-type Path = 'vec4' | 'dense' | 'strided';
+type Path = 'vec4' | 'strided';
 
 /**
  * The one elementwise kernel: `expr` (a WGSL f32 expression over x0, x1, ... in `inputs`
  * order) applied with numpy broadcasting to up to three tensor views and up to four
- * scalars. Three code paths, chosen from the layouts only:
- *  - vec4: every tensor contiguous with the output's shape and 4-aligned: 4 elements per
- *    thread through vec4 loads/stores;
- *  - dense: contiguous, same shape, not 4-aligned: index arithmetic free;
- *  - strided: anything else (views, broadcasting), axes merged first, offsets through
- *    the strides with a rank-specialized loop.
+ * scalars. Two code paths, chosen from the layouts only:
+ *  - vec4: every tensor contiguous with the output's shape, sizes and offsets multiples
+ *    of 4: 4 elements per thread through vec4 loads/stores, no index arithmetic;
+ *  - strided: anything else. Axes are merged first, so contiguous operands become one
+ *    axis (no division at all) and [N,H,W,C] + [C] becomes [N*H*W, C] (one division).
  */
 export function elementwise(expr: string, inputs: readonly (Tensor | number)[], options: ElementwiseOptions = {}): Tensor {
   const tensors = inputs.filter((x): x is Tensor => typeof x !== 'number');
@@ -197,24 +196,19 @@ export function elementwise(expr: string, inputs: readonly (Tensor | number)[], 
   }
 
   const n = out.size;
-  const dense = operands.every((t) => t.shape.join() === shape.join() && t.isContiguous());
-  const path: Path = dense ? (n % 4 === 0 && operands.every((t) => t.offset % 4 === 0) ? 'vec4' : 'dense') : 'strided';
+  const vec4 = n % 4 === 0 && operands.every((t) => t.shape.join() === shape.join() && t.isContiguous() && t.offset % 4 === 0);
+  const path: Path = vec4 ? 'vec4' : 'strided';
   const scalars = inputs.filter((x): x is number => typeof x === 'number');
-
   let params: Params;
-  let threads = n;
-  let rank = 0;
   if (path === 'strided') {
     const merged = coalesce(shape, operands);
-    rank = merged.shape.length;
     const views = operands.map((t, k) => t.view(merged.shape, merged.strides[k], t.offset));
     params = stridedParams(merged.shape, views, scalars);
     for (const v of views) v.dispose();
   } else {
-    threads = path === 'vec4' ? n / 4 : n;
-    const offsets = operands.map((t) => t.offset);
+    const offsets = operands.map((t) => t.offset / 4);
     params = new Params()
-      .u32(threads)
+      .u32(n / 4)
       .align4()
       .u32(...offsets, ...new Array<number>(MAX_OPERANDS - offsets.length).fill(0))
       .f32(...[...scalars, 0, 0, 0, 0].slice(0, 4));
@@ -222,10 +216,28 @@ export function elementwise(expr: string, inputs: readonly (Tensor | number)[], 
   if (n === 0) return out;
 
   const signature = inputs.map((x) => (typeof x === 'number' ? 's' : `${x.dtype}@${bindingOf(x)}`)).join(',');
-  const key = `ew:${path}${rank}:${expr}:${signature}->${out.dtype}@${bindingOf(out)}`;
-  launch(engine, { key, name: `elementwise ${expr}`, build: () => elementwiseWgsl(expr, inputs, out, bound, bindingOf, path, rank) }, bound, params, grid1d(engine, threads, WG));
+  const key = `ew:${path}:${expr}:${signature}->${out.dtype}@${bindingOf(out)}`;
+  const build = () => elementwiseWgsl(expr, inputs, out, bound, bindingOf, path);
+  launch(engine, { key, name: `elementwise ${expr}`, build }, bound, params, grid1d(engine, vec4 ? n / 4 : n, WG));
   return out;
 }
+
+/** Offsets of operands 0..3 for element i over the merged shape; its padding 1s mark where the shape starts. */
+const OFFSETS_AT_WGSL = /* wgsl */ `
+fn stridesAt(d: u32) -> vec4<u32> { return vec4<u32>(strideOf(0u, d), strideOf(1u, d), strideOf(2u, d), strideOf(3u, d)); }
+fn offsetsAt(i: u32) -> vec4<u32> {
+  var rem = i;
+  var off = P.offsets;
+  var d = ${MAX_RANK - 1}u;
+  loop {
+    if (d == 0u || dimOf(d - 1u) == 1u) { break; }
+    let n = dimOf(d);
+    off += (rem % n) * stridesAt(d);
+    rem = rem / n;
+    d -= 1u;
+  }
+  return off + rem * stridesAt(d);
+}`;
 
 function elementwiseWgsl(
   expr: string,
@@ -234,13 +246,12 @@ function elementwiseWgsl(
   bound: readonly Tensor[],
   bindingOf: (t: Tensor) => number,
   path: Path,
-  rank: number,
 ): string {
   const swz = ['x', 'y', 'z', 'w'];
   const vec = path === 'vec4';
   const decls = bound.map((t, b) => `@group(0) @binding(${b + 1}) var<storage, read_write> buf${b}: array<${vec ? `vec4<${t.dtype}>` : t.dtype}>;`);
   const args = inputs.map((_, i) => `x${i}: f32`).join(', ');
-  // Per input: its value for element `i` (vec4 path: a vec4 loaded once, then component c).
+  // Per input: its value for element i (vec4 path: a vec4 loaded once, then component c).
   let operand = 1;
   let scalar = 0;
   const loads: string[] = [];
@@ -248,42 +259,24 @@ function elementwiseWgsl(
     if (typeof x === 'number') return `P.scalars.${swz[scalar++]}`;
     const o = swz[operand++];
     const b = bindingOf(x);
-    if (path === 'strided') return `f32(buf${b}[o.${o}])`;
-    if (path === 'dense') return `f32(buf${b}[P.offsets.${o} + i])`;
-    loads.push(`let v${i} = buf${b}[(P.offsets.${o} >> 2u) + i];`);
+    if (!vec) return `f32(buf${b}[o.${o}])`;
+    loads.push(`let v${i} = buf${b}[P.offsets.${o} + i];`);
     return `f32(v${i}[c])`;
   });
   const call = `op(${argOf.join(', ')})`;
   const ob = bindingOf(out);
   const T = out.dtype;
-  const header = path === 'strided'
-    ? `${STRIDED_WGSL}
-/** Offsets of the operands for element i, over the last ${rank} (merged) axes only. */
-fn offsetsAt(i: u32) -> vec4<u32> {
-  var rem = i;
-  var off = P.offsets;
-  for (var d = ${MAX_RANK - 1}u; d > ${MAX_RANK - rank}u; d--) {
-    let n = dimOf(d);
-    let c = rem % n;
-    rem = rem / n;
-    off += c * vec4<u32>(strideOf(0u, d), strideOf(1u, d), strideOf(2u, d), strideOf(3u, d));
-  }
-  ${rank > 0 ? `let d = ${MAX_RANK - rank}u;
-  off += rem * vec4<u32>(strideOf(0u, d), strideOf(1u, d), strideOf(2u, d), strideOf(3u, d));` : ''}
-  return off;
-}`
-    : `struct Params { n: u32, offsets: vec4<u32>, scalars: vec4<f32> }
-@group(0) @binding(0) var<uniform> P: Params;`;
-  const body =
-    path === 'strided'
-      ? `let o = offsetsAt(i);
-  buf${ob}[o.x] = ${T}(${call});`
-      : path === 'dense'
-        ? `buf${ob}[P.offsets.x + i] = ${T}(${call});`
-        : `${loads.join('\n  ')}
+  const header = vec
+    ? `struct Params { n: u32, offsets: vec4<u32>, scalars: vec4<f32> }
+@group(0) @binding(0) var<uniform> P: Params;`
+    : `${STRIDED_WGSL}${OFFSETS_AT_WGSL}`;
+  const body = vec
+    ? `${loads.join('\n  ')}
   var r: vec4<${T}>;
   for (var c = 0u; c < 4u; c++) { r[c] = ${T}(${call}); }
-  buf${ob}[(P.offsets.x >> 2u) + i] = r;`;
+  buf${ob}[P.offsets.x + i] = r;`
+    : `let o = offsetsAt(i);
+  buf${ob}[o.x] = ${T}(${call});`;
   return /* wgsl */ `${enables(...bound.map((t) => t.dtype))}
 ${header}
 ${linearIndexWgsl(WG)}

@@ -1,17 +1,27 @@
 import type { Category } from '../gpu/arena.js';
 import type { DType } from '../gpu/dtype.js';
 import { Tensor } from '../gpu/tensor.js';
-import { enables, grid1d, launch } from './launch.js';
-import { STRIDED_WGSL, stridedParams, u32Bits } from './strided.js';
+import { enables, grid1d, launch, MAX_RANK, padRank, Params } from './launch.js';
 
 export type ReduceOp = 'sum' | 'mean' | 'max' | 'min';
 type Kind = ReduceOp | 'argmax' | 'argmin' | 'moments';
+/** What a thread accumulates: mean shares sum's state, min/arg* share max's (through flags). */
+type StateKind = 'sum' | 'best' | 'moments';
+const STATE_OF: Record<Kind, StateKind> = { sum: 'sum', mean: 'sum', max: 'best', min: 'best', argmax: 'best', argmin: 'best', moments: 'moments' };
 
-/** Threads per workgroup; enough workgroups to fill a large GPU; work per thread before splitting a run. */
-const THREADS = 256;
-const TARGET_GROUPS = 512;
+/** Enough workgroups to fill a large GPU (H100: 132 SMs); work per thread before a run is split. */
+const TARGET_GROUPS = 1024;
 const MIN_PER_THREAD = 16;
 const MAX_CHUNKS = 1024;
+/** Workgroup tiles (outputs x lanes along the run): 32 outputs per warp, or one long run per workgroup. */
+const NARROW = { tx: 32, ty: 8 };
+const LONG = { tx: 1, ty: 256 };
+
+/** Runtime flags (uniform): address the source as 2-D; cols partial layout; negate (min); write the index. */
+const DIRECT = 1;
+const COLS = 2;
+const NEGATE = 4;
+const INDEX = 8;
 
 export interface ReduceOptions {
   keepDims?: boolean;
@@ -21,14 +31,14 @@ export interface ReduceOptions {
 }
 
 /**
- * Per kind: the WGSL state `S` a thread accumulates, `push` of one value (at reduced index
- * r), `merge` of two states (associative; the tree applies it in a fixed order), the
- * number of u32 words a state takes in the partials workspace, and the final value(s).
- * max/min/arg* carry the index so that ties resolve to the first index and ±inf inputs
- * need no sentinel; moments use Welford per thread and Chan's formula to merge.
+ * Per state kind: the WGSL state S a thread accumulates, push of one value (at reduced
+ * index r), merge of two states (associative; the tree applies it in a fixed order), and
+ * its u32 words in the partials workspace. 'best' carries the index, so ties resolve to
+ * the first index and +-inf inputs need no sentinel; min runs as max of -x. 'moments' is
+ * Welford per thread and Chan's formula to merge.
  */
-function stateWgsl(kind: Kind): { wgsl: string; words: number } {
-  if (kind === 'sum' || kind === 'mean') {
+function stateWgsl(kind: StateKind): { wgsl: string; finish: string; words: number } {
+  if (kind === 'sum') {
     return {
       words: 1,
       wgsl: /* wgsl */ `
@@ -38,6 +48,7 @@ fn push(s: S, v: f32, r: u32) -> S { return S(s.v + v); }
 fn merge(a: S, b: S) -> S { return S(a.v + b.v); }
 fn toWords(s: S, w: u32) -> u32 { return bitcast<u32>(s.v); }
 fn fromWords(w: array<u32, 3>) -> S { return S(bitcast<f32>(w[0])); }`,
+      finish: 'fn finish(o: u32, s: S) { dst[o] = T(s.v / P.divisor); }',
     };
   }
   if (kind === 'moments') {
@@ -62,54 +73,43 @@ fn merge(a: S, b: S) -> S {
 }
 fn toWords(s: S, w: u32) -> u32 { return bitcast<u32>(select(select(s.q, s.m, w == 1u), s.n, w == 0u)); }
 fn fromWords(w: array<u32, 3>) -> S { return S(bitcast<f32>(w[0]), bitcast<f32>(w[1]), bitcast<f32>(w[2])); }`,
+      finish: 'fn finish(o: u32, s: S) { dst[o] = s.m; dst2[o] = s.q / s.n; }',
     };
   }
-  const better = kind === 'max' || kind === 'argmax' ? '>' : '<';
   return {
     words: 2,
     wgsl: /* wgsl */ `
 const EMPTY: u32 = 0xffffffffu;
 struct S { v: f32, i: u32 }
 fn init() -> S { return S(0.0, EMPTY); }
-fn push(s: S, v: f32, r: u32) -> S { if (s.i == EMPTY || v ${better} s.v) { return S(v, r); } return s; }
+fn push(s: S, x: f32, r: u32) -> S {
+  let v = select(x, -x, (P.mode & ${NEGATE}u) != 0u);
+  if (s.i == EMPTY || v > s.v) { return S(v, r); }
+  return s;
+}
 fn merge(a: S, b: S) -> S {
   if (b.i == EMPTY) { return a; }
-  if (a.i == EMPTY || b.v ${better} a.v || (b.v == a.v && b.i < a.i)) { return b; }
+  if (a.i == EMPTY || b.v > a.v || (b.v == a.v && b.i < a.i)) { return b; }
   return a;
 }
 fn toWords(s: S, w: u32) -> u32 { return select(s.i, bitcast<u32>(s.v), w == 0u); }
 fn fromWords(w: array<u32, 3>) -> S { return S(bitcast<f32>(w[0]), w[1]); }`,
+    finish: /* wgsl */ `fn finish(o: u32, s: S) {
+  if ((P.mode & ${INDEX}u) != 0u) { dst[o] = T(s.i); }
+  else { dst[o] = T(select(s.v, -s.v, (P.mode & ${NEGATE}u) != 0u)); }
+}`,
   };
-}
-
-/** The final value written for a state. A final pass has one chunk, whose chunkLen is the full reduced count. */
-function finalWgsl(kind: Kind, T: DType): string {
-  switch (kind) {
-    case 'sum':
-    case 'max':
-    case 'min':
-      return `dst[o] = ${T}(s.v);`;
-    case 'mean':
-      return `dst[o] = ${T}(s.v / f32(chunkLen));`;
-    case 'argmax':
-    case 'argmin':
-      return `dst[o] = ${T}(s.i);`;
-    case 'moments':
-      return `dst[o] = s.m;\n    dst2[o] = s.q / s.n;`;
-  }
 }
 
 /** How one pass reads its source and where it writes. */
 interface Pass {
-  kind: Kind;
-  /** 'values': a tensor view (direct 2-D or strided addressing); 'states': partials of a previous pass. */
-  src: 'direct' | 'strided' | 'states';
+  state: StateKind;
+  /** 'values': the input view; 'states': partials of a previous pass. */
+  src: 'values' | 'states';
   srcDtype: DType;
-  /** 'final' writes outputs; 'partial' writes states to the workspace (layout by `cols`). */
+  /** 'final' writes the outputs; 'partial' writes states to the workspace. */
   dst: 'final' | 'partial';
   dstDtype: DType;
-  /** Kept axis fastest in memory: threads along outputs (x), lanes along the run (y). */
-  cols: boolean;
   tx: number;
   ty: number;
 }
@@ -118,56 +118,84 @@ interface Pass {
  * One workgroup of TX x TY threads handles TX outputs and one chunk of their reduced
  * run: lane y walks r = chunkStart + y, + TY, ... accumulating a state, then the TY
  * states of each output are merged along a fixed tree in workgroup memory. Results are
- * therefore bitwise reproducible (no atomics, order fixed by the shapes alone).
+ * bitwise reproducible: no atomics, and the order depends on the shapes alone.
+ * The source is addressed as 2-D (o * strideO + r * strideR: the common case, and the
+ * partials) or, for views whose axes do not merge, through the full iteration shape.
  */
 function reduceWgsl(p: Pass): string {
-  const { wgsl: state, words } = stateWgsl(p.kind);
-  const value =
-    p.src === 'direct'
-      ? 'f32(src[P.offsets.x + o * strideOf(0u, 4u) + r * strideOf(0u, 5u)])'
-      : p.src === 'strided'
-        ? 'f32(src[offsetsOf(o * inner + r).x])'
-        : '';
+  const { wgsl: state, finish, words } = stateWgsl(p.state);
+  // Values: four loads in flight per thread before they are pushed in order (the same
+  // order, hence the same bits, as a plain loop), so long runs are not latency-bound.
   const accumulate =
     p.src === 'states'
-      ? `let at = (o * strideOf(0u, 4u) + r * strideOf(0u, 5u)) * W;
+      ? `for (var r = begin + lid.y; r < end; r += TY) {
+      let at = srcAt(o, r) * W;
       var w: array<u32, 3>;
       for (var j = 0u; j < W; j++) { w[j] = src[at + j]; }
-      s = merge(s, fromWords(w));`
-      : `s = push(s, ${value}, r);`;
-  // Partials: cols passes store (chunk, output) so the next pass reads them coalesced along outputs.
+      s = merge(s, fromWords(w));
+    }`
+      : `var r = begin + lid.y;
+    for (; r + 3u * TY < end; r += 4u * TY) {
+      let v0 = f32(src[srcAt(o, r)]);
+      let v1 = f32(src[srcAt(o, r + TY)]);
+      let v2 = f32(src[srcAt(o, r + 2u * TY)]);
+      let v3 = f32(src[srcAt(o, r + 3u * TY)]);
+      s = push(push(push(push(s, v0, r), v1, r + TY), v2, r + 2u * TY), v3, r + 3u * TY);
+    }
+    for (; r < end; r += TY) { s = push(s, f32(src[srcAt(o, r)]), r); }`;
   const write =
     p.dst === 'final'
-      ? finalWgsl(p.kind, p.dstDtype)
-      : `let at = select(o * chunks + k, k * outer + o, ${p.cols}) * W;
+      ? 'finish(o, s);'
+      : `// Partials of a cols pass are stored (chunk, output): the next pass reads them coalesced.
+    let at = select(o * P.chunks + k, k * P.outer + o, (P.mode & ${COLS}u) != 0u) * W;
     for (var j = 0u; j < W; j++) { dst[at + j] = toWords(s, j); }`;
-  const dtypes = [p.srcDtype, p.dstDtype];
-  return /* wgsl */ `${enables(...dtypes)}
-${STRIDED_WGSL}
+  return /* wgsl */ `${enables(p.srcDtype, p.dstDtype)}
+struct Params {
+  outer: u32, inner: u32, chunks: u32, chunkLen: u32,
+  mode: u32, offset: u32, divisor: f32, pad: u32,
+  shape: array<vec4<u32>, 2>,
+  strides: array<vec4<u32>, 2>,
+}
+@group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read_write> dst: array<${p.dstDtype}>;
 @group(0) @binding(2) var<storage, read_write> src: array<${p.srcDtype}>;
-${p.kind === 'moments' && p.dst === 'final' ? '@group(0) @binding(3) var<storage, read_write> dst2: array<f32>;' : ''}
+${p.state === 'moments' && p.dst === 'final' ? '@group(0) @binding(3) var<storage, read_write> dst2: array<f32>;' : ''}
 const TX: u32 = ${p.tx}u;
 const TY: u32 = ${p.ty}u;
 const W: u32 = ${words}u;
 ${state}
+${p.dst === 'final' ? `alias T = ${p.dstDtype};\n${finish}` : ''}
+
+fn dimOf(d: u32) -> u32 { return P.shape[d >> 2u][d & 3u]; }
+fn strideOf(d: u32) -> u32 { return P.strides[d >> 2u][d & 3u]; }
+/** Element of the source for output o, reduced index r. */
+fn srcAt(o: u32, r: u32) -> u32 {
+  if ((P.mode & ${DIRECT}u) != 0u) { return P.offset + o * strideOf(${MAX_RANK - 2}u) + r * strideOf(${MAX_RANK - 1}u); }
+  // Merged iteration shape [kept..., reduced...] without size-1 axes: padding 1s mark its start.
+  var rem = o * P.inner + r;
+  var at = P.offset;
+  var d = ${MAX_RANK - 1}u;
+  loop {
+    if (d == 0u || dimOf(d - 1u) == 1u) { break; }
+    at += (rem % dimOf(d)) * strideOf(d);
+    rem = rem / dimOf(d);
+    d -= 1u;
+  }
+  return at + rem * strideOf(d);
+}
+
 var<workgroup> sh: array<S, ${p.tx * p.ty}>;
 @compute @workgroup_size(${p.tx}, ${p.ty})
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-  let outer = bitcast<u32>(P.scalars.x);
-  let inner = bitcast<u32>(P.scalars.y);
-  let chunks = bitcast<u32>(P.scalars.z);
-  let chunkLen = bitcast<u32>(P.scalars.w);
   let g = wg.x + wg.y * groups.x;
-  if (g >= (outer + TX - 1u) / TX * chunks) { return; }
-  let k = g % chunks;
-  let o = g / chunks * TX + lid.x;
-  let end = min(k * chunkLen + chunkLen, inner);
+  if (g >= (P.outer + TX - 1u) / TX * P.chunks) { return; }
+  let k = g % P.chunks;
+  let o = g / P.chunks * TX + lid.x;
+  let begin = k * P.chunkLen;
+  let end = min(begin + P.chunkLen, P.inner);
   var s = init();
-  if (o < outer) {
-    for (var r = k * chunkLen + lid.y; r < end; r += TY) {
-      ${accumulate}
-    }
+  if (o < P.outer) {
+    ${accumulate}
   }
   sh[lid.y * TX + lid.x] = s;
   workgroupBarrier();
@@ -175,14 +203,12 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: v
     if (lid.y < h) { sh[lid.y * TX + lid.x] = merge(sh[lid.y * TX + lid.x], sh[(lid.y + h) * TX + lid.x]); }
     workgroupBarrier();
   }
-  if (lid.y == 0u && o < outer) {
+  if (lid.y == 0u && o < P.outer) {
     let s = sh[lid.x];
     ${write}
   }
 }`;
 }
-
-const nextPow2 = (n: number) => 2 ** Math.ceil(Math.log2(Math.max(n, 1)));
 
 /** Merges adjacent axes that are contiguous with each other (and drops size-1 axes). */
 function coalesce(shape: readonly number[], strides: readonly number[]): { shape: number[]; strides: number[] } {
@@ -199,6 +225,15 @@ function coalesce(shape: readonly number[], strides: readonly number[]): { shape
     }
   });
   return out;
+}
+
+/** Parameter block: sizes, flags, source offset, divisor, and the source iteration shape/strides right-aligned to MAX_RANK. */
+function reduceParams(sizes: { outer: number; inner: number; chunks: number; chunkLen: number }, mode: number, offset: number, divisor: number, shape: number[], strides: number[]): Params {
+  const { shape: s, strides: st } = padRank(shape, strides);
+  return new Params()
+    .u32(sizes.outer, sizes.inner, sizes.chunks, sizes.chunkLen, mode, offset)
+    .f32(divisor)
+    .u32(0, ...s, 0, 0, ...st, 0, 0);
 }
 
 /** Axes normalized (negative allowed), sorted, unique; all axes when omitted. */
@@ -226,53 +261,42 @@ function runReduce(kind: Kind, x: Tensor, axes: number[], outs: Tensor[]): void 
   const red = coalesce(axes.map((a) => x.shape[a]), axes.map((a) => x.strides[a]));
   const outer = keptAxes.reduce((s, a) => s * x.shape[a], 1);
   const inner = axes.reduce((s, a) => s * x.shape[a], 1);
-  if (outer === 0) return;
   const direct = kept.shape.length <= 1 && red.shape.length <= 1;
-  const iter = direct
-    ? x.view([outer, inner], [kept.strides[0] ?? 0, red.strides[0] ?? 0], x.offset)
-    : x.view([...kept.shape, ...red.shape], [...kept.strides, ...red.strides], x.offset);
-  const fastest = (s: number[]) => (s.length ? Math.abs(s[s.length - 1]) : Infinity);
-  const cols = outer > 1 && inner > 1 && fastest(kept.strides) < fastest(red.strides);
-  const shapeOf = (run: number) => {
-    if (cols) {
-      const tx = Math.min(64, nextPow2(outer));
-      return { tx, ty: THREADS / tx };
-    }
-    const ty = Math.min(THREADS, nextPow2(run));
-    return { ty, tx: Math.min(THREADS / ty, nextPow2(outer)) };
-  };
-  const first = shapeOf(inner);
-  const perChunkGroups = Math.ceil(outer / first.tx);
-  let chunks = Math.max(1, Math.min(Math.ceil(TARGET_GROUPS / perChunkGroups), Math.floor(inner / (first.ty * MIN_PER_THREAD)), MAX_CHUNKS));
-  const chunkLen = Math.max(1, Math.ceil(inner / chunks));
+  const last = (s: number[]) => (s.length ? Math.abs(s[s.length - 1]) : Infinity);
+  // Kept axis fastest in memory (BatchNorm statistics of NHWC): threads along outputs read coalesced.
+  const cols = outer > 1 && inner > 1 && last(kept.strides) < last(red.strides);
+  const tileFor = (run: number) => (cols || run < 512 ? NARROW : LONG);
+  const first = tileFor(inner);
+  let chunks = Math.min(Math.ceil(TARGET_GROUPS / Math.ceil(outer / first.tx)), Math.floor(inner / (first.ty * MIN_PER_THREAD)), MAX_CHUNKS);
+  const chunkLen = Math.max(1, Math.ceil(inner / Math.max(chunks, 1)));
   chunks = Math.max(1, Math.ceil(inner / chunkLen));
+  if (outer === 0) return;
 
-  const { words } = stateWgsl(kind);
-  const finalDtype = outs[0].dtype;
-  const dispatch = (pass: Pass, bindings: Tensor[], view: Tensor, sizes: number[]) => {
-    const key = `reduce:${pass.kind}:${pass.src}:${pass.srcDtype}->${pass.dst}:${pass.dstDtype}:${pass.cols ? 'c' : 'r'}${pass.tx}x${pass.ty}`;
-    launch(
-      engine,
-      { key, name: `reduce ${kind}`, build: () => reduceWgsl(pass) },
-      bindings,
-      stridedParams(view.shape, [view], sizes.map(u32Bits)),
-      grid1d(engine, Math.ceil(sizes[0] / pass.tx) * sizes[2], 1),
-    );
+  const state = STATE_OF[kind];
+  const { words } = stateWgsl(state);
+  const flags = (direct ? DIRECT : 0) | (cols ? COLS : 0) | (kind === 'min' || kind === 'argmin' ? NEGATE : 0) | (kind === 'argmax' || kind === 'argmin' ? INDEX : 0);
+  const divisor = kind === 'mean' ? inner : 1;
+  const [shape, strides] = direct
+    ? [[outer, inner], [kept.strides[0] ?? 0, red.strides[0] ?? 0]]
+    : [[...kept.shape, ...red.shape], [...kept.strides, ...red.strides]];
+  const dispatch = (pass: Pass, bindings: Tensor[], params: Params, groups: number) => {
+    const key = `reduce:${pass.state}:${pass.src}:${pass.srcDtype}->${pass.dst}:${pass.dstDtype}:${pass.tx}x${pass.ty}`;
+    launch(engine, { key, name: `reduce ${kind}`, build: () => reduceWgsl(pass) }, bindings, params, grid1d(engine, groups, 1));
   };
-  const src = direct ? 'direct' : 'strided';
+  const finalDtype = outs[0].dtype;
   if (chunks === 1) {
-    dispatch({ kind, src, srcDtype: x.dtype, dst: 'final', dstDtype: finalDtype, cols, ...first }, [outs[0], x, ...outs.slice(1)], iter, [outer, inner, 1, Math.max(inner, 1)]);
-  } else {
-    const ws = Tensor.empty(engine, [outer * chunks * words], 'u32', 'workspace');
-    dispatch({ kind, src, srcDtype: x.dtype, dst: 'partial', dstDtype: 'u32', cols, ...first }, [ws, x], iter, [outer, inner, chunks, chunkLen]);
-    // The partials as an [outer, chunks] view (in states) for the second pass's direct addressing.
-    const states = ws.view([outer, chunks], cols ? [1, outer] : [chunks, 1], 0);
-    const second = shapeOf(chunks);
-    dispatch({ kind, src: 'states', srcDtype: 'u32', dst: 'final', dstDtype: finalDtype, cols, ...second }, [outs[0], ws, ...outs.slice(1)], states, [outer, chunks, 1, inner]);
-    states.dispose();
-    ws.dispose();
+    const params = reduceParams({ outer, inner, chunks: 1, chunkLen: inner }, flags, x.offset, divisor, shape, strides);
+    dispatch({ state, src: 'values', srcDtype: x.dtype, dst: 'final', dstDtype: finalDtype, ...first }, [outs[0], x, ...outs.slice(1)], params, Math.ceil(outer / first.tx));
+    return;
   }
-  iter.dispose();
+  const ws = Tensor.empty(engine, [outer * chunks * words], 'u32', 'workspace');
+  const p1 = reduceParams({ outer, inner, chunks, chunkLen }, flags, x.offset, divisor, shape, strides);
+  dispatch({ state, src: 'values', srcDtype: x.dtype, dst: 'partial', dstDtype: 'u32', ...first }, [ws, x], p1, Math.ceil(outer / first.tx) * chunks);
+  // The partials as an [outer, chunks] 2-D source (in states) for the second pass.
+  const second = tileFor(chunks);
+  const p2 = reduceParams({ outer, inner: chunks, chunks: 1, chunkLen: chunks }, flags | DIRECT, 0, divisor, [outer, chunks], cols ? [1, outer] : [chunks, 1]);
+  dispatch({ state, src: 'states', srcDtype: 'u32', dst: 'final', dstDtype: finalDtype, ...second }, [outs[0], ws, ...outs.slice(1)], p2, Math.ceil(outer / second.tx));
+  ws.dispose();
 }
 
 /** sum / mean / max / min over a set of axes (all by default); f32 accumulation, deterministic. */

@@ -93,14 +93,40 @@ describe('elementwise', () => {
     }
   });
 
-  it('same-shape contiguous operands (vec4 path) and mixed dtypes promote to f32', async () => {
+  it('contiguous views at offsets (vec4 path at 4-aligned offsets, strided otherwise); mixed dtypes promote to f32', async () => {
     engine = await testEngine();
-    const shape = [4, 6, 10];
+    for (const dtype of floatDtypes(engine)) {
+      for (const start of [1, 2]) {
+        // Rows start..start+3 of a [6, 4, 5] buffer: contiguous, offset 20*start (4-aligned for start 1? 20, 40: both).
+        const ad = asStored(randomData(120, start, -3, 3), dtype);
+        const bd = asStored(randomData(120, start + 9, -3, 3), dtype);
+        const a = Tensor.fromHost(engine, ad, [6, 4, 5], dtype, 'other');
+        const b = Tensor.fromHost(engine, bd, [6, 4, 5], dtype, 'other');
+        const av = a.slice(0, start, start + 3);
+        const bv = b.slice(0, start + 1, start + 4);
+        const out = poisoned(engine, [5, 4, 5], dtype);
+        const ov = out.slice(0, 2, 5);
+        binary('sub', av, bv, { out: ov });
+        const got = await out.read();
+        for (let i = 0; i < 100; i++) {
+          const want = i < 40 ? Number.NaN : asStored(Float32Array.of(ad[start * 20 + i - 40] - bd[(start + 1) * 20 + i - 40]), dtype)[0];
+          if (!(Number.isNaN(want) ? got[i] > 1e30 || Number.isNaN(got[i]) : Math.abs(got[i] - want) <= tol(dtype) * 4)) {
+            expect.fail(`${dtype} start ${start} element ${i}: got ${got[i]}, want ${Number.isNaN(want) ? 'poison' : want}`);
+          }
+        }
+        // Offset 2 (not 4-aligned), 8 elements: the strided path.
+        const flat = a.reshape([120]);
+        const odd = flat.slice(0, 2, 10);
+        const y = unary('neg', odd);
+        expect(Array.from(await y.read())).toEqual(Array.from(ad.slice(2, 10), (v) => -v));
+        for (const t of [a, b, av, bv, out, ov, flat, odd, y]) t.dispose();
+      }
+    }
+    const dtypes = floatDtypes(engine);
     const ad = randomData(240, 1, -3, 3);
     const bd = randomData(240, 2, -3, 3);
-    const dtypes = floatDtypes(engine);
-    const a = Tensor.fromHost(engine, ad, shape, 'f32', 'other');
-    const b = Tensor.fromHost(engine, bd, shape, dtypes[dtypes.length - 1], 'other');
+    const a = Tensor.fromHost(engine, ad, [4, 6, 10], 'f32', 'other');
+    const b = Tensor.fromHost(engine, bd, [4, 6, 10], dtypes[dtypes.length - 1], 'other');
     const y = binary('mul', a, b);
     expect(y.dtype).toBe('f32');
     const hb = asStored(bd, b.dtype);
