@@ -2,7 +2,7 @@ import type { Tensor } from '../gpu/tensor.js';
 import { binary, elementwise, unary } from '../kernels/elementwise.js';
 import { matmul as matmulKernel } from '../kernels/matmul.js';
 import { reduce } from '../kernels/reduce.js';
-import { record } from './tape.js';
+import { record, saveForBackward as save } from './tape.js';
 import type { Var } from './variable.js';
 
 /** Sums a broadcast gradient back to the shape of the operand it flowed from. */
@@ -13,8 +13,6 @@ export function reduceToShape(g: Tensor, shape: readonly number[]): Tensor {
   const summed = reduce('sum', g, axes, { keepDims: true });
   return summed.reshape(shape);
 }
-
-const view = (t: Tensor) => t.view(t.shape, t.strides, t.offset);
 
 export function add(a: Var, b: Var): Var {
   const out = binary('add', a.data, b.data);
@@ -34,7 +32,7 @@ export function sub(a: Var, b: Var): Var {
 
 export function mul(a: Var, b: Var): Var {
   const out = binary('mul', a.data, b.data);
-  const [sa, sb] = [view(a.data), view(b.data)];
+  const [sa, sb] = [save(a.data), save(b.data)];
   return record('mul', [a, b], out, [sa, sb], (g, needs) => [
     needs[0] ? reduceToShape(binary('mul', g, sb), a.shape) : null,
     needs[1] ? reduceToShape(binary('mul', g, sa), b.shape) : null,
@@ -44,14 +42,14 @@ export function mul(a: Var, b: Var): Var {
 /** SiLU; its backward needs only the input: s = sigmoid(x), dy/dx = s (1 + x (1 - s)). */
 export function silu(x: Var): Var {
   const out = unary('silu', x.data);
-  const sx = view(x.data);
-  return record('silu', [x], out, [sx], (g) => [elementwise('x0 * sigmoidf(x1) * (1.0 + x1 * (1.0 - sigmoidf(x1)))', [g, sx])]);
+  const sx = save(x.data);
+  return record('silu', [x], out, [sx], (g) => [elementwise('x0 * siluGradf(x1)', [g, sx])]);
 }
 
 /** Sigmoid; the backward uses the output: dy/dx = y (1 - y). */
 export function sigmoid(x: Var): Var {
   const out = unary('sigmoid', x.data);
-  const sy = view(out);
+  const sy = save(out);
   return record('sigmoid', [x], out, [sy], (g) => [elementwise('x0 * x1 * (1.0 - x1)', [g, sy])]);
 }
 
@@ -75,7 +73,7 @@ export function mean(x: Var, axes?: number[]): Var {
 /** Matrix product of rank-2 or rank-3 (batched) operands; dA = g B^T, dB = A^T g. */
 export function matmul(a: Var, b: Var): Var {
   const out = matmulKernel(a.data, b.data);
-  const [sa, sb] = [view(a.data), view(b.data)];
+  const [sa, sb] = [save(a.data), save(b.data)];
   return record('matmul', [a, b], out, [sa, sb], (g, needs) => [
     needs[0] ? reduceToShape(matmulKernel(g, sb, { transposeB: true, outDtype: 'f32' }), a.shape) : null,
     needs[1] ? reduceToShape(matmulKernel(sa, g, { transposeA: true, outDtype: 'f32' }), b.shape) : null,

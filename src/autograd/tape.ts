@@ -1,5 +1,7 @@
+import type { DType } from '../gpu/dtype.js';
 import { keep } from '../gpu/scope.js';
 import type { Tensor } from '../gpu/tensor.js';
+import { copy } from '../kernels/copy.js';
 import { Var } from './variable.js';
 
 /** Computes the gradient of each input from the output's gradient (null where an input needs none). */
@@ -38,6 +40,31 @@ export function noGrad<T>(fn: () => T): T {
   } finally {
     gradEnabled = previous;
   }
+}
+
+let savedActivationDtype: DType = 'f32';
+
+/**
+ * Runs `fn` with activations that ops save for backward stored as `dtype` (f16 halves the
+ * saved-activation memory of an f32 network; the rules compute in f32 from the rounded copy).
+ */
+export function withSavedActivations<T>(dtype: 'f32' | 'f16', fn: () => T): T {
+  const previous = savedActivationDtype;
+  savedActivationDtype = dtype;
+  try {
+    return fn();
+  } finally {
+    savedActivationDtype = previous;
+  }
+}
+
+/**
+ * What an op keeps of `t` for its backward: a view (no copy), or an f16 copy of an f32
+ * activation under `withSavedActivations('f16', ...)`. Nothing is kept when gradients are off.
+ */
+export function saveForBackward(t: Tensor): Tensor {
+  if (gradEnabled && savedActivationDtype === 'f16' && t.dtype === 'f32' && t.storage.category === 'activations') return copy(t, 'activations', 'f16');
+  return t.view(t.shape, t.strides, t.offset);
 }
 
 /**

@@ -1,3 +1,4 @@
+import type { HoldsTensors } from '../gpu/scope.js';
 import type { Tensor } from '../gpu/tensor.js';
 import type { Node } from './tape.js';
 
@@ -6,7 +7,7 @@ import type { Node } from './tape.js';
  * that produced it (null for leaves such as parameters and inputs), and, for leaves
  * that require gradients, the accumulated gradient (category `grads`).
  */
-export class Var {
+export class Var implements HoldsTensors {
   grad: Tensor | null = null;
 
   constructor(
@@ -17,6 +18,11 @@ export class Var {
 
   get shape(): readonly number[] {
     return this.data.shape;
+  }
+
+  /** A Var returned from `tidy` keeps its value alive. */
+  heldTensors(): Tensor[] {
+    return [this.data];
   }
 
   get isLeaf(): boolean {

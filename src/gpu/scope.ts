@@ -18,10 +18,18 @@ export function keep<T extends Tensor>(t: T): T {
   return t;
 }
 
-/** Collects the tensors reachable in a result (a tensor, an array, or an object of them). */
+/** Objects of other layers (autograd's variables) that hold tensors a scope must let survive. */
+export interface HoldsTensors {
+  heldTensors(): Tensor[];
+}
+
+const holdsTensors = (v: object): v is HoldsTensors => typeof (v as Partial<HoldsTensors>).heldTensors === 'function';
+
+/** Collects the tensors reachable in a result (a tensor, an array, a plain object of them, or a HoldsTensors). */
 function collect(value: unknown, out: Set<Tensor>, isTensor: (v: unknown) => v is Tensor): void {
   if (isTensor(value)) out.add(value);
   else if (Array.isArray(value)) for (const v of value) collect(v, out, isTensor);
+  else if (value && typeof value === 'object' && holdsTensors(value)) for (const t of value.heldTensors()) out.add(t);
   else if (value && typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype) {
     for (const v of Object.values(value)) collect(v, out, isTensor);
   }

@@ -228,6 +228,17 @@ export function conv2d(x: Tensor, weight: Tensor, options: Conv2dOptions = {}): 
   return out;
 }
 
+/**
+ * A conv with an explicit geometry, for the input-gradient pass: padding may be negative
+ * and the output size is given (each stride phase of a strided conv's input gradient is a
+ * stride-1 conv whose window is offset and whose output is a strided view of dx).
+ */
+export function conv2dWithGeometry(x: Tensor, weight: Tensor, out: Tensor, g: ConvGeometry): void {
+  const depthwise = g.groups > 1 && g.groups === g.cin && g.groups === g.cout;
+  const smem = x.engine.gpu?.limits.maxComputeWorkgroupStorageSize ?? 16384;
+  record(g, x, weight, out, {}, depthwise, null, smem);
+}
+
 /** Records the dispatch of a validated conv. */
 function record(g: ConvGeometry, x: Tensor, weight: Tensor, out: Tensor, options: Conv2dOptions, depthwise: boolean, forced: ConvTiles | null, smem: number): void {
   const engine = x.engine;
@@ -265,7 +276,7 @@ function record(g: ConvGeometry, x: Tensor, weight: Tensor, out: Tensor, options
     launch(engine, { key, name: 'conv2d (depthwise)', build: () => depthwiseWgsl(kernel) }, tensors, params, grid1d(engine, (m * g.cout) / kernel.lanes, DEPTHWISE_WG));
     return;
   }
-  const pointwise = g.kh === 1 && g.kw === 1 && g.sh === 1 && g.sw === 1 && g.ph === 0 && g.pw === 0;
+  const pointwise = g.kh === 1 && g.kw === 1 && g.sh === 1 && g.sw === 1 && g.ph === 0 && g.pw === 0 && g.ho === g.h && g.wo === g.w;
   const kernel: ConvGemmKernel = { tiles, bindings, epilogue, a: pointwise ? 'pointwise' : cg % tiles.bk === 0 ? 'tap-aligned' : 'general' };
   const limit = engine.gpu?.limits.maxComputeWorkgroupsPerDimension ?? 65535;
   launch(engine, { key: convGemmKey(kernel), name: 'conv2d', build: () => convGemmWgsl(kernel) }, tensors, params, tileGrid(tilesM * tilesN, g.groups, limit));

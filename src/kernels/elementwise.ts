@@ -19,7 +19,7 @@ const UNARY: Record<UnaryOp, string> = {
   rsqrt: 'inverseSqrt(x0)',
   reciprocal: '1.0 / x0',
   sigmoid: 'sigmoidf(x0)',
-  silu: 'x0 * sigmoidf(x0)',
+  silu: 'siluf(x0)',
   relu: 'max(x0, 0.0)',
   abs: 'abs(x0)',
   square: 'x0 * x0',
@@ -48,6 +48,12 @@ fn sigmoidf(x: f32) -> f32 {
   // exp of a non-positive argument only: no overflow for any |x|.
   let e = exp(-abs(x));
   return select(e / (1.0 + e), 1.0 / (1.0 + e), x >= 0.0);
+}
+fn siluf(x: f32) -> f32 { return x * sigmoidf(x); }
+/** d silu(x) / dx = s (1 + x (1 - s)), s = sigmoid(x). */
+fn siluGradf(x: f32) -> f32 {
+  let s = sigmoidf(x);
+  return s * (1.0 + x * (1.0 - s));
 }
 // A NaN made at run time (a NaN constant expression is a shader-creation error).
 var<private> NAN_BITS: u32 = 0x7fc00000u;

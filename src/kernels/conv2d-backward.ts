@@ -1,0 +1,114 @@
+import type { Category } from '../gpu/arena.js';
+import type { DType } from '../gpu/dtype.js';
+import { Tensor } from '../gpu/tensor.js';
+import { conv2dWithGeometry, convGeometry, type Conv2dOptions, type ConvGeometry } from './conv2d.js';
+import { PHASE_WEIGHT_WG, phaseWeightWgsl, WGRAD_BK, weightGradWgsl, type WeightGradTiles } from './conv2d-backward.wgsl.js';
+import { fill } from './copy.js';
+import { grid1d, launch, Params } from './launch.js';
+import { reduce } from './reduce.js';
+
+type ConvShape = Pick<Conv2dOptions, 'stride' | 'padding' | 'groups'>;
+
+export interface ConvGradOptions {
+  dtype?: DType;
+  category?: Category;
+}
+
+/** Taps of a kernel of `k` reaching input positions of phase r (stride s, padding p): first tap, count, and window shift. */
+function phaseTaps(r: number, k: number, s: number, p: number): { first: number; count: number; shift: number } {
+  const first = (r + p) % s;
+  const count = first < k ? Math.ceil((k - first) / s) : 0;
+  return { first, count, shift: (r + p - first) / s };
+}
+
+/**
+ * dL/dx of y = conv2d(x, w): for each stride phase (rh, rw) of the input, the rows
+ * h = rh (mod sh) receive only the taps kh = (rh + ph) (mod sh), so that phase of dx is a
+ * stride-1 conv of dy with those taps flipped (a small weight gathered per phase), written
+ * straight into the strided view dx[:, rh::sh, rw::sw, :] by the forward conv kernels.
+ * Phases no tap reaches (kernel smaller than the stride) are zero.
+ */
+export function conv2dInputGrad(dy: Tensor, weight: Tensor, inputShape: readonly number[], options: ConvShape & ConvGradOptions = {}): Tensor {
+  const g = convGeometry(inputShape, weight.shape, options);
+  if (dy.shape.join() !== [g.n, g.ho, g.wo, g.cout].join()) throw new Error(`conv2dInputGrad: dy [${dy.shape}] does not match the output [${g.n},${g.ho},${g.wo},${g.cout}]`);
+  if (!weight.isContiguous()) throw new Error('conv2dInputGrad: the weight must be contiguous');
+  const engine = dy.engine;
+  const dtype = options.dtype ?? dy.dtype;
+  const dx = Tensor.empty(engine, inputShape, dtype, options.category ?? 'activations');
+  const cg = g.cin / g.groups;
+  const coutG = g.cout / g.groups;
+  for (let rh = 0; rh < Math.min(g.sh, g.h); rh++) {
+    for (let rw = 0; rw < Math.min(g.sw, g.w); rw++) {
+      const th = phaseTaps(rh, g.kh, g.sh, g.ph);
+      const tw = phaseTaps(rw, g.kw, g.sw, g.pw);
+      const phase = dx.slice(1, rh, g.h, g.sh).slice(2, rw, g.w, g.sw);
+      if (th.count === 0 || tw.count === 0) {
+        fill(phase, 0);
+      } else {
+        const v = Tensor.empty(engine, [g.cin, th.count, tw.count, coutG], weight.dtype, 'workspace');
+        const params = new Params().u32(v.size, cg, coutG, g.kh, g.kw, th.count, tw.count, th.first, tw.first, g.sh, g.sw, weight.offset);
+        launch(engine, { key: `conv2d-phase-weight:${weight.dtype}`, name: 'conv2d input grad (weight)', build: () => phaseWeightWgsl(weight.dtype, weight.dtype) }, [v, weight], params, grid1d(engine, v.size, PHASE_WEIGHT_WG));
+        const pg: ConvGeometry = {
+          n: g.n, h: g.ho, w: g.wo, cin: g.cout, cout: g.cin, kh: th.count, kw: tw.count,
+          sh: 1, sw: 1, ph: th.count - 1 - th.shift, pw: tw.count - 1 - tw.shift,
+          groups: g.groups, ho: phase.shape[1], wo: phase.shape[2],
+        };
+        conv2dWithGeometry(dy, v, phase, pg);
+        v.dispose();
+      }
+      phase.dispose();
+    }
+  }
+  return dx;
+}
+
+/** Workgroups the weight gradient aims for (splitting the pixel reduction): enough to fill a large GPU. */
+const WGRAD_TARGET_GROUPS = 512;
+/** Fewest pixels one split reduces, so tiny problems do not pay for a workspace. */
+const WGRAD_MIN_SPLIT = 1024;
+
+const tileFor = (n: number): 16 | 32 | 64 => (n <= 16 ? 16 : n <= 32 ? 32 : 64);
+
+/**
+ * dL/dw of y = conv2d(x, w), f32, shaped like w [Cout, KH, KW, Cin/groups]: per group a GEMM
+ * of dy^T (Cout/groups x pixels) with the im2col of x (pixels x KH*KW*Cg), gathered from
+ * the views while tiles load. The pixel reduction is split across workgroups; the splits'
+ * partial sums are added by the deterministic reduction (no atomics).
+ */
+export function conv2dWeightGrad(dy: Tensor, x: Tensor, weightShape: readonly number[], options: ConvShape & { category?: Category } = {}): Tensor {
+  const g = convGeometry(x.shape, weightShape, options);
+  if (dy.shape.join() !== [g.n, g.ho, g.wo, g.cout].join()) throw new Error(`conv2dWeightGrad: dy [${dy.shape}] does not match the output [${g.n},${g.ho},${g.wo},${g.cout}]`);
+  if (dy.storage === x.storage) throw new Error('conv2dWeightGrad: dy and x must not share a storage');
+  const engine = dy.engine;
+  const m = g.cout / g.groups;
+  const n = g.kh * g.kw * (g.cin / g.groups);
+  const pixels = g.n * g.ho * g.wo;
+  const tiles: WeightGradTiles = { bm: tileFor(m), bn: tileFor(n) };
+  const tilesM = Math.ceil(m / tiles.bm);
+  const tilesN = Math.ceil(n / tiles.bn);
+  const wanted = Math.ceil(WGRAD_TARGET_GROUPS / (tilesM * tilesN * g.groups));
+  const splits = Math.max(1, Math.min(wanted, Math.floor(pixels / WGRAD_MIN_SPLIT), 65535));
+  const splitLen = Math.ceil(pixels / splits / WGRAD_BK) * WGRAD_BK;
+  const used = Math.ceil(pixels / splitLen);
+  const category = options.category ?? 'grads';
+  const partial = Tensor.empty(engine, used === 1 ? weightShape : [used, g.cout * n], 'f32', used === 1 ? category : 'workspace');
+  const zeroed = (t: Tensor) => t.strides.map((s, i) => (t.shape[i] === 1 ? 0 : s));
+  const params = new Params()
+    .u32(m, n, pixels, splitLen, tilesN)
+    .u32(g.ho, g.wo, g.h, g.w, g.cin / g.groups, g.kw, g.cout)
+    .i32(g.sh, g.sw, g.ph, g.pw)
+    .u32(dy.offset, ...zeroed(dy), x.offset, ...zeroed(x));
+  const key = `conv2d-wgrad:${tiles.bm}x${tiles.bn}:${dy.dtype}:${x.dtype}`;
+  launch(engine, { key, name: 'conv2d weight grad', build: () => weightGradWgsl(tiles, dy.dtype, x.dtype) }, [partial, dy, x], params, [tilesM * tilesN, g.groups, used]);
+  if (used === 1) return partial;
+  const summed = reduce('sum', partial, [0], { category });
+  partial.dispose();
+  const out = summed.reshape(weightShape);
+  summed.dispose();
+  return out;
+}
+
+/** dL/d(bias) of a conv: dy summed over N, H, W. */
+export function conv2dBiasGrad(dy: Tensor, category: Category = 'grads'): Tensor {
+  return reduce('sum', dy, [0, 1, 2], { category, outDtype: 'f32' });
+}

@@ -1,0 +1,119 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { batchNorm2d, type BatchNormParams } from '../../src/autograd/batch-norm.js';
+import { checkpoint } from '../../src/autograd/checkpoint.js';
+import { conv2d } from '../../src/autograd/conv.js';
+import { convBnAct } from '../../src/autograd/conv-bn.js';
+import { noGrad } from '../../src/autograd/tape.js';
+import { Var } from '../../src/autograd/variable.js';
+import type { Engine } from '../../src/gpu/engine.js';
+import { Tensor } from '../../src/gpu/tensor.js';
+import { conv2dCpu } from '../../src/kernels/conv2d.cpu.js';
+import type { HostTensor } from '../../src/kernels/host-tensor.js';
+import { gradcheck } from '../helpers/gradcheck.js';
+import { expectClose, randomData, testEngine } from '../helpers/gpu.js';
+import { batchNormCpu } from '../helpers/nn-cpu.js';
+
+const EPS = 1e-3;
+
+function bnParams(engine: Engine, gamma: Var, beta: Var, c: number): BatchNormParams {
+  return {
+    weight: gamma,
+    bias: beta,
+    runningMean: Tensor.fromHost(engine, randomData(c, 5, -0.2, 0.2), [c], 'f32', 'params'),
+    runningVar: Tensor.fromHost(engine, randomData(c, 6, 0.5, 1.5), [c], 'f32', 'params'),
+    momentum: 0.03,
+    eps: EPS,
+  };
+}
+
+describe('conv2d and BatchNorm rules against finite differences', () => {
+  let engine: Engine;
+  afterAll(() => engine?.destroy());
+
+  it('conv2d: bias, stride 2, padding, groups, depthwise', async () => {
+    engine = await testEngine();
+    const cases = [
+      { x: [2, 5, 6, 3], w: [4, 3, 3, 3], stride: 2, padding: 1, groups: 1, bias: true },
+      { x: [1, 5, 5, 4], w: [6, 3, 3, 2], stride: 1, padding: 1, groups: 2, bias: false },
+      { x: [1, 6, 5, 4], w: [4, 3, 3, 1], stride: 2, padding: 1, groups: 4, bias: true },
+      { x: [2, 4, 3, 5], w: [3, 1, 1, 5], stride: 1, padding: 0, groups: 1, bias: false },
+    ];
+    let seed = 1;
+    for (const c of cases) {
+      const o = { stride: c.stride, padding: c.padding, groups: c.groups };
+      const shapes = c.bias ? [c.x, c.w, [c.w[0]]] : [c.x, c.w];
+      await gradcheck(
+        engine,
+        (x, w, b) => conv2d(x, w, { ...o, bias: b }),
+        (x, w, b) => conv2dCpu(x, w, { ...o, bias: b?.data }),
+        shapes,
+        (seed += 10),
+      );
+    }
+  });
+
+  it('BatchNorm2d in training (batch statistics), with and without SiLU, and in eval', async () => {
+    engine = await testEngine();
+    for (const silu of [false, true]) {
+      await gradcheck(
+        engine,
+        (x, g, b) => batchNorm2d(x, bnParams(engine, g, b, 5), { training: true, silu }),
+        (x, g, b) => batchNormCpu(x, g, b, EPS, silu),
+        [[2, 3, 4, 5], [5], [5]],
+        silu ? 70 : 80,
+      );
+    }
+    const mean = Array.from(randomData(5, 5, -0.2, 0.2));
+    const variance = Array.from(randomData(5, 6, 0.5, 1.5));
+    await gradcheck(
+      engine,
+      (x, g, b) => batchNorm2d(x, bnParams(engine, g, b, 5), { training: false, silu: true }),
+      (x, g, b) => batchNormCpu(x, g, b, EPS, true, { mean, variance }),
+      [[2, 3, 4, 5], [5], [5]],
+      90,
+    );
+  });
+
+  it('a conv + BN + SiLU stack end to end', async () => {
+    engine = await testEngine();
+    const block = (x: HostTensor, w: HostTensor, g: HostTensor, b: HostTensor, stride: number) =>
+      batchNormCpu(conv2dCpu(x, w, { stride, padding: 1 }), g, b, EPS, true);
+    await gradcheck(
+      engine,
+      (x, w1, g1, b1, w2, g2, b2) => {
+        const h = convBnAct(x, { weight: w1, stride: 2, padding: 1, groups: 1 }, bnParams(engine, g1, b1, 4), { act: true, training: true });
+        return convBnAct(h, { weight: w2, stride: 1, padding: 1, groups: 1 }, bnParams(engine, g2, b2, 3), { act: true, training: true });
+      },
+      (x, w1, g1, b1, w2, g2, b2) => block(block(x, w1, g1, b1, 2), w2, g2, b2, 1),
+      [[2, 7, 6, 3], [4, 3, 3, 3], [4], [4], [3, 3, 3, 4], [3], [3]],
+      100,
+    );
+  });
+
+  it('updates running statistics with momentum 0.03 and the unbiased variance, not again when recomputing', async () => {
+    engine = await testEngine();
+    const shape = [2, 3, 3, 4];
+    const xd = randomData(72, 11, -2, 2);
+    const x = new Var(Tensor.fromHost(engine, xd, shape, 'f32', 'input'), true);
+    const g = new Var(Tensor.fromHost(engine, new Float32Array(4).fill(1), [4], 'f32', 'params'), true);
+    const b = new Var(Tensor.fromHost(engine, new Float32Array(4), [4], 'f32', 'params'), true);
+    const p = bnParams(engine, g, b, 4);
+    const rm0 = await p.runningMean.read();
+    const rv0 = await p.runningVar.read();
+    const y = checkpoint((v) => batchNorm2d(v, p, { training: true }), x);
+    const { backward } = await import('../../src/autograd/backward.js');
+    backward(y, Tensor.fromHost(engine, randomData(72, 12), shape, 'f32', 'other'));
+    const rm = await p.runningMean.read();
+    const rv = await p.runningVar.read();
+    for (let c = 0; c < 4; c++) {
+      const vals = Array.from(xd).filter((_, i) => i % 4 === c);
+      const mean = vals.reduce((s, v) => s + v, 0) / vals.length;
+      const unbiased = vals.reduce((s, v) => s + (v - mean) ** 2, 0) / (vals.length - 1);
+      expectClose([rm[c]], [0.97 * rm0[c] + 0.03 * mean], 1e-5);
+      expectClose([rv[c]], [0.97 * rv0[c] + 0.03 * unbiased], 1e-5);
+    }
+    // Eval mode reads the running statistics and leaves them alone.
+    noGrad(() => batchNorm2d(x, p, { training: false }));
+    expect(Array.from(await p.runningMean.read())).toEqual(Array.from(rm));
+  });
+});

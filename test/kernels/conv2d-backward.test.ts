@@ -1,0 +1,99 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import type { DType } from '../../src/gpu/dtype.js';
+import type { Engine } from '../../src/gpu/engine.js';
+import { Tensor } from '../../src/gpu/tensor.js';
+import { convGeometry } from '../../src/kernels/conv2d.js';
+import { conv2dBiasGrad, conv2dInputGrad, conv2dWeightGrad } from '../../src/kernels/conv2d-backward.js';
+import { conv2dInputGradCpu, conv2dWeightGradCpu } from '../../src/kernels/conv2d-backward.cpu.js';
+import { hostTensor } from '../../src/kernels/host-tensor.js';
+import { asStored, expectClose, floatDtypes, randomData, tensorWithLayout, testEngine, type Layout } from '../helpers/gpu.js';
+
+interface Case {
+  n: number;
+  h: number;
+  w: number;
+  cin: number;
+  cout: number;
+  k: number;
+  stride: number;
+  pad: number;
+  groups: number;
+}
+
+// Every phase pattern of the input gradient (stride 1, 2 with even/odd sizes, kernel smaller
+// than the stride, padding 0..2), grouped and depthwise, and weight-gradient tiles of 16/32/64
+// with ragged edges and a pixel count large enough to split the reduction.
+const CASES: Record<string, Case> = {
+  odd3x3: { n: 2, h: 11, w: 9, cin: 5, cout: 7, k: 3, stride: 1, pad: 1, groups: 1 },
+  stride2: { n: 1, h: 13, w: 10, cin: 6, cout: 9, k: 3, stride: 2, pad: 1, groups: 1 },
+  stride2pad0: { n: 2, h: 10, w: 9, cin: 8, cout: 16, k: 3, stride: 2, pad: 0, groups: 1 },
+  oneByOneStride2: { n: 1, h: 9, w: 7, cin: 4, cout: 5, k: 1, stride: 2, pad: 0, groups: 1 },
+  k5groups2: { n: 1, h: 9, w: 9, cin: 4, cout: 6, k: 5, stride: 1, pad: 2, groups: 2 },
+  depthwise: { n: 2, h: 9, w: 7, cin: 8, cout: 8, k: 3, stride: 2, pad: 1, groups: 8 },
+  wideTiles: { n: 2, h: 6, w: 5, cin: 24, cout: 40, k: 3, stride: 1, pad: 1, groups: 1 },
+  splitPixels: { n: 3, h: 33, w: 31, cin: 3, cout: 16, k: 3, stride: 1, pad: 1, groups: 1 },
+};
+
+const TOL: Record<DType, number> = { f32: 2e-5, f16: 3e-3, i32: 0, u32: 0 };
+
+describe('conv2d gradients', () => {
+  let engine: Engine;
+  afterAll(() => engine?.destroy());
+
+  async function check(name: string, c: Case, dtype: DType, layout: Layout, seed: number): Promise<void> {
+    const xs = [c.n, c.h, c.w, c.cin];
+    const ws = [c.cout, c.k, c.k, c.cin / c.groups];
+    const o = { stride: c.stride, padding: c.pad, groups: c.groups };
+    const g = convGeometry(xs, ws, o);
+    const ys = [g.n, g.ho, g.wo, g.cout];
+    const size = (s: number[]) => s.reduce((a, b) => a * b, 1);
+    const xd = asStored(randomData(size(xs), seed), dtype);
+    const wd = asStored(randomData(size(ws), seed + 1, -0.5, 0.5), dtype);
+    const dyd = asStored(randomData(size(ys), seed + 2), dtype);
+    const x = tensorWithLayout(engine, xd, xs, dtype, layout);
+    const dy = tensorWithLayout(engine, dyd, ys, dtype, layout);
+    const w = Tensor.fromHost(engine, wd, ws, dtype, 'params');
+    const dx = conv2dInputGrad(dy, w, xs, { ...o, dtype: 'f32' });
+    const dw = conv2dWeightGrad(dy, x, ws, o);
+    const db = conv2dBiasGrad(dy);
+    const refDx = conv2dInputGradCpu(hostTensor(ys, dyd), hostTensor(ws, wd), xs, o);
+    const refDw = conv2dWeightGradCpu(hostTensor(ys, dyd), hostTensor(xs, xd), ws, o);
+    const refDb = new Float64Array(c.cout);
+    dyd.forEach((v, i) => (refDb[i % c.cout] += v));
+    const tol = TOL[dtype];
+    try {
+      expect(dx.shape).toEqual(xs);
+      expect(dw.shape).toEqual(ws);
+      // Sums of up to a few hundred terms: scale the tolerance with the reduction length.
+      expectClose(await dx.read(), refDx.data, tol, tol * 4);
+      expectClose(await dw.read(), refDw.data, tol * 4, tol * Math.sqrt(g.n * g.ho * g.wo));
+      expectClose(await db.read(), refDb, tol * 4, tol * Math.sqrt(g.n * g.ho * g.wo));
+    } catch (e) {
+      throw new Error(`case ${name} (${dtype}, ${layout}): ${(e as Error).message}`);
+    }
+    for (const t of [x, dy, w, dx, dw, db]) t.dispose();
+  }
+
+  it('input, weight and bias gradients match the float64 reference on every case', async () => {
+    engine = await testEngine();
+    let seed = 7;
+    for (const [name, c] of Object.entries(CASES)) await check(name, c, 'f32', 'contiguous', (seed += 10));
+  });
+
+  it('reads sliced and permuted views of x and dy, in f16 too', async () => {
+    engine = await testEngine();
+    const pick = ['stride2', 'k5groups2', 'depthwise'] as const;
+    for (const dtype of floatDtypes(engine)) {
+      for (const layout of ['sliced', 'permuted'] as const) {
+        for (const name of pick) await check(name, CASES[name], dtype, layout, 99);
+      }
+    }
+  });
+
+  it('leaves no workspace behind', async () => {
+    engine = await testEngine();
+    const before = engine.stats().live.workspace;
+    await check('splitPixels', CASES.splitPixels, 'f32', 'contiguous', 5);
+    expect(engine.stats().live.workspace).toBe(before);
+  });
+});
