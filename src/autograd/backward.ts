@@ -17,11 +17,16 @@ function accumulate(target: Tensor, g: Tensor): void {
  * Leaves that require gradients accumulate into `.grad` (category `grads`).
  * `seed` is d(loss)/d(root); for a scalar root it defaults to 1.
  */
-export function backward(root: Var, seed?: Tensor): void {
+export function backward(root: Var, seed?: Tensor, options: { takeSeed?: boolean } = {}): void {
   if (!root.requiresGrad) throw new Error('backward: the root does not require gradients');
   if (!seed && root.data.size !== 1) throw new Error(`backward: a non-scalar root [${root.shape}] needs a seed gradient`);
   const grads = new Map<Node, Tensor>();
-  const start = seed ? copy(seed, 'activations', 'f32') : Tensor.empty(root.data.engine, root.shape, 'f32', 'activations');
+  // An f32 seed is used through a view: nothing accumulates into the root's gradient, and a copy would double it.
+  // With takeSeed, backward owns the seed and frees it as soon as the root's rule ran.
+  let start: Tensor;
+  if (!seed) start = Tensor.empty(root.data.engine, root.shape, 'f32', 'activations');
+  else if (seed.dtype !== 'f32') start = copy(seed, 'activations', 'f32');
+  else start = options.takeSeed ? seed : seed.view(seed.shape, seed.strides, seed.offset);
   if (!seed) fill(start, 1);
   if (!root.node) {
     deliver(root, keep(start), grads);

@@ -49,7 +49,7 @@ export function batchNorm2d(x: Var, p: BatchNormParams, o: BatchNormOptions): Va
   const count = x.data.size / channels;
   const stats = o.training ? moments(x.data, [0, 1, 2]) : { mean: p.runningMean, variance: p.runningVar };
   const { scale, shift, invstd } = foldedAffine(p, stats.mean, stats.variance);
-  const y = elementwise(o.silu ? 'siluf(x0 * x1 + x2)' : 'x0 * x1 + x2', [x.data, scale, shift], { out: o.out });
+  const y = elementwise(o.silu ? 'siluf(x0 * x1 + x2)' : 'x0 * x1 + x2', [x.data, scale, shift], o.out ? { out: o.out } : { outDtype: x.data.dtype });
   if (o.training && !isRecomputing()) updateRunningStats(p, stats.mean, stats.variance, count);
   const mean = stats.mean.view(stats.mean.shape, stats.mean.strides, stats.mean.offset);
   const sx = saveForBackward(x.data);
@@ -74,29 +74,32 @@ interface Saved {
 /**
  * With u = x * scale + shift and gu = dL/du (g itself, or g * silu'(u)):
  * dgamma = sum(gu * xhat), dbeta = sum(gu), xhat = (x - mean) * invstd; in training
- * dx = scale * (gu - (sum(gu) + xhat sum(gu xhat)) / count), in eval dx = scale * gu.
+ * dx = scale * gu + k * x + c with per-channel k = -scale * invstd^2 * sum(gu (x - mean)) / count
+ * and c = -scale * sum(gu) / count - k * mean; in eval dx = scale * gu. At most two
+ * activation-sized temporaries live besides g (gu, which becomes dx, and one product).
  */
 function backwardRule(g: Tensor, needs: readonly boolean[], s: Saved): (Tensor | null)[] {
   let gu = g;
   if (s.silu) {
-    gu = elementwise('x0 * x1 + x2', [s.sx, s.scale, s.shift], { outDtype: 'f32', category: 'workspace' });
+    gu = elementwise('x0 * x1 + x2', [s.sx, s.scale, s.shift], { outDtype: 'f32', category: 'activations' });
     elementwise('x0 * siluGradf(x1)', [g, gu], { out: gu });
   }
-  const xhat = elementwise('(x0 - x1) * x2', [s.sx, s.mean, s.invstd], { outDtype: 'f32', category: 'workspace' });
   const sumGu = sum(gu, [0, 1, 2], { outDtype: 'f32' });
-  const product = mul(gu, xhat, { category: 'workspace' });
-  const sumGuXhat = sum(product, [0, 1, 2], { outDtype: 'f32' });
-  product.dispose();
+  const centered = elementwise('x0 * (x1 - x2)', [gu, s.sx, s.mean], { outDtype: 'f32', category: 'workspace' });
+  const sumGuCentered = sum(centered, [0, 1, 2], { outDtype: 'f32' });
+  const dgamma = needs[1] ? mul(sumGuCentered, s.invstd) : null;
   let dx: Tensor | null = null;
-  if (needs[0]) {
-    if (s.training) {
-      const c2 = elementwise('-x0 * x1 * x2', [s.scale, sumGuXhat, 1 / s.count]);
-      const c3 = elementwise('-x0 * x1 * x2', [s.scale, sumGu, 1 / s.count]);
-      elementwise('x0 * x1 + x2', [xhat, c2, c3], { out: xhat });
-      dx = elementwise('x0 * x1 + x2', [gu, s.scale, xhat], { category: 'activations' });
-    } else {
-      dx = mul(gu, s.scale, { outDtype: 'f32', category: 'activations' });
-    }
+  if (needs[0] && s.training) {
+    const k = elementwise('-x0 * x1 * x1 * x2', [s.scale, s.invstd, sumGuCentered]);
+    const c = mul(k, s.mean);
+    elementwise('-(x0 * x1) - x2', [s.scale, sumGu, c], { out: c });
+    const n = 1 / s.count;
+    elementwise('(x0 * x1 + x2) * x3', [s.sx, k, c, n], { out: centered });
+    dx = elementwise('x0 * x1 + x2', [gu, s.scale, centered], gu === g ? { category: 'activations' } : { out: gu });
+  } else if (needs[0]) {
+    dx = elementwise('x0 * x1', [gu, s.scale], gu === g ? { outDtype: 'f32', category: 'activations' } : { out: gu });
   }
-  return [dx, needs[1] ? sumGuXhat : null, needs[2] ? sumGu : null];
+  centered.dispose();
+  if (gu !== g && dx !== gu) gu.dispose();
+  return [dx, dgamma, needs[2] ? sumGu : null];
 }

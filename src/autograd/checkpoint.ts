@@ -1,5 +1,5 @@
 import { tidy } from '../gpu/scope.js';
-import { noGrad, record } from './tape.js';
+import { isGradEnabled, Node, noGrad } from './tape.js';
 import { backward } from './backward.js';
 import { Var } from './variable.js';
 
@@ -19,7 +19,12 @@ export function isRecomputing(): boolean {
 export function checkpoint(fn: (...xs: Var[]) => Var, ...inputs: Var[]): Var {
   const out = noGrad(() => tidy(() => fn(...inputs.map((v) => new Var(v.data, false))).data));
   const saved = inputs.map((v) => v.data.view(v.data.shape, v.data.strides, v.data.offset));
-  return record('checkpoint', inputs, out, saved, (g, needs) => {
+  // Recorded whenever gradients are on: parameters captured by fn need the node even when no input requires gradients.
+  if (!isGradEnabled()) {
+    for (const t of saved) t.dispose();
+    return new Var(out);
+  }
+  return new Var(out, true, new Node('checkpoint', inputs, saved, (g, needs) => {
     const detached = saved.map((t, i) => new Var(t, needs[i]));
     recomputing++;
     let y: Var;
@@ -28,12 +33,16 @@ export function checkpoint(fn: (...xs: Var[]) => Var, ...inputs: Var[]): Var {
     } finally {
       recomputing--;
     }
-    backward(y, g);
+    // backward needs y's node only: free the recomputed output, and hand it g (whose other
+    // reference, the outer sweep's, is dropped here: disposing again later is a no-op).
     y.data.dispose();
+    const seed = g.view(g.shape, g.strides, g.offset);
+    g.dispose();
+    backward(y, seed, { takeSeed: true });
     return detached.map((d) => {
       const grad = d.grad;
       d.grad = null;
       return grad;
     });
-  });
+  }));
 }

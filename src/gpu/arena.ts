@@ -47,6 +47,8 @@ export interface ArenaStats {
   live: CategoryBytes;
   /** The per-category breakdown at the moment live bytes last reached the peak. */
   atPeak: CategoryBytes;
+  /** Each category's own peak since the last reset (they need not coincide in time). */
+  peak: CategoryBytes;
   allocations: number;
   segments: number;
 }
@@ -80,6 +82,7 @@ export class Arena {
   private liveCount = 0;
   private readonly live = zeroCategoryBytes();
   private atPeak = zeroCategoryBytes();
+  private categoryPeak = zeroCategoryBytes();
   private liveTotal = 0;
   private peakTotal = 0;
   private reserved = 0;
@@ -117,6 +120,7 @@ export class Arena {
       block.size -= size;
     }
     this.live[category] += size;
+    this.categoryPeak[category] = Math.max(this.categoryPeak[category], this.live[category]);
     this.liveTotal += size;
     this.liveCount++;
     if (this.liveTotal > this.peakTotal) {
@@ -165,6 +169,7 @@ export class Arena {
   resetPeak(): void {
     this.peakTotal = this.liveTotal;
     this.atPeak = { ...this.live };
+    this.categoryPeak = { ...this.live };
   }
 
   stats(): ArenaStats {
@@ -174,6 +179,7 @@ export class Arena {
       reservedBytes: this.reserved,
       live: { ...this.live },
       atPeak: { ...this.atPeak },
+      peak: { ...this.categoryPeak },
       allocations: this.liveCount,
       segments: this.segments.filter((s) => s.alive).length,
     };
