@@ -67,6 +67,8 @@ function deliver(v: Var, g: Tensor, grads: Map<Node, Tensor>): void {
   if (v.grad) {
     accumulate(v.grad, g);
     g.dispose();
+  } else if (v.data.storage.category !== 'params') {
+    v.grad = keep(g); // an input's gradient (e.g. a checkpointed segment's) stays an activation: no copy
   } else {
     v.grad = keep(copy(g, 'grads', 'f32'));
     g.dispose();

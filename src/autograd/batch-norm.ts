@@ -83,6 +83,7 @@ function backwardRule(g: Tensor, needs: readonly boolean[], s: Saved): (Tensor |
   if (s.silu) {
     gu = elementwise('x0 * x1 + x2', [s.sx, s.scale, s.shift], { outDtype: 'f32', category: 'activations' });
     elementwise('x0 * siluGradf(x1)', [g, gu], { out: gu });
+    g.dispose(); // not needed past gu: free it before the other temporaries exist
   }
   const sumGu = sum(gu, [0, 1, 2], { outDtype: 'f32' });
   const centered = elementwise('x0 * (x1 - x2)', [gu, s.sx, s.mean], { outDtype: 'f32', category: 'workspace' });

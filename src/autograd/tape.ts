@@ -4,7 +4,11 @@ import type { Tensor } from '../gpu/tensor.js';
 import { copy } from '../kernels/copy.js';
 import { Var } from './variable.js';
 
-/** Computes the gradient of each input from the output's gradient (null where an input needs none). */
+/**
+ * Computes the gradient of each input from the output's gradient (null where an input needs
+ * none). The sweep owns `gradOutput`; a rule may dispose it as soon as it is done with it
+ * (the sweep's own dispose is then a no-op), lowering the backward peak.
+ */
 export type BackwardRule = (gradOutput: Tensor, needs: readonly boolean[]) => (Tensor | null)[];
 
 /** One recorded op: its inputs, the tensors its backward needs, and its rule. */

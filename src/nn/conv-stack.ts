@@ -74,8 +74,13 @@ export class ConvStack {
         return next;
       }, h);
     if (o.segment <= 0) return run(0, this.depth)(x);
+    // The last segment runs plainly: backward would recompute it first thing, so keeping its
+    // activations costs no extra peak and saves that recomputation.
     let h = x;
-    for (let from = 0; from < this.depth; from += o.segment) h = checkpoint(run(from, Math.min(from + o.segment, this.depth)), h);
+    for (let from = 0; from < this.depth; from += o.segment) {
+      const to = Math.min(from + o.segment, this.depth);
+      h = to < this.depth ? checkpoint(run(from, to), h) : run(from, to)(h);
+    }
     return h;
   }
 
