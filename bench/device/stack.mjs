@@ -35,7 +35,14 @@ for (const c of configs) {
   await engine.sync();
   const ms = (performance.now() - t0) / STEPS;
   const s = engine.stats();
-  rows.push({ ...c, msPerStep: ms, peakBytes: s.peakBytes, peak: s.peak, atPeak: s.atPeak });
+  // One more step with per-dispatch timestamps: where the time goes, by kernel name.
+  engine.setProfiling(true);
+  stack.step(x, o).dispose();
+  const byKernel = {};
+  for (const t of await engine.kernelTimings()) byKernel[t.name] = (byKernel[t.name] ?? 0) + t.ns / 1e6;
+  engine.setProfiling(false);
+  const profile = Object.entries(byKernel).sort((a, b) => b[1] - a[1]);
+  rows.push({ ...c, msPerStep: ms, peakBytes: s.peakBytes, peak: s.peak, atPeak: s.atPeak, profile });
   x.dispose();
   stack.dispose();
   engine.arena.releaseEmptySegments();
@@ -44,5 +51,8 @@ writeFileSync(`${process.env.OUT ?? '.'}/stack.json`, JSON.stringify(rows, null,
 console.log('dtype  ckpt  ms/step  total-peak-MB  activations-MB  workspace-MB  params-MB  grads-MB  optimizer-MB');
 for (const r of rows) {
   console.log(`${r.dtype}    ${r.segment ? `/${r.segment}` : 'none'}  ${r.msPerStep.toFixed(1).padStart(7)}  ${MB(r.peakBytes).padStart(13)}  ${MB(r.peak.activations).padStart(14)}  ${MB(r.peak.workspace).padStart(12)}  ${MB(r.peak.params).padStart(9)}  ${MB(r.peak.grads).padStart(8)}  ${MB(r.peak.optimizer).padStart(12)}`);
+}
+for (const r of rows) {
+  console.log(`profile ${r.dtype} ckpt ${r.segment || 'none'}: ${r.profile.slice(0, 6).map(([k, ms]) => `${k} ${ms.toFixed(1)}`).join(' | ')}`);
 }
 engine.destroy();

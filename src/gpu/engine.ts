@@ -2,7 +2,7 @@ import { Arena, type Allocation, type ArenaStats, type Category, type SegmentBac
 import { openGpu, type Gpu, type GpuFeatures, type OpenGpuOptions } from './device.js';
 import { OutOfMemoryError } from './errors.js';
 import { PipelineCache, type BufferSlice, type CompiledKernel } from './pipelines.js';
-import { Recorder } from './recorder.js';
+import { Recorder, type KernelTiming } from './recorder.js';
 
 /** Default segment size: large enough that a training step needs few, small enough to grow gradually. */
 const DEFAULT_SEGMENT_BYTES = 256 * 2 ** 20;
@@ -182,6 +182,16 @@ export class Engine {
 
   flush(): void {
     this.recorder?.flush();
+  }
+
+  /** Turns per-dispatch GPU timestamps on or off (needs the timestamp-query feature). */
+  setProfiling(on: boolean): void {
+    this.requireDevice().recorder!.setProfiling(on);
+  }
+
+  /** GPU time per dispatch recorded while profiling, in dispatch order; clears them. */
+  async kernelTimings(): Promise<KernelTiming[]> {
+    return this.requireDevice().recorder!.takeTimings();
   }
 
   counters(): EngineCounters {
