@@ -1,6 +1,8 @@
-import type { Tensor } from '../gpu/tensor.js';
+import { Tensor } from '../gpu/tensor.js';
+import { batchNormGradApply, batchNormGradSums } from '../kernels/batch-norm.js';
+import { copy, copyInto, fill } from '../kernels/copy.js';
 import { elementwise, mul } from '../kernels/elementwise.js';
-import { moments, sum } from '../kernels/reduce.js';
+import { moments } from '../kernels/reduce.js';
 import { isRecomputing } from './checkpoint.js';
 import { record, saveForBackward } from './tape.js';
 import type { Var } from './variable.js';
@@ -73,34 +75,35 @@ interface Saved {
 
 /**
  * With u = x * scale + shift and gu = dL/du (g itself, or g * silu'(u)):
- * dgamma = sum(gu * xhat), dbeta = sum(gu), xhat = (x - mean) * invstd; in training
- * dx = scale * gu + k * x + c with per-channel k = -scale * invstd^2 * sum(gu (x - mean)) / count
- * and c = -scale * sum(gu) / count - k * mean; in eval dx = scale * gu. At most two
- * activation-sized temporaries live besides g (gu, which becomes dx, and one product).
+ * dgamma = invstd * sum(gu (x - mean)), dbeta = sum(gu); in training
+ * dx = scale * gu + k * x + d with per-channel k = -scale * invstd^2 * sum(gu (x - mean)) / count
+ * and d = -scale * sum(gu) / count - k * mean; in eval dx = scale * gu. One activation-sized
+ * temporary (gu, which becomes dx), and g is freed as soon as gu exists.
  */
 function backwardRule(g: Tensor, needs: readonly boolean[], s: Saved): (Tensor | null)[] {
-  let gu = g;
-  if (s.silu) {
-    gu = elementwise('x0 * x1 + x2', [s.sx, s.scale, s.shift], { outDtype: 'f32', category: 'activations' });
-    elementwise('x0 * siluGradf(x1)', [g, gu], { out: gu });
-    g.dispose(); // not needed past gu: free it before the other temporaries exist
-  }
-  const sumGu = sum(gu, [0, 1, 2], { outDtype: 'f32' });
-  const centered = elementwise('x0 * (x1 - x2)', [gu, s.sx, s.mean], { outDtype: 'f32', category: 'workspace' });
-  const sumGuCentered = sum(centered, [0, 1, 2], { outDtype: 'f32' });
+  const gu = s.silu
+    ? elementwise('x0 * x1 + x2', [s.sx, s.scale, s.shift], { outDtype: 'f32', category: 'activations' })
+    : copy(g, 'activations', 'f32');
+  if (s.silu) elementwise('x0 * siluGradf(x1)', [g, gu], { out: gu });
+  g.dispose();
+  const sums = batchNormGradSums(gu, s.sx, s.mean);
+  const [sumGu, sumGuCentered] = [0, 1].map((i) => sums.slice(0, i, i + 1).reshape([s.mean.size]));
   const dgamma = needs[1] ? mul(sumGuCentered, s.invstd) : null;
-  let dx: Tensor | null = null;
-  if (needs[0] && s.training) {
-    const k = elementwise('-x0 * x1 * x1 * x2', [s.scale, s.invstd, sumGuCentered]);
-    const c = mul(k, s.mean);
-    elementwise('-(x0 * x1) - x2', [s.scale, sumGu, c], { out: c });
-    const n = 1 / s.count;
-    elementwise('(x0 * x1 + x2) * x3', [s.sx, k, c, n], { out: centered });
-    dx = elementwise('x0 * x1 + x2', [gu, s.scale, centered], gu === g ? { category: 'activations' } : { out: gu });
-  } else if (needs[0]) {
-    dx = elementwise('x0 * x1', [gu, s.scale], gu === g ? { outDtype: 'f32', category: 'activations' } : { out: gu });
+  if (!needs[0]) {
+    gu.dispose();
+    return [null, dgamma, needs[2] ? sumGu : null];
   }
-  centered.dispose();
-  if (gu !== g && dx !== gu) gu.dispose();
-  return [dx, dgamma, needs[2] ? sumGu : null];
+  const coef = Tensor.empty(gu.engine, [3, s.mean.size], 'f32', 'workspace');
+  const [a, k, d] = [0, 1, 2].map((i) => coef.slice(0, i, i + 1).reshape([s.mean.size]));
+  copyInto(s.scale, a);
+  if (s.training) {
+    elementwise('-x0 * x1 * x1 * x2 * x3', [s.scale, s.invstd, sumGuCentered, 1 / s.count], { out: k });
+    mul(k, s.mean, { out: d });
+    elementwise('-(x0 * x1 * x3) - x2', [s.scale, sumGu, d, 1 / s.count], { out: d });
+  } else {
+    fill(k, 0);
+    fill(d, 0);
+  }
+  batchNormGradApply(gu, s.sx, coef);
+  return [gu, dgamma, needs[2] ? sumGu : null];
 }

@@ -1,0 +1,104 @@
+import type { Category } from '../gpu/arena.js';
+import { Tensor } from '../gpu/tensor.js';
+import { enables, grid1d, launch, linearIndexWgsl, Params } from './launch.js';
+import { reduce } from './reduce.js';
+
+/**
+ * The two passes of BatchNorm's backward over NHWC data that elementwise ops and plain
+ * reductions cannot do without activation-sized temporaries:
+ *  - `batchNormGradSums`: per channel, sum(gu) and sum(gu * (x - mean)) in one read of gu
+ *    and x (threads along channels read coalesced; row chunks go to a small workspace that
+ *    a deterministic reduction sums);
+ *  - `batchNormGradApply`: dx = gu * a + x * b + d with per-channel a, b, d, in place into gu.
+ * Both take contiguous [pixels, C] data (conv outputs and their gradients are).
+ */
+
+const TX = 32;
+const TY = 8;
+/** Row chunks per channel tile: enough workgroups to fill a large GPU. */
+const TARGET_GROUPS = 1024;
+const MIN_ROWS_PER_THREAD = 16;
+
+function checkRows(op: string, t: Tensor, channels: number): void {
+  if (!t.isContiguous() || t.shape[t.rank - 1] !== channels) throw new Error(`${op}: expected contiguous [..., ${channels}] data, got [${t.shape}]`);
+}
+
+/** [2, C] f32: sum over rows of gu, and of gu * (x - mean). */
+export function batchNormGradSums(gu: Tensor, x: Tensor, mean: Tensor, category: Category = 'activations'): Tensor {
+  const c = mean.size;
+  checkRows('batchNormGradSums', gu, c);
+  checkRows('batchNormGradSums', x, c);
+  const rows = gu.size / c;
+  const tiles = Math.ceil(c / TX);
+  const chunks = Math.max(1, Math.min(Math.ceil(TARGET_GROUPS / tiles), Math.floor(rows / (TY * MIN_ROWS_PER_THREAD))));
+  const chunkLen = Math.ceil(rows / chunks);
+  const partial = Tensor.empty(gu.engine, [chunks, 2, c], 'f32', chunks === 1 ? category : 'workspace');
+  const key = `bn-grad-sums:${gu.dtype}:${x.dtype}:${mean.dtype}`;
+  const build = () => /* wgsl */ `${enables(gu.dtype, x.dtype, mean.dtype)}
+struct Params { C: u32, rows: u32, chunkLen: u32, tiles: u32, guOff: u32, xOff: u32, meanOff: u32 }
+@group(0) @binding(0) var<uniform> P: Params;
+@group(0) @binding(1) var<storage, read_write> out: array<f32>;
+@group(0) @binding(2) var<storage, read_write> gu: array<${gu.dtype}>;
+@group(0) @binding(3) var<storage, read_write> xs: array<${x.dtype}>;
+@group(0) @binding(4) var<storage, read_write> mean: array<${mean.dtype}>;
+var<workgroup> sh: array<vec2<f32>, ${TX * TY}>;
+@compute @workgroup_size(${TX}, ${TY})
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let chunk = wg.x / P.tiles;
+  let ch = (wg.x % P.tiles) * ${TX}u + lid.x;
+  let begin = chunk * P.chunkLen;
+  let end = min(begin + P.chunkLen, P.rows);
+  var s = vec2<f32>();
+  if (ch < P.C) {
+    let m = f32(mean[P.meanOff + ch]);
+    for (var r = begin + lid.y; r < end; r += ${TY}u) {
+      let g = f32(gu[P.guOff + r * P.C + ch]);
+      s += vec2<f32>(g, g * (f32(xs[P.xOff + r * P.C + ch]) - m));
+    }
+  }
+  sh[lid.y * ${TX}u + lid.x] = s;
+  workgroupBarrier();
+  for (var h = ${TY / 2}u; h > 0u; h >>= 1u) {
+    if (lid.y < h) { sh[lid.y * ${TX}u + lid.x] += sh[(lid.y + h) * ${TX}u + lid.x]; }
+    workgroupBarrier();
+  }
+  if (lid.y == 0u && ch < P.C) {
+    out[(chunk * 2u) * P.C + ch] = sh[lid.x].x;
+    out[(chunk * 2u + 1u) * P.C + ch] = sh[lid.x].y;
+  }
+}`;
+  const params = new Params().u32(c, rows, chunkLen, tiles, gu.offset, x.offset, mean.offset);
+  launch(gu.engine, { key, name: 'batchnorm grad sums', build }, [partial, gu, x, mean], params, grid1d(gu.engine, tiles * chunks, 1));
+  if (chunks === 1) return partial.reshape([2, c]);
+  const sums = reduce('sum', partial, [0], { category });
+  partial.dispose();
+  return sums;
+}
+
+const APPLY_WG = 256;
+
+/** gu := gu * a + x * b + d per channel, with coef = [3, C] rows a, b, d (f32). */
+export function batchNormGradApply(gu: Tensor, x: Tensor, coef: Tensor): void {
+  const c = coef.shape[1];
+  checkRows('batchNormGradApply', gu, c);
+  checkRows('batchNormGradApply', x, c);
+  if (gu.dtype !== 'f32' || !coef.isContiguous() || coef.shape[0] !== 3) throw new Error('batchNormGradApply: gu must be f32 and coef a contiguous [3, C]');
+  const key = `bn-grad-apply:${x.dtype}`;
+  const build = () => /* wgsl */ `${enables(x.dtype)}
+struct Params { n: u32, C: u32, guOff: u32, xOff: u32, coefOff: u32 }
+@group(0) @binding(0) var<uniform> P: Params;
+@group(0) @binding(1) var<storage, read_write> gu: array<f32>;
+@group(0) @binding(2) var<storage, read_write> xs: array<${x.dtype}>;
+@group(0) @binding(3) var<storage, read_write> coef: array<f32>;
+${linearIndexWgsl(APPLY_WG)}
+@compute @workgroup_size(WG)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+  let i = linearIndex(gid, groups);
+  if (i >= P.n) { return; }
+  let ch = i % P.C;
+  let at = P.guOff + i;
+  gu[at] = gu[at] * coef[P.coefOff + ch] + f32(xs[P.xOff + i]) * coef[P.coefOff + P.C + ch] + coef[P.coefOff + 2u * P.C + ch];
+}`;
+  const params = new Params().u32(gu.size, c, gu.offset, x.offset, coef.offset);
+  launch(gu.engine, { key, name: 'batchnorm grad apply', build }, [gu, x, coef], params, grid1d(gu.engine, gu.size, APPLY_WG));
+}
