@@ -46,6 +46,13 @@ export function silu(x: Var): Var {
   return record('silu', [x], out, [sx], (g) => [elementwise('x0 * siluGradf(x1)', [g, sx])]);
 }
 
+/** x^2; one gradient tensor 2 x g (mul(x, x) would make two and add them). */
+export function square(x: Var): Var {
+  const out = unary('square', x.data);
+  const sx = save(x.data);
+  return record('square', [x], out, [sx], (g) => [elementwise('2.0 * x0 * x1', [g, sx])]);
+}
+
 /** Sigmoid; the backward uses the output: dy/dx = y (1 - y). */
 export function sigmoid(x: Var): Var {
   const out = unary('sigmoid', x.data);

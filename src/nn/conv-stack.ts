@@ -2,7 +2,7 @@ import { backward } from '../autograd/backward.js';
 import type { BatchNormParams } from '../autograd/batch-norm.js';
 import { checkpoint } from '../autograd/checkpoint.js';
 import { convBnAct } from '../autograd/conv-bn.js';
-import { mean, mul } from '../autograd/ops.js';
+import { mean, square } from '../autograd/ops.js';
 import { withSavedActivations } from '../autograd/tape.js';
 import { Var } from '../autograd/variable.js';
 import type { Engine } from '../gpu/engine.js';
@@ -88,7 +88,11 @@ export class ConvStack {
   step(x: Tensor, o: StackStepOptions): Tensor {
     const loss = tidy(() => {
       const y = withSavedActivations(o.savedF16 ? 'f16' : 'f32', () => this.forward(new Var(x), o));
-      const l = mean(mul(y, y));
+      // The loss's own temporaries are freed as they are consumed, like the blocks'.
+      const squared = square(y);
+      y.data.dispose();
+      const l = mean(squared);
+      squared.data.dispose();
       const scale = o.lossScale ?? 1;
       backward(l, scale === 1 ? undefined : Tensor.fromHost(this.engine, [scale], l.shape, 'f32', 'other'));
       return keep(l.data);

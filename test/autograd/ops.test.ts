@@ -27,10 +27,11 @@ describe('autograd rules against finite differences', () => {
     }
   });
 
-  it('silu and sigmoid', async () => {
+  it('silu, sigmoid and square', async () => {
     engine = await testEngine();
     await gradcheck(engine, ag.silu, (x) => mapCpu(UNARY_CPU.silu, [x]), [[3, 7]], 30);
     await gradcheck(engine, ag.sigmoid, (x) => mapCpu(UNARY_CPU.sigmoid, [x]), [[3, 7]], 40);
+    await gradcheck(engine, ag.square, (x) => mapCpu(UNARY_CPU.square, [x]), [[4, 5]], 45);
   });
 
   it('sum and mean over axis sets', async () => {
