@@ -83,7 +83,10 @@ export function conv2dWeightGrad(dy: Tensor, x: Tensor, weightShape: readonly nu
   const m = g.cout / g.groups;
   const n = g.kh * g.kw * (g.cin / g.groups);
   const pixels = g.n * g.ho * g.wo;
-  const tiles: WeightGradTiles = { bm: tileFor(m), bn: tileFor(n) };
+  const cg = g.cin / g.groups;
+  const aligned = (t: Tensor) => t.strides[3] === 1 && [t.offset, t.strides[0], t.strides[1], t.strides[2]].every((v) => v % 4 === 0);
+  const vec = m % 4 === 0 && cg % 4 === 0 && aligned(dy) && aligned(x);
+  const tiles: WeightGradTiles = { bm: tileFor(m), bn: tileFor(n), vec };
   const tilesM = Math.ceil(m / tiles.bm);
   const tilesN = Math.ceil(n / tiles.bn);
   const wanted = Math.ceil(WGRAD_TARGET_GROUPS / (tilesM * tilesN * g.groups));
@@ -95,10 +98,10 @@ export function conv2dWeightGrad(dy: Tensor, x: Tensor, weightShape: readonly nu
   const zeroed = (t: Tensor) => t.strides.map((s, i) => (t.shape[i] === 1 ? 0 : s));
   const params = new Params()
     .u32(m, n, pixels, splitLen, tilesN)
-    .u32(g.ho, g.wo, g.h, g.w, g.cin / g.groups, g.kw, g.cout)
+    .u32(g.ho, g.wo, g.h, g.w, cg, g.kw, g.cout)
     .i32(g.sh, g.sw, g.ph, g.pw)
     .u32(dy.offset, ...zeroed(dy), x.offset, ...zeroed(x));
-  const key = `conv2d-wgrad:${tiles.bm}x${tiles.bn}:${dy.dtype}:${x.dtype}`;
+  const key = `conv2d-wgrad:${tiles.bm}x${tiles.bn}${vec ? 'v' : 's'}:${dy.dtype}:${x.dtype}`;
   launch(engine, { key, name: 'conv2d weight grad', build: () => weightGradWgsl(tiles, dy.dtype, x.dtype) }, [partial, dy, x], params, [tilesM * tilesN, g.groups, used]);
   if (used === 1) return partial;
   const summed = reduce('sum', partial, [0], { category });

@@ -44,6 +44,11 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
 export interface WeightGradTiles {
   bm: 16 | 32 | 64;
   bn: 16 | 32 | 64;
+  /**
+   * vec4 loads: Cout/groups and Cin/groups multiples of 4, unit channel strides and every
+   * other stride and offset a multiple of 4 (four columns of a tile row are one load).
+   */
+  vec: boolean;
 }
 
 export const WGRAD_BK = 16;
@@ -61,8 +66,8 @@ struct Params {
 }
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read_write> partial: array<f32>;
-@group(0) @binding(2) var<storage, read_write> gy: array<${dy}>;
-@group(0) @binding(3) var<storage, read_write> xs: array<${x}>;
+@group(0) @binding(2) var<storage, read_write> gy: array<${t.vec ? `vec4<${dy}>` : dy}>;
+@group(0) @binding(3) var<storage, read_write> xs: array<${t.vec ? `vec4<${x}>` : x}>;
 const BM: u32 = ${t.bm}u;
 const BN: u32 = ${t.bn}u;
 const BK: u32 = ${bk}u;
@@ -70,22 +75,52 @@ const THREADS: u32 = ${threads}u;
 var<workgroup> As: array<vec4<f32>, ${(bk * t.bm) / 4}>;
 var<workgroup> Bs: array<vec4<f32>, ${(bk * t.bn) / 4}>;
 
-/** dy of output pixel p (linear over N, Ho, Wo), absolute channel c. */
-fn dyAt(p: u32, c: u32) -> f32 {
+/** Offset of output pixel p (linear over N, Ho, Wo) in dy. */
+fn dyPixel(p: u32) -> u32 {
   let hw = P.Ho * P.Wo;
   let r = p % hw;
-  return f32(gy[P.gOff + (p / hw) * P.sgN + (r / P.Wo) * P.sgH + (r % P.Wo) * P.sgW + c * P.sgC]);
+  return P.gOff + (p / hw) * P.sgN + (r / P.Wo) * P.sgH + (r % P.Wo) * P.sgW;
 }
 
-/** The input element under output pixel p for column n = (kh, kw, ci) of group grp; 0 in the padding. */
-fn xAt(p: u32, n: u32, grp: u32) -> f32 {
+/** dy[p, channels c..c+3] (zero past M within the group). */
+fn dyVec(p: u32, grp: u32, m: u32) -> vec4<f32> {
+  let at = dyPixel(p) + (grp * P.M + m) * P.sgC;
+  ${
+    t.vec
+      ? 'return vec4<f32>(gy[at / 4u]);'
+      : `var v = vec4<f32>();
+  for (var e = 0u; e < 4u; e++) { if (m + e < P.M) { v[e] = f32(gy[at + e * P.sgC]); } }
+  return v;`
+  }
+}
+
+/** x under output pixel p for columns n..n+3 = (kh, kw, ci) of group grp; 0 in the padding and past N. */
+fn xVec(p: u32, grp: u32, n: u32) -> vec4<f32> {
   let hw = P.Ho * P.Wo;
   let r = p % hw;
+  let base = P.xOff + (p / hw) * P.sxN;
+  let oh = i32(r / P.Wo) * P.sh - P.ph;
+  let ow = i32(r % P.Wo) * P.sw - P.pw;
+  ${
+    t.vec
+      ? `// Cg % 4 == 0: the four columns share one tap.
   let tap = n / P.Cg;
-  let hi = i32(r / P.Wo) * P.sh - P.ph + i32(tap / P.KW);
-  let wi = i32(r % P.Wo) * P.sw - P.pw + i32(tap % P.KW);
-  if (u32(hi) >= P.H || u32(wi) >= P.W) { return 0.0; }
-  return f32(xs[P.xOff + (p / hw) * P.sxN + u32(hi) * P.sxH + u32(wi) * P.sxW + (grp * P.Cg + n % P.Cg) * P.sxC]);
+  let hi = oh + i32(tap / P.KW);
+  let wi = ow + i32(tap % P.KW);
+  if (u32(hi) >= P.H || u32(wi) >= P.W) { return vec4<f32>(); }
+  return vec4<f32>(xs[(base + u32(hi) * P.sxH + u32(wi) * P.sxW + grp * P.Cg + n % P.Cg) / 4u]);`
+      : `var v = vec4<f32>();
+  for (var e = 0u; e < 4u; e++) {
+    let col = n + e;
+    let tap = col / P.Cg;
+    let hi = oh + i32(tap / P.KW);
+    let wi = ow + i32(tap % P.KW);
+    if (col < P.N && u32(hi) < P.H && u32(wi) < P.W) {
+      v[e] = f32(xs[base + u32(hi) * P.sxH + u32(wi) * P.sxW + (grp * P.Cg + col % P.Cg) * P.sxC]);
+    }
+  }
+  return v;`
+  }
 }
 
 @compute @workgroup_size(THREADS)
@@ -104,18 +139,14 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
       let kk = q / (BM / 4u);
       let m = m0 + (q % (BM / 4u)) * 4u;
       var v = vec4<f32>();
-      if (p0 + kk < pEnd) {
-        for (var e = 0u; e < 4u; e++) { if (m + e < P.M) { v[e] = dyAt(p0 + kk, grp * P.M + m + e); } }
-      }
+      if (p0 + kk < pEnd && m < P.M) { v = dyVec(p0 + kk, grp, m); }
       As[q] = v;
     }
     for (var q = t; q < BK * BN / 4u; q += THREADS) {
       let kk = q / (BN / 4u);
       let n = n0 + (q % (BN / 4u)) * 4u;
       var v = vec4<f32>();
-      if (p0 + kk < pEnd) {
-        for (var e = 0u; e < 4u; e++) { if (n + e < P.N) { v[e] = xAt(p0 + kk, n + e, grp); } }
-      }
+      if (p0 + kk < pEnd && n < P.N) { v = xVec(p0 + kk, grp, n); }
       Bs[q] = v;
     }
     workgroupBarrier();
