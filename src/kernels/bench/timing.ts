@@ -1,19 +1,27 @@
 import type { Engine } from '../../gpu/engine.js';
 
 /**
- * Median time of one launch of `run` in milliseconds. The GPU is first kept busy for
- * ~200 ms (clocks ramp up from idle only under sustained load; without this, short
- * kernels separated by host work are timed at idle clocks, ~5x slow on an H100), then
+ * Median time of one launch of `run` in milliseconds. The GPU is first kept busy until
+ * its batch times settle (clocks ramp up from idle only under sustained load; without this,
+ * short kernels separated by host work are timed at idle clocks, ~5x slow on an H100), then
  * `reps` launches are recorded back to back. With timestamp queries each dispatch is
  * timed on the GPU (launch overhead excluded, as CUDA events would); otherwise the wall
  * clock of the whole batch is divided by `reps`.
  */
 export async function medianMs(engine: Engine, run: () => void, reps: number): Promise<number> {
+  // Warm for at least 200 ms and until two consecutive batches agree within 5% (clocks
+  // climb for longer after seconds of host work), at most 2 s.
   const warmStart = performance.now();
-  do {
+  let previous = Infinity;
+  for (;;) {
+    const t0 = performance.now();
     for (let i = 0; i < 5; i++) run();
     await engine.sync();
-  } while (performance.now() - warmStart < 200);
+    const batch = performance.now() - t0;
+    const elapsed = performance.now() - warmStart;
+    if ((elapsed >= 200 && Math.abs(batch - previous) <= 0.05 * previous) || elapsed >= 2000) break;
+    previous = batch;
+  }
   const recorder = engine.recorder!;
   if (engine.features.timestampQuery) {
     recorder.setProfiling(true);
