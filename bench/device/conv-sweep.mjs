@@ -3,7 +3,7 @@
 // Prints per shape the default and the best variant, and the time-weighted totals, so the
 // choice in chooseConvTiles (src/kernels/conv2d.ts) can be set from measurements.
 //
-//   node bench/device/conv-sweep.mjs [f32|f16] [--batch 16] [--reps 10] [--only model.1,model.3] [--json $OUT/conv-sweep.json]
+//   node bench/device/conv-sweep.mjs [f32|f16] [--batch 16] [--reps 10] [--only model.1,model.3] [--variants V1,V2] [--json $OUT/conv-sweep.json]
 import { readFileSync, writeFileSync } from 'node:fs';
 import { Engine } from '../../dist/src/gpu/engine.js';
 import { sweepConv } from '../../dist/src/kernels/bench/conv-bench.js';
@@ -18,6 +18,8 @@ const batch = Number(opt('--batch', '16'));
 const reps = Number(opt('--reps', '10'));
 const only = opt('--only', null)?.split(',');
 const json = opt('--json', null);
+// --variants a,b,c replaces the built-in list (e.g. to time the default against a few forced choices).
+const chosen = opt('--variants', null)?.split(',');
 
 // BMxBN:TMxTN:BK[/buffers][u] (staging buffers: 2 when they fit). Any variant is correct for any shape.
 const VARIANTS = [
@@ -38,7 +40,7 @@ console.log('layer              x  default ms  best ms  best variant        max 
 for (const s of shapes) {
   if (only && !only.includes(s.name)) continue;
   const c = { n: batch, h: s.h, w: s.w, cin: s.cin, cout: s.cout, k: s.k, stride: s.stride, pad: s.pad, groups: s.groups, dtype, reps };
-  const variants = [undefined, ...VARIANTS];
+  const variants = [undefined, ...(chosen ?? VARIANTS)];
   const results = await sweepConv(engine, c, variants);
   const timed = results.map((r, i) => ({ variant: variants[i] ?? 'default', ...r }));
   const ok = timed.filter((r) => r.maxRelErr < (dtype === 'f16' ? 1e-2 : 1e-5));
