@@ -92,22 +92,24 @@ const waste = (n: number, tile: number) => Math.ceil(n / tile) * tile - n;
  * (bench/RESULTS.md): the N tile is the output channels rounded up to 16 (one tile when
  * Cout <= 128: no column of threads idles on Cout = 16, 32, 80), else 128 or 64 wide. Below
  * 128 columns, 4 rows per thread and up to 256 threads (more threads share the A tile,
- * which dominates the loads), 64-row tiles when 128 would need more threads; 128 x 128
- * tiles take 8 x 8 per thread and one staging buffer. BK 8 for short reductions and for
+ * which dominates the loads), 64-row tiles when 128 would need more threads or for 64
+ * columns with K <= 192; 128 x 128 tiles take 8 x 8 per thread. BK 8 for short reductions and for
  * 16-wide tiles. 64-row tiles also when the grid would leave a large GPU half idle.
  */
 export function chooseConvTiles(m: number, n: number, k: number, slices: number, smem: number): ConvTiles {
   const bn = n <= 128 ? Math.ceil(n / 16) * 16 : waste(n, 128) <= waste(n, 64) ? 128 : 64;
-  const tn: 4 | 8 = bn >= 64 && bn % 8 === 0 ? 8 : 4;
+  // 64 columns with a short reduction: 64 x 64 tiles of 4 x 4 per thread.
+  const short64 = bn === 64 && k <= 192;
+  const tn: 4 | 8 = bn >= 64 && bn % 8 === 0 && !short64 ? 8 : 4;
   const wide = bn >= 128;
   let tm: 4 | 8 = wide ? 8 : 4;
-  let bm = !wide && convThreads({ bm: 128, bn, tm: 4, tn }) > 256 ? 64 : 128;
+  let bm = short64 || (!wide && convThreads({ bm: 128, bn, tm: 4, tn }) > 256) ? 64 : 128;
   if (bm === 128 && Math.ceil(m / bm) * Math.ceil(n / bn) * slices < TARGET_GROUPS) {
     bm = 64;
     tm = 4;
   }
   const bk: 8 | 16 = k <= 32 || bn <= 16 ? 8 : 16;
-  return withBuffers({ bm, bn, bk, tm, tn, buffers: 2 }, smem, wide && bm === 128 ? 1 : null);
+  return withBuffers({ bm, bn, bk, tm, tn, buffers: 2 }, smem, null);
 }
 
 function withBuffers(t: ConvTiles, smem: number, forced: 1 | 2 | null): ConvTiles {
