@@ -42,8 +42,11 @@ const BINARY: Record<BinaryOp, string> = {
   ge: 'select(0.0, 1.0, x0 >= x1)',
 };
 
-/** Helpers an expression may call. Everything runs in f32, so f16 storage never overflows inside exp. */
-const HELPERS_WGSL = /* wgsl */ `
+/**
+ * Helpers an expression may call (other kernels include them too). Everything runs in f32,
+ * so f16 storage never overflows inside exp.
+ */
+export const HELPERS_WGSL = /* wgsl */ `
 fn sigmoidf(x: f32) -> f32 {
   // exp of a non-positive argument only: no overflow for any |x|.
   let e = exp(-abs(x));
@@ -64,7 +67,22 @@ fn powf(a: f32, b: f32) -> f32 {
   let odd = integer && abs(b) < 16777216.0 && (i32(b) & 1) == 1;
   let negative = select(bitcast<f32>(NAN_BITS), select(m, -m, odd), integer);
   return select(select(negative, m, a >= 0.0), 1.0, b == 0.0);
-}`;
+}
+/**
+ * log(1 + x) for x >= 0, to f32 precision also for tiny x (where log(1.0 + x) loses x, and
+ * a GPU's log near 1 is only accurate to about 2^-21 absolute): 2 atanh(z), z = x / (2 + x),
+ * as its odd series up to z^15 (relative error below 2e-9 for z <= 1/3, i.e. x <= 1).
+ */
+fn log1pf(x: f32) -> f32 {
+  if (x > 1.0) { return log(1.0 + x); }
+  let z = x / (2.0 + x);
+  let z2 = z * z;
+  var s = 1.0 / 15.0;
+  for (var k = 13.0; k > 0.0; k -= 2.0) { s = s * z2 + 1.0 / k; }
+  return 2.0 * z * s;
+}
+/** Binary cross-entropy of sigmoid(x) against target t, from the logit (torch's stable form). */
+fn bceWithLogitsf(x: f32, t: f32) -> f32 { return max(x, 0.0) - x * t + log1pf(exp(-abs(x))); }`;
 
 export interface ElementwiseOptions {
   /**
