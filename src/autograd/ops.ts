@@ -14,8 +14,9 @@ export function reduceToShape(g: Tensor, shape: readonly number[]): Tensor {
   return summed.reshape(shape);
 }
 
-export function add(a: Var, b: Var): Var {
-  const out = binary('add', a.data, b.data);
+/** a + b; `out` writes the sum into a given view (e.g. a channel slice of a concat buffer). */
+export function add(a: Var, b: Var, o: { out?: Tensor } = {}): Var {
+  const out = binary('add', a.data, b.data, { out: o.out });
   return record('add', [a, b], out, [], (g, needs) => [
     needs[0] ? reduceToShape(g, a.shape) : null,
     needs[1] ? reduceToShape(g, b.shape) : null,
@@ -77,12 +78,13 @@ export function mean(x: Var, axes?: number[]): Var {
   return record('mean', [x], out, [], (g) => [elementwise('x0 * x1', [g.expand(shape), 1 / count], { outDtype: 'f32' })]);
 }
 
-/** Matrix product of rank-2 or rank-3 (batched) operands; dA = g B^T, dB = A^T g. */
-export function matmul(a: Var, b: Var): Var {
-  const out = matmulKernel(a.data, b.data);
+/** Matrix product alpha A B of rank-2 or rank-3 (batched) operands; dA = alpha g B^T, dB = alpha A^T g. */
+export function matmul(a: Var, b: Var, o: { alpha?: number } = {}): Var {
+  const alpha = o.alpha ?? 1;
+  const out = matmulKernel(a.data, b.data, { alpha });
   const [sa, sb] = [save(a.data), save(b.data)];
   return record('matmul', [a, b], out, [sa, sb], (g, needs) => [
-    needs[0] ? reduceToShape(matmulKernel(g, sb, { transposeB: true, outDtype: 'f32' }), a.shape) : null,
-    needs[1] ? reduceToShape(matmulKernel(sa, g, { transposeA: true, outDtype: 'f32' }), b.shape) : null,
+    needs[0] ? reduceToShape(matmulKernel(g, sb, { transposeB: true, alpha, outDtype: 'f32' }), a.shape) : null,
+    needs[1] ? reduceToShape(matmulKernel(sa, g, { transposeA: true, alpha, outDtype: 'f32' }), b.shape) : null,
   ]);
 }

@@ -1,14 +1,17 @@
 import type { Command } from 'commander';
 import { Engine } from '../gpu/engine.js';
 import { formatBytes, printJson, table } from './format.js';
+import { printModelInfo } from './model-info.js';
 
 export interface InfoOptions {
   json?: boolean;
   device?: string;
+  model?: string;
 }
 
 /** What the engine knows about the adapter: identity, features, subgroup-matrix configs, limits. */
 export async function runInfo(options: InfoOptions): Promise<void> {
+  if (options.model) return printModelInfo(options.model, options);
   const engine = await Engine.open({ device: options.device });
   try {
     const gpu = engine.gpu!;
@@ -59,8 +62,9 @@ export async function runInfo(options: InfoOptions): Promise<void> {
 export function registerInfoCommand(program: Command): void {
   program
     .command('info')
-    .description('show the GPU adapter: identity, backend, features, subgroup-matrix configs and limits')
+    .description('show the GPU adapter: identity, backend, features, subgroup-matrix configs and limits; or a model\'s layers (--model)')
     .option('--json', 'print a JSON document only')
     .option('--device <name>', 'adapter name (default: $YOLO_WGPU_DEVICE, else the high-performance adapter)')
+    .option('--model <yaml>', 'print a model\'s layer table and totals instead (yolov8n.yaml, yolo11s.yaml, or a model yaml file)')
     .action(runInfo);
 }

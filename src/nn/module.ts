@@ -23,8 +23,9 @@ export abstract class Module {
 
   constructor(readonly engine: Engine) {}
 
-  protected parameter(name: string, shape: number[], init: Float32Array): Var {
-    const v = new Var(keep(Tensor.fromHost(this.engine, init, shape, 'f32', 'params')), true);
+  /** `requiresGrad: false` makes a frozen parameter (still in the state dict and the parameter count). */
+  protected parameter(name: string, shape: number[], init: Float32Array, requiresGrad = true): Var {
+    const v = new Var(keep(Tensor.fromHost(this.engine, init, shape, 'f32', 'params')), requiresGrad);
     this.params.set(name, v);
     return v;
   }
@@ -88,8 +89,12 @@ export abstract class Module {
   /**
    * Writes named host tensors (PyTorch names and layouts) into parameters and buffers.
    * Missing or mis-shaped entries are errors naming the tensor; `strict` also rejects extra ones.
+   * `target` redirects each write to a tensor standing for the module's own (an EMA's copy).
    */
-  loadStateDict(entries: Map<string, HostEntry>, options: { strict?: boolean; source?: string } = {}): void {
+  loadStateDict(
+    entries: Map<string, HostEntry>,
+    options: { strict?: boolean; source?: string; target?: (own: Tensor) => Tensor } = {},
+  ): void {
     const source = options.source ? ` in ${options.source}` : '';
     const used = new Set<string>();
     for (const [prefix, m] of this.namedModules()) {
@@ -102,7 +107,7 @@ export abstract class Module {
         if (converted.shape.join(',') !== target.shape.join(',')) {
           throw new UserError(`tensor ${full}${source} has shape [${entry.shape}], the model expects [${target.shape}] (file layout)`);
         }
-        target.write(converted.data);
+        (options.target?.(target) ?? target).write(converted.data);
         used.add(full);
       }
     }
@@ -112,12 +117,16 @@ export abstract class Module {
     }
   }
 
-  /** Every parameter and buffer read back to the host in PyTorch names and layouts. */
-  async stateDict(): Promise<Map<string, HostEntry>> {
+  /**
+   * Every parameter and buffer read back to the host in PyTorch names and layouts; `source` reads
+   * a tensor standing for each of the module's own instead (an EMA's copy).
+   */
+  async stateDict(source?: (own: Tensor) => Tensor): Promise<Map<string, HostEntry>> {
     const out = new Map<string, HostEntry>();
     for (const [prefix, m] of this.namedModules()) {
       const local = [...m.params].map(([n, v]) => [n, v.data] as const).concat([...m.buffers]);
-      for (const [name, t] of local) {
+      for (const [name, own] of local) {
+        const t = source?.(own) ?? own;
         const entry = { shape: [...t.shape], data: Float32Array.from(await t.read()) };
         out.set(prefix ? `${prefix}.${name}` : name, m.toFileLayout(name, entry));
       }

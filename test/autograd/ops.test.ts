@@ -44,6 +44,7 @@ describe('autograd rules against finite differences', () => {
     engine = await testEngine();
     await gradcheck(engine, ag.matmul, (a, b) => matmulCpu(a, b), [[5, 7], [7, 3]], 70);
     await gradcheck(engine, ag.matmul, (a, b) => matmulCpu(a, b), [[2, 5, 7], [7, 3]], 80);
+    await gradcheck(engine, (a, b) => ag.matmul(a, b, { alpha: 0.3 }), (a, b) => matmulCpu(a, b, { alpha: 0.3 }), [[2, 5, 7], [2, 7, 3]], 90);
   });
 });
 
