@@ -1,8 +1,14 @@
 import { keep } from '../gpu/scope.js';
 import type { Tensor } from '../gpu/tensor.js';
-import { copy } from '../kernels/copy.js';
+import { copy, copyInto } from '../kernels/copy.js';
 import { emaUpdate } from '../kernels/optimizer.js';
-import type { Module } from './module.js';
+import type { HostEntry, Module } from './module.js';
+
+/** What a checkpoint keeps of an EMA: the update count and the averages in PyTorch names and layouts. */
+export interface EmaState {
+  updates: number;
+  stateDict: Map<string, HostEntry>;
+}
 
 /**
  * Exponential moving average of a model's weights and buffers (BatchNorm running
@@ -34,6 +40,35 @@ export class ModelEMA {
     this.updates++;
     const d = this.decay();
     ModelEMA.sources(this.model).forEach((t, i) => emaUpdate(this.tensors[i], t, d));
+  }
+
+  /**
+   * Exchanges the model's weights and buffers with the averages; a second call swaps them back.
+   * Validation runs the model between the two, on the EMA weights as the reference validates.
+   */
+  swap(): void {
+    ModelEMA.sources(this.model).forEach((t, i) => {
+      const held = copy(t, 'workspace');
+      copyInto(this.tensors[i], t);
+      copyInto(held, this.tensors[i]);
+      held.dispose();
+    });
+  }
+
+  /** The average standing for each of the model's own parameters and buffers. */
+  private averageOf(): (own: Tensor) => Tensor {
+    const index = new Map(ModelEMA.sources(this.model).map((t, i) => [t, this.tensors[i]]));
+    return (own) => index.get(own)!;
+  }
+
+  /** The averages as a state dict of the model (what the reference saves and validates). */
+  async state(): Promise<EmaState> {
+    return { updates: this.updates, stateDict: await this.model.stateDict(this.averageOf()) };
+  }
+
+  loadState(s: EmaState, source?: string): void {
+    this.model.loadStateDict(s.stateDict, { strict: true, source, target: this.averageOf() });
+    this.updates = s.updates;
   }
 
   dispose(): void {

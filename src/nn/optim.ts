@@ -1,11 +1,12 @@
 import type { Var } from '../autograd/variable.js';
+import { UserError } from '../errors.js';
 import type { Engine } from '../gpu/engine.js';
 import { keep } from '../gpu/scope.js';
 import { Tensor } from '../gpu/tensor.js';
 import { fill } from '../kernels/copy.js';
 import { gradientControl } from '../kernels/grad-norm.js';
 import { adamwUpdate, sgdUpdate } from '../kernels/optimizer.js';
-import type { Module } from './module.js';
+import type { HostEntry, Module } from './module.js';
 
 /**
  * Parameter groups as the reference trainer builds them: pg0 = biases (no decay),
@@ -58,12 +59,24 @@ export interface StepOptions {
 }
 
 /**
+ * An optimizer's state on the host, for checkpoints: its kind, the step count and every state
+ * tensor that exists, named `<group>.<index in group>.<state>` (`pg1.17.momentum_buffer`,
+ * `pg0.3.exp_avg`) in the engine's layout.
+ */
+export interface OptimizerState {
+  kind: 'SGD' | 'AdamW';
+  steps: number;
+  tensors: Map<string, HostEntry>;
+}
+
+/**
  * Shared optimizer machinery: the GPU control tensor [gradMul, skip, norm] computed from
  * all gradients (clipping and the inf/NaN check without a readback), then per-parameter updates.
  */
-abstract class Optimizer {
+export abstract class Optimizer {
   readonly control: Tensor;
   protected steps = 0;
+  abstract readonly kind: OptimizerState['kind'];
 
   constructor(
     protected readonly engine: Engine,
@@ -91,7 +104,36 @@ abstract class Optimizer {
 
   protected abstract update(group: ParamGroup, v: Var): void;
 
+  /** The state tensors of one parameter by name; created (zero) with `create`, else undefined until its first update. */
+  protected abstract stateOf(v: Var, create: boolean): Record<string, Tensor> | undefined;
+
   abstract stateTensors(): Tensor[];
+
+  async state(): Promise<OptimizerState> {
+    const tensors = new Map<string, HostEntry>();
+    for (const g of this.groups) {
+      for (const [i, v] of g.params.entries()) {
+        for (const [name, t] of Object.entries(this.stateOf(v, false) ?? {})) {
+          tensors.set(`${g.name}.${i}.${name}`, { shape: [...t.shape], data: Float32Array.from(await t.read()) });
+        }
+      }
+    }
+    return { kind: this.kind, steps: this.steps, tensors };
+  }
+
+  /** Restores a saved state into an optimizer over the same parameter groups. */
+  loadState(s: OptimizerState, source = 'optimizer state'): void {
+    if (s.kind !== this.kind) throw new UserError(`${source}: saved by ${s.kind}, this run uses ${this.kind}`);
+    for (const [key, entry] of s.tensors) {
+      const [groupName, index, name] = key.split('.');
+      const v = this.groups.find((g) => g.name === groupName)?.params[Number(index)];
+      const t = v ? this.stateOf(v, true)![name] : undefined;
+      if (!t) throw new UserError(`${source}: '${key}' names no state of this optimizer's parameters`);
+      if (entry.shape.join(',') !== t.shape.join(',')) throw new UserError(`${source}: '${key}' has shape [${entry.shape}], the parameter's is [${t.shape}]`);
+      t.write(entry.data);
+    }
+    this.steps = s.steps;
+  }
 
   dispose(): void {
     this.control.dispose();
@@ -100,6 +142,7 @@ abstract class Optimizer {
 }
 
 export class SGD extends Optimizer {
+  readonly kind = 'SGD';
   private readonly buffers = new Map<Var, Tensor>();
 
   constructor(
@@ -110,9 +153,14 @@ export class SGD extends Optimizer {
     super(engine, groups);
   }
 
-  protected update(group: ParamGroup, v: Var): void {
+  protected stateOf(v: Var, create: boolean): Record<string, Tensor> | undefined {
     let buf = this.buffers.get(v);
-    if (!buf) this.buffers.set(v, (buf = zerosLike(this.engine, v)));
+    if (!buf && create) this.buffers.set(v, (buf = zerosLike(this.engine, v)));
+    return buf && { momentum_buffer: buf };
+  }
+
+  protected update(group: ParamGroup, v: Var): void {
+    const buf = this.stateOf(v, true)!.momentum_buffer;
     sgdUpdate(v.data, v.grad!, buf, this.control, {
       lr: group.lr,
       momentum: group.momentum,
@@ -127,6 +175,7 @@ export class SGD extends Optimizer {
 }
 
 export class AdamW extends Optimizer {
+  readonly kind = 'AdamW';
   private readonly moments = new Map<Var, { m: Tensor; v: Tensor }>();
 
   constructor(
@@ -138,11 +187,16 @@ export class AdamW extends Optimizer {
     super(engine, groups);
   }
 
+  protected stateOf(v: Var, create: boolean): Record<string, Tensor> | undefined {
+    let s = this.moments.get(v);
+    if (!s && create) this.moments.set(v, (s = { m: zerosLike(this.engine, v), v: zerosLike(this.engine, v) }));
+    return s && { exp_avg: s.m, exp_avg_sq: s.v };
+  }
+
   /** The group's `momentum` is beta1, as the reference maps it. */
   protected update(group: ParamGroup, v: Var): void {
-    let s = this.moments.get(v);
-    if (!s) this.moments.set(v, (s = { m: zerosLike(this.engine, v), v: zerosLike(this.engine, v) }));
-    adamwUpdate(v.data, v.grad!, s.m, s.v, this.control, {
+    const { exp_avg, exp_avg_sq } = this.stateOf(v, true)!;
+    adamwUpdate(v.data, v.grad!, exp_avg, exp_avg_sq, this.control, {
       lr: group.lr,
       beta1: group.momentum,
       beta2: this.beta2,

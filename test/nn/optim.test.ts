@@ -111,3 +111,113 @@ describe('ModelEMA', () => {
     expect(engine.stats().liveBytes).toBe(0);
   });
 });
+
+describe('optimizer and EMA state for checkpoints', () => {
+  let engine: Engine;
+  afterAll(() => engine?.destroy());
+
+  async function paramsOf(model: Module): Promise<Float32Array[]> {
+    return Promise.all(model.namedParameters().map(async ([, v]) => Float32Array.from(await v.data.read())));
+  }
+
+  for (const kind of ['SGD', 'AdamW'] as const) {
+    it(`${kind}: a restored state continues bit for bit like the original`, async () => {
+      engine = await testEngine();
+      const make = (m: Module) => {
+        const groups = referenceParamGroups(m, 0.01, 5e-4, 0.9);
+        return kind === 'SGD' ? new SGD(engine, groups, true) : new AdamW(engine, groups);
+      };
+      const a = new Tiny(engine);
+      const optA = make(a);
+      for (let step = 1; step <= 2; step++) {
+        setGrads(a, 40 * step);
+        optA.step({ maxNorm: 10 });
+      }
+      const saved = await optA.state();
+      const names = kind === 'SGD' ? ['momentum_buffer'] : ['exp_avg', 'exp_avg_sq'];
+      expect([...saved.tensors.keys()].sort()).toEqual(
+        ['pg0.0', 'pg0.1', 'pg1.0', 'pg2.0'].flatMap((p) => names.map((n) => `${p}.${n}`)).sort(),
+      );
+      expect(saved).toMatchObject({ kind, steps: 2 });
+      expect(saved.tensors.get(`pg1.0.${names[0]}`)!.shape).toEqual([3, 7]);
+
+      const b = new Tiny(engine);
+      b.loadStateDict(await a.stateDict());
+      const optB = make(b);
+      optB.loadState(saved);
+      setGrads(a, 777);
+      setGrads(b, 777);
+      optA.step({ maxNorm: 10 });
+      optB.step({ maxNorm: 10 });
+      expect(await paramsOf(b)).toEqual(await paramsOf(a));
+      const [sa, sb] = [await optA.state(), await optB.state()];
+      expect(sb.steps).toBe(3);
+      for (const [k, t] of sa.tensors) expect(sb.tensors.get(k)!.data).toEqual(t.data);
+
+      const other = kind === 'SGD' ? new AdamW(engine, referenceParamGroups(b, 0.01, 0, 0.9)) : new SGD(engine, referenceParamGroups(b, 0.01, 0, 0.9), true);
+      expect(() => other.loadState(saved, 'last.safetensors')).toThrow(`last.safetensors: saved by ${kind}, this run uses ${other.kind}`);
+      const renamed = new Map([...saved.tensors].map(([k, v]) => [k.replace('pg1.0', 'pg1.5'), v]));
+      expect(() => optB.loadState({ ...saved, tensors: renamed })).toThrow(`optimizer state: 'pg1.5.${names[0]}' names no state of this optimizer's parameters`);
+      const reshaped = new Map([...saved.tensors].map(([k, v]) => [k, k.startsWith('pg1.0') ? { shape: [7, 3], data: v.data } : v]));
+      expect(() => optB.loadState({ ...saved, tensors: reshaped })).toThrow(`'pg1.0.${names[0]}' has shape [7,3], the parameter's is [3,7]`);
+      for (const x of [optA, optB, other]) {
+        x.zeroGrad();
+        x.dispose();
+      }
+      a.dispose();
+      b.dispose();
+      expect(engine.stats().liveBytes).toBe(0);
+    });
+  }
+
+  it('EMA state is the averages as a PyTorch-layout state dict (conv weights OIHW) and restores exactly', async () => {
+    engine = await testEngine();
+    const { ModelEMA } = await import('../../src/nn/ema.js');
+    const { Conv2d } = await import('../../src/nn/conv2d.js');
+    const { BatchNorm2d } = await import('../../src/nn/batch-norm.js');
+    class Net extends Module {
+      constructor(e: Engine, seed: number) {
+        super(e);
+        this.module('conv', new Conv2d(e, 3, 5, 3, { bias: true })).resetParameters(seed);
+        this.module('bn', new BatchNorm2d(e, 5));
+      }
+    }
+    const model = new Net(engine, 1);
+    const ema = new ModelEMA(model);
+    for (let k = 0; k < 3; k++) {
+      model.namedParameters().forEach(([, v], i) => v.data.write(randomData(v.data.size, 100 * k + i)));
+      ema.update();
+    }
+    const s = await ema.state();
+    expect(s.updates).toBe(3);
+    expect([...s.stateDict.keys()]).toEqual(['conv.weight', 'conv.bias', 'bn.weight', 'bn.bias', 'bn.running_mean', 'bn.running_var']);
+    expect(s.stateDict.get('conv.weight')!.shape).toEqual([5, 3, 3, 3]);
+    // the state dict is the averages, not the model's own weights
+    const own = await model.stateDict();
+    expect(s.stateDict.get('conv.bias')!.data).not.toEqual(own.get('conv.bias')!.data);
+    expectClose(s.stateDict.get('conv.bias')!.data, await ema.tensors[1].read(), 0, 0);
+
+    const fresh = new Net(engine, 2);
+    const restored = new ModelEMA(fresh);
+    const before = await fresh.stateDict();
+    restored.loadState(s);
+    expect(restored.updates).toBe(3);
+    for (let i = 0; i < ema.tensors.length; i++) expect(await restored.tensors[i].read()).toEqual(await ema.tensors[i].read());
+    // the model itself is untouched by loading its EMA
+    expect(await fresh.stateDict()).toEqual(before);
+    // swap exchanges model and averages; swapping again restores both
+    const averages = (await restored.state()).stateDict;
+    restored.swap();
+    expect(await fresh.stateDict()).toEqual(averages);
+    expect((await restored.state()).stateDict).toEqual(before);
+    restored.swap();
+    expect(await fresh.stateDict()).toEqual(before);
+    expect((await restored.state()).stateDict).toEqual(averages);
+    s.stateDict.delete('bn.running_var');
+    expect(() => restored.loadState(s, 'ckpt')).toThrow('tensor bn.running_var is missing in ckpt');
+    for (const x of [ema, restored]) x.dispose();
+    model.dispose();
+    fresh.dispose();
+    expect(engine.stats().liveBytes).toBe(0);
+  });
+});
