@@ -51,12 +51,12 @@ fn insideBox(b: vec4<f32>, anc: Anchor) -> bool {
   return min(min(px - b.x, py - b.y), min(b.z - px, b.w - py)) > 1e-9;
 }
 
-/** Complete IoU of two xyxy boxes (the reference's bbox_iou with CIoU=True, eps 1e-7). */
+/** Complete IoU of two xyxy boxes (the reference's bbox_iou with CIoU=True: eps 1e-7 added to heights and areas). */
 fn ciou(b1: vec4<f32>, b2: vec4<f32>) -> f32 {
   let w1 = b1.z - b1.x;
-  let h1 = max(b1.w - b1.y, CIOU_EPS);
+  let h1 = b1.w - b1.y + CIOU_EPS;
   let w2 = b2.z - b2.x;
-  let h2 = max(b2.w - b2.y, CIOU_EPS);
+  let h2 = b2.w - b2.y + CIOU_EPS;
   let inter = max(min(b1.z, b2.z) - max(b1.x, b2.x), 0.0) * max(min(b1.w, b2.w) - max(b1.y, b2.y), 0.0);
   let uni = w1 * h1 + w2 * h2 - inter + CIOU_EPS;
   let iou = inter / uni;
@@ -79,11 +79,9 @@ fn dMax(a: f32, b: f32) -> f32 { return select(select(0.0, 1.0, a > b), 0.5, a =
 /** d ciou(b1, b2) / d b1 with the aspect weight alpha held constant (the reference computes it under no_grad). */
 fn ciouGrad(b1: vec4<f32>, b2: vec4<f32>) -> vec4<f32> {
   let w1 = b1.z - b1.x;
-  let hRaw = b1.w - b1.y;
-  let h1 = max(hRaw, CIOU_EPS);
-  let mh = select(0.0, 1.0, hRaw >= CIOU_EPS);
+  let h1 = b1.w - b1.y + CIOU_EPS;
   let w2 = b2.z - b2.x;
-  let h2 = max(b2.w - b2.y, CIOU_EPS);
+  let h2 = b2.w - b2.y + CIOU_EPS;
   let ix = min(b1.z, b2.z) - max(b1.x, b2.x);
   let iy = min(b1.w, b2.w) - max(b1.y, b2.y);
   let iw = max(ix, 0.0);
@@ -99,9 +97,9 @@ fn ciouGrad(b1: vec4<f32>, b2: vec4<f32>) -> vec4<f32> {
   let dH = -iou * w1 / uni;
   let dIou = vec4<f32>(
     -dIx * dMax(b1.x, b2.x) - dW,
-    -dIy * dMax(b1.y, b2.y) - dH * mh,
+    -dIy * dMax(b1.y, b2.y) - dH,
     dIx * dMin(b1.z, b2.z) + dW,
-    dIy * dMin(b1.w, b2.w) + dH * mh,
+    dIy * dMin(b1.w, b2.w) + dH,
   );
   // Centre distance over the enclosing diagonal, rho2 / c2.
   let cw = max(b1.z, b2.z) - min(b1.x, b2.x);
@@ -121,7 +119,7 @@ fn ciouGrad(b1: vec4<f32>, b2: vec4<f32>) -> vec4<f32> {
   let dTheta = -2.0 * V_SCALE * d / (1.0 + r1 * r1) / h1;
   let dVw = dTheta;
   let dVh = -dTheta * r1;
-  let dV = vec4<f32>(-dVw, -dVh * mh, dVw, dVh * mh);
+  let dV = vec4<f32>(-dVw, -dVh, dVw, dVh);
   return dIou - dDist - alpha * dV;
 }
 
