@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import { registerInfoCommand } from '../src/cli/info.js';
 import { registerBenchCommand } from '../src/cli/bench.js';
 import { registerDatasetCommand } from '../src/cli/dataset.js';
+import { registerTrainCommand } from '../src/cli/train.js';
 import { runCli } from '../src/cli/run.js';
 
 const program = new Command();
@@ -16,5 +17,6 @@ program
 registerInfoCommand(program);
 registerBenchCommand(program);
 registerDatasetCommand(program);
+registerTrainCommand(program);
 
 await runCli(program);

@@ -12,7 +12,8 @@ export class Var implements HoldsTensors {
 
   constructor(
     readonly data: Tensor,
-    readonly requiresGrad: boolean = false,
+    /** Settable so that a trainer can freeze a parameter (`freeze=`) before any graph is recorded. */
+    public requiresGrad: boolean = false,
     readonly node: Node | null = null,
   ) {}
 

@@ -283,7 +283,8 @@ function dataRange(arrays: ArrayLike<number>[], margin = 0.05): Scale {
       }
     }
   if (!Number.isFinite(lo)) return { lo: 0, hi: 1 };
-  if (hi === lo) return { lo: lo - (Math.abs(lo) * 0.05 || 0.05), hi: hi + (Math.abs(hi) * 0.05 || 0.05) };
+  // Values equal up to rounding (a smoothed constant series) are one value: a 1e-15 range would ask for ~1e16 ticks.
+  if (hi - lo <= 1e-9 * Math.max(Math.abs(lo), Math.abs(hi))) return { lo: lo - (Math.abs(lo) * 0.05 || 0.05), hi: hi + (Math.abs(hi) * 0.05 || 0.05) };
   const m = (hi - lo) * margin;
   return { lo: lo - m, hi: hi + m };
 }
