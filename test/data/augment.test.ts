@@ -281,6 +281,34 @@ describe('flips, HSV, mixup, cutmix', () => {
     expect(Array.from(red)).toEqual([200, 200, 0]);
   });
 
+  it('HSV: every pixel as cv2 computes it (integer RGB->HSV, LUTs, float HSV->RGB rounded)', () => {
+    const r = new Rng(21);
+    const n = 20011;
+    const px = Uint8Array.from({ length: n * 3 }, () => r.int(0, 256));
+    const gains: [number, number, number] = [0.013, -0.41, 0.27];
+    const { hue, sat, val } = hsvLuts(gains);
+    const want = new Uint8Array(n * 3);
+    for (let i = 0; i < n * 3; i += 3) {
+      const [R, G, B] = [px[i], px[i + 1], px[i + 2]];
+      const v = Math.max(R, G, B);
+      const diff = v - Math.min(R, G, B);
+      const s = v === 0 ? 0 : (diff * Math.round((255 << 12) / v) + 2048) >> 12;
+      let h = diff === 0 ? 0 : v === R ? G - B : v === G ? B - R + 2 * diff : R - G + 4 * diff;
+      if (diff !== 0) h = (h * Math.round((180 << 12) / (6 * diff)) + 2048) >> 12;
+      if (h < 0) h += 180;
+      const [H, S, V] = [hue[h], sat[s], val[v]];
+      const sector = Math.floor(H / 30);
+      const k = H - sector * 30;
+      const t = (q: number): number => Math.round(V * (1 - ((S / 255) * q) / 30));
+      const tab = [V, t(30), t(k), t(30 - k)];
+      const order = [[0, 3, 1], [2, 0, 1], [1, 0, 3], [1, 2, 0], [3, 1, 0], [0, 1, 2]][sector];
+      want.set(order.map((j) => tab[j]), i);
+    }
+    const got = px.slice();
+    applyHsv(got, n, gains);
+    expect(Buffer.from(got).equals(Buffer.from(want))).toBe(true);
+  });
+
   it('mixup blends and keeps both label sets; cutmix pastes a box-free area', () => {
     const a: Sample = { img: new Uint8Array(12).fill(200), width: 2, height: 2, boxes: [0, 0, 1, 1], cls: [0] };
     const b: Sample = { img: new Uint8Array(12).fill(100), width: 2, height: 2, boxes: [1, 1, 2, 2], cls: [1] };
