@@ -4,9 +4,10 @@
  * (the reference writes full-size BGR `<stem>.npy`; the size in the name keeps the two apart).
  * A cached file is used when its header has the expected shape and it is newer than the image.
  */
-import { closeSync, openSync, readSync, statfsSync, statSync, unlinkSync, writeFileSync, renameSync } from 'node:fs';
+import { closeSync, openSync, readSync, statfsSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { UserError } from '../errors.js';
+import { tryWriteFileAtomic } from '../io/atomic-write.js';
 import type { RgbImage } from './image.js';
 import { isWritableDir } from './label-cache.js';
 
@@ -28,21 +29,9 @@ function npyHeader(h: number, w: number): Buffer {
   return Buffer.concat([head, Buffer.from(dict, 'latin1')]);
 }
 
-/** Writes an image as .npy atomically; returns an error message instead of throwing. */
+/** Writes an image as .npy atomically (not fsynced: a lost file is rebuilt); returns an error message instead of throwing. */
 export function writeNpy(path: string, img: RgbImage): string | null {
-  const tmp = `${path}.${process.pid}.tmp`;
-  try {
-    writeFileSync(tmp, Buffer.concat([npyHeader(img.height, img.width), img.data]));
-    renameSync(tmp, path);
-    return null;
-  } catch (err) {
-    try {
-      unlinkSync(tmp);
-    } catch {
-      /* not written */
-    }
-    return (err as NodeJS.ErrnoException).code ?? (err as Error).message;
-  }
+  return tryWriteFileAtomic(path, [npyHeader(img.height, img.width), img.data]);
 }
 
 /** Reads a .npy written by writeNpy when it holds an image of [h, w] and is newer than `newerThanMs`. */

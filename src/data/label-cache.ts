@@ -9,9 +9,10 @@
  * count discards the whole file.
  */
 import { createHash } from 'node:crypto';
-import { accessSync, constants, mkdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
+import { tryWriteFileAtomic } from '../io/atomic-write.js';
 import type { VerifiedItem } from './verify.js';
 
 export const LABEL_CACHE_VERSION = 'yolo-wgpu-labels/1';
@@ -84,19 +85,11 @@ export function isWritableDir(dir: string): boolean {
 /** Writes the cache atomically (temp file + rename); returns an error message instead of throwing. */
 export function writeLabelCache(path: string, nc: number, entries: Map<string, CacheEntry>): string | null {
   const doc: CacheFile = { version: LABEL_CACHE_VERSION, nc, entries: Object.fromEntries(entries) };
-  const tmp = `${path}.${process.pid}.tmp`;
   try {
     mkdirSync(dirname(path), { recursive: true });
-    if (!isWritableDir(dirname(path))) return 'EACCES: read-only folder';
-    writeFileSync(tmp, JSON.stringify(doc));
-    renameSync(tmp, path);
-    return null;
   } catch (err) {
-    try {
-      unlinkSync(tmp);
-    } catch {
-      /* nothing written */
-    }
     return (err as NodeJS.ErrnoException).code ?? (err as Error).message;
   }
+  if (!isWritableDir(dirname(path))) return 'EACCES: read-only folder';
+  return tryWriteFileAtomic(path, [Buffer.from(JSON.stringify(doc))]);
 }

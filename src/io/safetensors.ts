@@ -7,8 +7,8 @@
  * bytes are aligned for its element type is a zero-copy typed-array view; an unaligned
  * one is copied once. Writing is atomic (temp file in the same folder, fsync, rename).
  */
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { writeFileAtomic } from './atomic-write.js';
 import { UserError } from '../errors.js';
 import { bf16BitsToF32, f16BitsToF32 } from './half.js';
 
@@ -377,44 +377,8 @@ export function encodeSafetensors(
   return [head, ...chunks];
 }
 
-/**
- * Writes a file atomically: chunks go to a temp file in the same folder, which is fsynced
- * and renamed over `path` (readers see the old file or the new one, never a torn one).
- */
-export function writeFileAtomic(path: string, chunks: readonly Uint8Array[]): void {
-  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`);
-  let fd: number | undefined;
-  try {
-    fd = openSync(tmp, 'wx');
-    for (const c of chunks) {
-      let done = 0;
-      while (done < c.byteLength) done += writeSync(fd, c, done, c.byteLength - done);
-    }
-    fsyncSync(fd);
-    closeSync(fd);
-    fd = undefined;
-    renameSync(tmp, path);
-  } catch (e) {
-    if (fd !== undefined) closeSync(fd);
-    try {
-      unlinkSync(tmp);
-    } catch {
-      /* already gone */
-    }
-    throw new UserError(`${path}: cannot write (${(e as Error).message})`, { cause: e });
-  }
-  // Make the rename itself durable; not every platform lets a folder be opened/fsynced.
-  try {
-    const dfd = openSync(dirname(path), 'r');
-    try {
-      fsyncSync(dfd);
-    } finally {
-      closeSync(dfd);
-    }
-  } catch {
-    /* best effort */
-  }
-}
+// Re-exported for the modules that import it from here (it lives in atomic-write.ts).
+export { writeFileAtomic };
 
 /** Writes tensors (and string metadata) to a safetensors file, atomically. */
 export function writeSafetensors(
