@@ -99,7 +99,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   launch(
     engine,
     {
-      key: 'loss-image-sums',
+      key: `loss-image-sums:${g.regMax}`,
       name: 'detection loss image sums',
       build: () => /* wgsl */ `${lossWgsl(g.regMax, WG)}
 @group(0) @binding(1) var<storage, read_write> SUMS: array<vec4<f32>>;
@@ -133,7 +133,7 @@ export function finishLoss(engine: Engine, g: LossGeometry, sums: Tensor, stats:
   launch(
     engine,
     {
-      key: 'loss-finish',
+      key: `loss-finish:${g.regMax}`,
       name: 'detection loss totals',
       build: () => /* wgsl */ `${lossWgsl(g.regMax, 1)}
 @group(0) @binding(1) var<storage, read_write> STATS: array<f32>;
@@ -166,7 +166,7 @@ export function clsGradient(engine: Engine, g: LossGeometry, chunk: Chunk, cls: 
   launch(
     engine,
     {
-      key: 'loss-cls-grad',
+      key: `loss-cls-grad:${g.regMax}`,
       name: 'detection loss class gradient',
       build: () => /* wgsl */ `${lossWgsl(g.regMax, WG)}
 @group(0) @binding(1) var<storage, read_write> CLS: array<f32>;

@@ -6,6 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { backward } from '../../../src/autograd/backward.js';
 import type { DType } from '../../../src/gpu/dtype.js';
 import type { Engine } from '../../../src/gpu/engine.js';
+import { UserError } from '../../../src/errors.js';
 import { detectionLoss } from '../../../src/yolo/loss/detection-loss.js';
 import type { DetectionTargets } from '../../../src/yolo/loss/targets.js';
 import { relL2, testEngine } from '../../helpers/gpu.js';
@@ -111,5 +112,17 @@ describe('detection loss against a float64 reference', () => {
     expect(r.gpu.grads.box.every((v) => v === 0)).toBe(true);
     expect(r.itemError).toBeLessThan(1e-5);
     expect(r.clsGradError).toBeLessThan(1e-5);
+  });
+
+  it('names what is wrong with its inputs', async () => {
+    engine = await testEngine();
+    const heads = randomHeads(engine, 2, gridsOf(64, 64), 3, 10);
+    const t = randomTargets([1, 1], 3, 10);
+    const run = (targets: DetectionTargets, imgSize: [number, number] = [64, 64]) => () => detectionLoss(heads.out, targets, { imgSize, nc: 3 });
+    expect(run({ ...t, cls: [0, 3] })).toThrow(new UserError('detection targets: row 1 has class 3, expected an integer in [0, 3)'));
+    expect(run({ ...t, batchIdx: [0, 2] })).toThrow(new UserError('detection targets: row 1 has batch index 2, expected an integer in [0, 2)'));
+    expect(run({ ...t, bboxes: t.bboxes.slice(4) })).toThrow(UserError);
+    expect(run(t, [64, 96])).toThrow(new UserError('detection loss: a 8x8 grid does not evenly cover the 64x96 input'));
+    disposeHeads(heads.out);
   });
 });
