@@ -5,8 +5,8 @@
  * fitness, results.csv / results.png, the `last` / `best` / `epoch{N}` checkpoints and early
  * stopping; finally the best weights validated once more with the PR curve and confusion matrix.
  *
- * A loss that is NaN or inf for NAN_RELOAD_AFTER batches in a row reloads the last checkpoint
- * (at most MAX_RELOADS times); single bad batches only skip their optimizer step.
+ * A loss that is NaN or inf for NAN_RELOAD_AFTER batches in a row, or for a whole epoch, reloads the
+ * last checkpoint (at most MAX_RELOADS times); single bad batches only skip their optimizer step.
  */
 import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
@@ -210,6 +210,8 @@ async function loop(run: Run, hooks: TrainHooks): Promise<TrainResult> {
   let stoppedEarly = false;
   let lastVal: TrainValidation | null = null;
   let epochsRun = run.progress.epoch;
+  // NaN/inf losses in a row, across epoch ends.
+  let nanStreak = 0;
   log(`Image sizes ${args.imgsz} train, ${args.imgsz} val\nUsing ${args.workers} dataloader workers\nLogging results to ${paths.dir}\nStarting training for ${args.epochs} epochs...`);
   try {
     while (run.progress.epoch < args.epochs) {
@@ -218,7 +220,6 @@ async function loop(run: Run, hooks: TrainHooks): Promise<TrainResult> {
       log(`\n${progressHeader()}`);
       const meter = new LossMeter();
       const epochStart = performance.now();
-      let nanStreak = 0;
       let lastSettings: BatchRun['settings'] | null = null;
       let pending: { run: BatchRun; instances: number; size: number; done: number } | null = null;
       // Handles a batch's report (once its values are back): loss scale, NaN count, the progress line.
@@ -254,9 +255,11 @@ async function loop(run: Run, hooks: TrainHooks): Promise<TrainResult> {
         }
       }
       await settle();
-      if (reload || nanStreak >= NAN_RELOAD_AFTER) {
+      if (reload || nanStreak >= NAN_RELOAD_AFTER || meter.batches === 0) {
+        const reason = nanStreak >= NAN_RELOAD_AFTER ? `${nanStreak} batches in a row` : `every batch of epoch ${epoch + 1}`;
         reloads++;
-        await reloadLastGood(run, reloads);
+        nanStreak = 0;
+        await reloadLastGood(run, reloads, reason);
         continue;
       }
       // Epoch end: validation with the EMA weights, results, checkpoints, early stopping.
@@ -316,17 +319,17 @@ async function loop(run: Run, hooks: TrainHooks): Promise<TrainResult> {
 }
 
 /** Puts the run back to its last checkpoint after repeated NaN/inf losses. */
-async function reloadLastGood(run: Run, reloads: number): Promise<void> {
+async function reloadLastGood(run: Run, reloads: number, reason: string): Promise<void> {
   const last = run.paths.last;
   const advice = 'lower lr0, check the labels, or train with precision=f32';
-  if (!existsSync(last)) throw new UserError(`the loss was NaN or inf for ${NAN_RELOAD_AFTER} batches in a row before any checkpoint was saved: ${advice}`);
+  if (!existsSync(last)) throw new UserError(`the loss was NaN or inf for ${reason} before any checkpoint was saved: ${advice}`);
   if (reloads > MAX_RELOADS) throw new UserError(`the loss kept turning NaN or inf after ${MAX_RELOADS} reloads of ${last}: ${advice}`);
   const ckpt = readTrainCheckpoint(last);
   run.progress = restoreTraining(ckpt, { model: run.model, ema: run.ema, optimizer: run.optimizer, scaler: run.scaler });
   run.stopper.loadState(run.progress.stopper);
   run.loader.loadState(run.progress.loader);
   setTrainMode(run.model, run.frozen);
-  run.log(`WARNING: the loss was NaN or inf for ${NAN_RELOAD_AFTER} batches in a row; reloaded the last good checkpoint ${last} (after epoch ${run.progress.epoch}), reload ${reloads}/${MAX_RELOADS}`);
+  run.log(`WARNING: the loss was NaN or inf for ${reason}; reloaded the last good checkpoint ${last} (after epoch ${run.progress.epoch}), reload ${reloads}/${MAX_RELOADS}`);
 }
 
 /** The reference's final_eval: the saved weights (best, else last) validated once more, with the PR curve and confusion matrix. */

@@ -45,4 +45,14 @@ describe('results.png', () => {
     const meta = await sharp(png).metadata();
     expect([meta.format, meta.width, meta.height]).toEqual(['png', 2400, 1200]);
   });
+
+  it('draws the first epoch: one row, whose smoothed values differ from the raw ones by rounding only', async () => {
+    const csvPath = join(dir, 'one-row.csv');
+    new ResultsCsv(csvPath).append({ epoch: 1, time: 7.4, trainLoss: [6.68688, 5.98098, 4.22385], metrics: [0, 0, 0, 0], valLoss: [6.56812, 6.18649, 4.15896], lr: [0, 0, 0] });
+    const panels = resultsFigure(csvPath).panels as LinePanel[];
+    expect(panels[0].series[1].y[0]).not.toBe(panels[0].series[0].y[0]); // 6.686880000000001: a 1e-15 range once asked for 1e16 ticks
+    const png = join(dir, 'one-row.png');
+    await plotResults(csvPath, png);
+    expect((await sharp(png).metadata()).width).toBe(2400);
+  });
 });
