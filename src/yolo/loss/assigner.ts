@@ -9,8 +9,9 @@ import { GT_WGSL, lossWgsl, sideDistributionWgsl } from './loss-wgsl.js';
  * beta 6) on the GPU, for a chunk of images, without its [images, boxes, anchors] tensors:
  *  1. decode: each anchor's predicted box (pixels) from its DFL logits;
  *  2. top-k: one workgroup per box scans the anchors of its image for the 10 largest
- *     alignment metrics sqrt(score) CIoU^6 (0 outside the box; ties to the lower anchor);
- *  3. claim: each selected anchor strictly inside its box counts its claimants (integer
+ *     alignment metrics sqrt(score) CIoU^6 (0 outside the box's candidate region, which
+ *     widens sides shorter than the smallest stride; ties to the lower anchor);
+ *  3. claim: each selected anchor strictly inside the region counts its claimants (integer
  *     atomics: order-free, so deterministic) and keeps the lowest claiming box;
  *  4. resolve: an anchor claimed once goes to its claimant; claimed more than once, to the
  *     box of its image with the largest CIoU overlap (first on ties), as the reference;
@@ -43,9 +44,8 @@ export interface AssignerBuffers {
 /** Alignment metric and overlap of box g with the anchor at `row` (image * anchors + anchor). */
 const ALIGNMENT_WGSL = /* wgsl */ `${GT_WGSL}
 fn overlapOf(g: u32, row: u32, anc: Anchor) -> f32 {
-  let b = gtBox(g);
-  if (!gtValid(g) || !insideBox(b, anc)) { return 0.0; }
-  return max(ciou(b, PRED[row]), 0.0);
+  if (!gtValid(g) || !insideBox(candidateBox(g), anc)) { return 0.0; }
+  return max(ciou(gtBox(g), PRED[row]), 0.0);
 }
 fn alignmentOf(g: u32, row: u32, anc: Anchor) -> vec2<f32> {
   let overlap = overlapOf(g, row, anc);
@@ -145,7 +145,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     let a = wa[0];
     if (lid == wt[0]) { head++; }
     if (lid == 0u) {
-      let candidate = a != 0xffffffffu && gtValid(g) && insideBox(gtBox(g), anchorOf(a));
+      let candidate = a != 0xffffffffu && gtValid(g) && insideBox(candidateBox(g), anchorOf(a));
       TOP[local * TOPK + r] = select(-1, i32(a), candidate);
     }
     workgroupBarrier();

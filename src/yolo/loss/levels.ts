@@ -86,7 +86,8 @@ export function lossParams(g: LossGeometry, chunk: Chunk, gains: Gains): Params 
     .u32(...pad(g.widths, 1))
     .f32(...pad(g.strides, 0))
     .u32(g.anchors, chunk.images, chunk.firstImage, g.nc, chunk.gtBegin, chunk.gtCount, g.batch, 0)
-    .f32(gains.box, gains.cls, gains.dfl, g.batch);
+    .f32(gains.box, gains.cls, gains.dfl, g.batch)
+    .f32(g.strides[0], g.strides[Math.min(1, g.strides.length - 1)], 0, 0);
 }
 
 /** Views of `buffer` ([images, anchors, C] rows) matching each level's [images, H, W, C] block. */

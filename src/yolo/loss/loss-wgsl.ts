@@ -23,6 +23,8 @@ struct Params {
   pad: u32,
   /** box, cls and dfl gains, and the batch size. */
   gains: vec4<f32>,
+  /** Small-box widening of the candidate region (candidateBox): sides below x become y. */
+  smallSide: vec4<f32>,
 }
 @group(0) @binding(0) var<uniform> P: Params;
 ${linearIndexWgsl(workgroupSize)}
@@ -44,7 +46,7 @@ fn anchorOf(a: u32) -> Anchor {
   return Anchor(f32(local % w) + 0.5, f32(local / w) + 0.5, P.levelStride[l]);
 }
 
-/** The anchor centre (pixels) lies strictly inside box b (xyxy pixels), as the reference's 1e-9 margin. */
+/** The anchor centre (pixels) lies strictly inside box b (xyxy pixels), by the reference's margin of 1e-9. */
 fn insideBox(b: vec4<f32>, anc: Anchor) -> bool {
   let px = anc.x * anc.stride;
   let py = anc.y * anc.stride;
@@ -135,6 +137,17 @@ fn gtBox(g: u32) -> vec4<f32> {
 fn gtLabel(g: u32) -> u32 { return GT[g * ${GT_WORDS}u + 4u]; }
 fn gtImage(g: u32) -> u32 { return GT[g * ${GT_WORDS}u + 5u]; }
 fn gtValid(g: u32) -> bool { return bitcast<f32>(GT[g * ${GT_WORDS}u + 6u]) > 0.0; }
+/**
+ * The region whose anchors are candidates of box g: the box, with a side shorter than the
+ * smallest stride widened about its centre to the next stride (the reference's small-target
+ * aware assignment), through xywh in f32 as the reference computes it.
+ */
+fn candidateBox(g: u32) -> vec4<f32> {
+  let b = gtBox(g);
+  let centre = (b.xy + b.zw) / 2.0;
+  let size = select(b.zw - b.xy, vec2<f32>(P.smallSide.y), b.zw - b.xy < vec2<f32>(P.smallSide.x));
+  return vec4<f32>(centre - size / 2.0, centre + size / 2.0);
+}
 `;
 
 /** Bin distributions of a `BOX: array<f32>` binding of DFL logits (R bins per side). */

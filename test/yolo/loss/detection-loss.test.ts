@@ -25,12 +25,14 @@ interface Case {
   targets: DetectionTargets;
   dtype?: DType;
   seed: number;
+  /** Predicted sides up to about this many cells (see randomHeads). */
+  spread?: number;
 }
 
 /** Runs the GPU loss with backward and the reference; returns both and the worst differences. */
 async function compare(engine: Engine, c: Case) {
   const grids = gridsOf(...c.imgSize);
-  const heads = randomHeads(engine, c.batch, grids, c.nc, c.seed, c.dtype);
+  const heads = randomHeads(engine, c.batch, grids, c.nc, c.seed, c.dtype, c.spread);
   const { loss, items } = detectionLoss(heads.out, c.targets, { imgSize: c.imgSize, nc: c.nc });
   backward(loss);
   const gpu = { items: Array.from(await items.read()), loss: (await loss.data.read())[0], grads: await headGrads(heads.out, grids) };
@@ -91,6 +93,19 @@ describe('detection loss against a float64 reference', () => {
     engine = await testEngine();
     const r = await compare(engine, { imgSize: [96, 96], batch: 2, nc: 11, targets: randomTargets([320, 3], 11, 5), seed: 6 });
     expect(r.ref.contested).toBeGreaterThan(20);
+    expect(r.itemError).toBeLessThan(1e-5);
+    expect(r.boxGradError).toBeLessThan(1e-5);
+    expect(r.clsGradError).toBeLessThan(1e-5);
+  });
+
+  it('objects smaller than the smallest stride take anchors from a region widened to the next stride', async () => {
+    engine = await testEngine();
+    // 3..7 px boxes centred between the 8 px grid's anchor centres: none lies strictly inside one.
+    const centres = [16, 32, 48].flatMap((x) => [16, 40].map((y) => [x, y]));
+    const targets = { batchIdx: centres.map(() => 0), cls: centres.map((_, i) => i % 3), bboxes: centres.flatMap(([x, y], i) => [x / 64, y / 64, (3 + (i % 5)) / 64, (7 - (i % 4)) / 64]) };
+    const r = await compare(engine, { imgSize: [64, 64], batch: 1, nc: 3, targets, seed: 17, spread: 1.5 });
+    // Most boxes get anchors (one whose predictions all have CIoU <= 0 stays without).
+    expect(new Set(Array.from(r.ref.assigned).filter((g) => g >= 0)).size).toBeGreaterThanOrEqual(centres.length - 1);
     expect(r.itemError).toBeLessThan(1e-5);
     expect(r.boxGradError).toBeLessThan(1e-5);
     expect(r.clsGradError).toBeLessThan(1e-5);

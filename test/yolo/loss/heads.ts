@@ -30,9 +30,9 @@ export interface RandomHeads {
 
 /**
  * Random head outputs that decode to boxes of varied sizes: each side's DFL logits are
- * noise plus a bump at a random bin, class logits mostly negative as in training.
+ * noise plus a bump at a random bin below `spread`, class logits mostly negative as in training.
  */
-export function randomHeads(engine: Engine, batch: number, grids: readonly (readonly [number, number])[], nc: number, seed: number, dtype: DType = 'f32'): RandomHeads {
+export function randomHeads(engine: Engine, batch: number, grids: readonly (readonly [number, number])[], nc: number, seed: number, dtype: DType = 'f32', spread = 6): RandomHeads {
   const regMax = 16;
   const r = rng(seed);
   const box: Float32Array[] = [];
@@ -41,7 +41,7 @@ export function randomHeads(engine: Engine, batch: number, grids: readonly (read
     const sidesCount = batch * h * w * 4;
     const b = randomData(sidesCount * regMax, seed + 10 * l + 1, -2, 2);
     for (let s = 0; s < sidesCount; s++) {
-      const centre = 6 * r();
+      const centre = spread * r();
       for (let i = 0; i < regMax; i++) b[s * regMax + i] += 5 * Math.exp(-((i - centre) ** 2) / 2);
     }
     box.push(asStored(b, dtype));

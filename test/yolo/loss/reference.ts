@@ -1,11 +1,11 @@
 /**
  * A float64 CPU reference of the reference trainer's v8DetectionLoss for tests: the
  * task-aligned assigner (top-k 10, alpha 0.5, beta 6, candidates strictly inside the box,
- * an anchor claimed by several boxes goes to the box of largest CIoU), BCE over the soft
- * targets, CIoU and DFL of the foreground anchors weighted by their targets, all over
- * max(target sum, 1). It follows the PyTorch code step by step on dense per-image arrays
- * (no chunking, no fused kernels), so it shares no structure with the GPU version.
- * Only the target preprocessing rounds to f32, as PyTorch does it in f32 before the loss.
+ * small boxes widened for that test, an anchor claimed by several boxes goes to the box of
+ * largest CIoU), BCE over the soft targets, CIoU and DFL of the foreground anchors weighted
+ * by their targets, all over max(target sum, 1). It follows the PyTorch code step by step on
+ * dense per-image arrays (no chunking, no fused kernels), so it shares no structure with the
+ * GPU version. Only the box preprocessing rounds to f32, as PyTorch does it in f32.
  */
 import type { DetectionTargets } from '../../../src/yolo/loss/targets.js';
 
@@ -96,6 +96,17 @@ function sides(logits: ArrayLike<number>, o: number, regMax: number): { d: numbe
   return { d, lse };
 }
 
+/**
+ * select_candidates_in_gts' region (small-target aware assignment): a side shorter than the
+ * smallest stride is widened about the centre to the next stride, through xywh in f32.
+ */
+function candidateRegion(b: Box, strides: number[]): Box {
+  const [small, widened] = [strides[0], strides[Math.min(1, strides.length - 1)]];
+  const [cx, cy] = [f32(f32(b[0] + b[2]) / 2), f32(f32(b[1] + b[3]) / 2)];
+  const [w, h] = [f32(b[2] - b[0]), f32(b[3] - b[1])].map((v) => (v < small ? widened : v));
+  return [f32(cx - w / 2), f32(cy - h / 2), f32(cx + w / 2), f32(cy + h / 2)];
+}
+
 const decode = (d: number[], a: Anchor): Box => [a.x - d[0], a.y - d[1], a.x + d[2], a.y + d[3]];
 
 /** torch's BCEWithLogits element. */
@@ -122,6 +133,7 @@ export function referenceLoss(c: LossCase): LossResult {
   const { batch, nc, regMax } = c;
   const gains = c.gains ?? { box: 7.5, cls: 0.5, dfl: 1.5 };
   const anchors = anchorsOf(c);
+  const strides = c.grids.map(([gh]) => c.imgSize[0] / gh);
   const na = anchors.length;
   const assigned = new Int32Array(batch * na).fill(-1);
   const soft = new Float64Array(batch * na);
@@ -132,13 +144,14 @@ export function referenceLoss(c: LossCase): LossResult {
     const m = gt.boxes.length;
     if (m === 0) return;
     const pred = anchors.map((a, k) => decode(sides(c.box, (n * na + k) * 4 * regMax, regMax).d, a).map((v) => v * a.stride) as Box);
-    // get_box_metrics over (box, anchor) pairs inside the box (mask_in_gts x mask_gt).
-    const inside = gt.boxes.map((b, g) =>
-      anchors.map((a) => {
+    // get_box_metrics over (box, anchor) pairs inside the box's candidate region (mask_in_gts x mask_gt).
+    const inside = gt.boxes.map((box, g) => {
+      const b = candidateRegion(box, strides);
+      return anchors.map((a) => {
         const [px, py] = [a.x * a.stride, a.y * a.stride];
         return gt.valid[g] && Math.min(px - b[0], py - b[1], b[2] - px, b[3] - py) > EPS;
-      }),
-    );
+      });
+    });
     const overlaps = gt.boxes.map((b, g) => anchors.map((_, k) => (inside[g][k] ? Math.max(ciou(b, pred[k]).value, 0) : 0)));
     const align = gt.boxes.map((_, g) =>
       anchors.map((_a, k) => (inside[g][k] ? Math.sqrt(sigmoid(c.cls[(n * na + k) * nc + gt.labels[g]])) * overlaps[g][k] ** 6 : 0)),
