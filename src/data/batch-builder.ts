@@ -68,10 +68,19 @@ export interface BatchData {
   warnings: string[];
 }
 
+/** [B, H, W] of a job's images (the multi-scale size applied). */
+export function batchImageShape(job: BatchJob, imgsz: number, stride: number): [number, number, number] {
+  const [bh, bw] = job.shape;
+  const [H, W] = job.size === imgsz ? [bh, bw] : multiScaleShape([bh, bw], job.size, stride);
+  return [job.indices.length, H, W];
+}
+
 export class BatchBuilder implements SampleSource {
   private readonly loaded = new Map<number, RgbImage>();
   private readonly failed = new Set<number>();
   private canvas: Uint8Array | null = null;
+  /** The multi-scale sample before its resize, kept between batches of the same shape. */
+  private scratch: Uint8Array | null = null;
   readonly warnings: string[] = [];
 
   constructor(
@@ -139,8 +148,11 @@ export class BatchBuilder implements SampleSource {
     return { warnings: [...this.warnings] };
   }
 
-  /** Builds a batch. */
-  async build(job: BatchJob): Promise<BatchData> {
+  /**
+   * Builds a batch. `reuse`: a buffer of an earlier batch to write the images into (every byte
+   * is overwritten), used when its size fits; fresh memory costs a page fault per 4 KB.
+   */
+  async build(job: BatchJob, reuse?: ArrayBuffer): Promise<BatchData> {
     const { config } = this;
     this.loaded.clear();
     this.failed.clear();
@@ -157,12 +169,16 @@ export class BatchBuilder implements SampleSource {
     }
     await Promise.all([...needed].map(async (i) => this.loaded.set(i, await this.loadImage(i))));
 
-    const B = job.indices.length;
+    const [B, H, W] = batchImageShape(job, config.imgsz, config.stride);
     const [bh, bw] = job.shape;
-    const [H, W] = job.size === config.imgsz ? [bh, bw] : multiScaleShape([bh, bw], job.size, config.stride);
-    const images = new Uint8Array(B * H * W * 3);
+    const bytes = B * H * W * 3;
+    const images = reuse?.byteLength === bytes ? new Uint8Array(reuse) : new Uint8Array(bytes);
     const slot = H * W * 3;
-    const scratch = H === bh && W === bw ? null : new Uint8Array(bh * bw * 3);
+    let scratch: Uint8Array | null = null;
+    if (H !== bh || W !== bw) {
+      if (this.scratch?.length !== bh * bw * 3) this.scratch = new Uint8Array(bh * bw * 3);
+      scratch = this.scratch;
+    }
     // A materialized mosaic canvas is needed only by the rotating/shearing/perspective warp.
     const { degrees, shear, perspective } = config.hyp;
     if (config.augment && job.mosaicOn && (degrees || shear || perspective) && !this.canvas) {

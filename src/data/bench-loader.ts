@@ -9,6 +9,8 @@
  *
  * Each configuration runs one warm-up epoch, then `--epochs` timed epochs; the table shows
  * images/s and ms per batch over the timed epochs (RAM cache filling is timed separately).
+ * Batches are handed back with `loader.recycle` as a trainer does after the upload
+ * (`--no-recycle`: every batch in fresh memory).
  */
 import { availableParallelism, cpus } from 'node:os';
 import { pathToFileURL } from 'node:url';
@@ -24,6 +26,8 @@ export interface LoaderBenchRow {
   workers: number;
   imagesPerSecond: number;
   msPerBatch: number;
+  /** CPU time of the whole process (workers, main thread, GC) per image: stable on a busy machine. */
+  cpuMsPerImage: number;
   images: number;
   seconds: number;
   cacheFillSeconds?: number;
@@ -36,6 +40,8 @@ export interface LoaderBenchOptions {
   imgsz: number;
   batch: number;
   epochs: number;
+  /** Hand each batch's buffer back (default true). */
+  recycle?: boolean;
   log?: (line: string) => void;
 }
 
@@ -58,28 +64,33 @@ export async function benchLoader(options: LoaderBenchOptions): Promise<LoaderBe
       });
       const fill = (performance.now() - t0) / 1000;
       try {
-        for await (const _ of loader.epoch(0)) void _; // warm-up: workers started, JIT warm
+        // Warm-up: workers started, JIT warm.
+        for await (const b of loader.epoch(0)) if (options.recycle ?? true) loader.recycle(b);
         let images = 0;
         let batches = 0;
         const t1 = performance.now();
+        const cpu0 = process.cpuUsage();
         for (let e = 1; e <= options.epochs; e++) {
           for await (const b of loader.epoch(e)) {
             images += b.shape[0];
             batches++;
+            if (options.recycle ?? true) loader.recycle(b);
           }
         }
         const seconds = (performance.now() - t1) / 1000;
+        const cpu = process.cpuUsage(cpu0);
         const row: LoaderBenchRow = {
           source,
           workers,
           imagesPerSecond: images / seconds,
           msPerBatch: (seconds * 1000) / batches,
+          cpuMsPerImage: (cpu.user + cpu.system) / 1000 / images,
           images,
           seconds,
           ...(source === 'ram' ? { cacheFillSeconds: fill } : {}),
         };
         rows.push(row);
-        log(`${source} workers=${workers}: ${row.imagesPerSecond.toFixed(1)} images/s`);
+        log(`${source} workers=${workers}: ${row.imagesPerSecond.toFixed(1)} images/s, ${row.cpuMsPerImage.toFixed(2)} CPU ms/image`);
       } finally {
         await loader.close();
       }
@@ -90,8 +101,8 @@ export async function benchLoader(options: LoaderBenchOptions): Promise<LoaderBe
 
 export function formatLoaderBench(rows: readonly LoaderBenchRow[]): string {
   return table(
-    ['source', 'workers', 'images/s', 'ms/batch', 'cache fill s'],
-    rows.map((r) => [r.source, r.workers, r.imagesPerSecond.toFixed(1), r.msPerBatch.toFixed(1), r.cacheFillSeconds?.toFixed(2) ?? '']),
+    ['source', 'workers', 'images/s', 'ms/batch', 'CPU ms/image', 'cache fill s'],
+    rows.map((r) => [r.source, r.workers, r.imagesPerSecond.toFixed(1), r.msPerBatch.toFixed(1), r.cpuMsPerImage.toFixed(2), r.cacheFillSeconds?.toFixed(2) ?? '']),
   );
 }
 
@@ -104,9 +115,10 @@ async function main(argv: string[]): Promise<void> {
     .option('--imgsz <px>', 'image size', '640')
     .option('--batch <n>', 'batch size', '16')
     .option('--epochs <n>', 'timed epochs after one warm-up epoch', '2')
+    .option('--no-recycle', 'do not hand batch buffers back to the loader (every batch in fresh memory)')
     .option('--json', 'print a JSON document only')
     .parse(argv);
-  const o = program.opts<{ data: string; workers: string; sources: string; imgsz: string; batch: string; epochs: string; json?: boolean }>();
+  const o = program.opts<{ data: string; workers: string; sources: string; imgsz: string; batch: string; epochs: string; recycle: boolean; json?: boolean }>();
   const sources = o.sources.split(',').map((s) => s.trim());
   for (const s of sources) if (s !== 'jpeg' && s !== 'ram') throw new UserError(`--sources: unknown source ${s}`);
   const rows = await benchLoader({
@@ -116,12 +128,15 @@ async function main(argv: string[]): Promise<void> {
     imgsz: Number(o.imgsz),
     batch: Number(o.batch),
     epochs: Number(o.epochs),
+    recycle: o.recycle,
   });
   const host = { cpus: availableParallelism(), cpu: cpus()[0]?.model ?? 'unknown', node: process.version };
   if (o.json) {
-    process.stdout.write(`${JSON.stringify({ host, imgsz: Number(o.imgsz), batch: Number(o.batch), pipeline: 'mosaic+affine+hsv+flip', rows }, null, 2)}\n`);
+    const doc = { host, imgsz: Number(o.imgsz), batch: Number(o.batch), pipeline: 'mosaic+affine+hsv+flip', recycle: o.recycle, rows };
+    process.stdout.write(`${JSON.stringify(doc, null, 2)}\n`);
   } else {
-    process.stdout.write(`loader: mosaic + affine + HSV + flip, imgsz ${o.imgsz}, batch ${o.batch}; ${host.cpus} cores (${host.cpu}), node ${host.node}\n`);
+    const recycled = o.recycle ? 'batch buffers recycled' : 'no recycling';
+    process.stdout.write(`loader: mosaic + affine + HSV + flip, imgsz ${o.imgsz}, batch ${o.batch}, ${recycled}; ${host.cpus} cores (${host.cpu}), node ${host.node}\n`);
     process.stdout.write(`${formatLoaderBench(rows)}\n`);
   }
 }

@@ -7,7 +7,8 @@ import sharp from 'sharp';
 import type { BatchData, BatchJob, BuilderConfig, LoaderData } from './batch-builder.js';
 import { BatchBuilder } from './batch-builder.js';
 
-export type WorkerRequest = { type: 'build'; id: number; job: BatchJob } | { type: 'fill'; id: number; indices: number[] };
+/** `images`: a recycled image buffer (transferred) for the batch to be written into. */
+export type WorkerRequest = { type: 'build'; id: number; job: BatchJob; images?: ArrayBuffer } | { type: 'fill'; id: number; indices: number[] };
 export type WorkerReply =
   | { type: 'built'; id: number; batch: BatchData }
   | { type: 'filled'; id: number; warnings: string[] }
@@ -27,7 +28,7 @@ port.on('message', (msg: WorkerRequest) => {
   chain = chain.then(async () => {
     try {
       if (msg.type === 'build') {
-        const batch = await builder.build(msg.job);
+        const batch = await builder.build(msg.job, msg.images);
         const reply: WorkerReply = { type: 'built', id: msg.id, batch };
         port.postMessage(reply, [batch.images.buffer, batch.batchIdx.buffer, batch.cls.buffer, batch.bboxes.buffer, batch.ratioPad.buffer] as ArrayBuffer[]);
       } else {

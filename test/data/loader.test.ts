@@ -24,6 +24,24 @@ async function collect(ds: Dataset, options: LoaderOptions, epochs: number[]): P
   return out;
 }
 
+/** Like collect, but each batch is copied and its buffer recycled, as a trainer does after the upload. */
+async function collectRecycled(ds: Dataset, options: LoaderOptions, epochs: number[]): Promise<Batch[]> {
+  const loader = await DataLoader.create(ds, { log: () => {}, ...options });
+  const out: Batch[] = [];
+  try {
+    for (const e of epochs) {
+      for await (const b of loader.epoch(e)) {
+        out.push({ ...b, images: b.images.slice() });
+        loader.recycle(b);
+        expect(b.images.length).toBe(0); // detached: a stale read cannot see later pixels
+      }
+    }
+  } finally {
+    await loader.close();
+  }
+  return out;
+}
+
 function expectSameBatches(a: Batch[], b: Batch[]): void {
   expect(b.length).toBe(a.length);
   for (let i = 0; i < a.length; i++) {
@@ -124,6 +142,15 @@ describe('DataLoader', () => {
     expect(new Set(sizes).size).toBeGreaterThan(1);
     const b = await collect(ds, { ...opts, workers: 2 }, [0]);
     expectSameBatches(a, b);
+  });
+
+  it('recycled batch buffers give the same bytes (train with multi-scale, workers or not; val rect)', async () => {
+    const opts: LoaderOptions = { ...train, imgsz: 64, multiScale: 0.25 };
+    const ref = await collect(ds, { ...opts, workers: 0 }, [0, 1]);
+    expectSameBatches(ref, await collectRecycled(ds, { ...opts, workers: 0 }, [0, 1]));
+    expectSameBatches(ref, await collectRecycled(ds, { ...opts, workers: 2, prefetch: 2 }, [0, 1]));
+    const val: LoaderOptions = { imgsz: 96, batch: 3, workers: 0 };
+    expectSameBatches(await collect(ds, val, [0, 1]), await collectRecycled(ds, val, [0, 1]));
   });
 
   it('disk cache: writes .npy next to the images and reads them back', async () => {
