@@ -480,3 +480,13 @@ export function encodeModel(m: OnnxModel): Uint8Array {
 export function writeOnnx(path: string, m: OnnxModel): void {
   writeFileAtomic(path, encodeModelWriter(m).chunks());
 }
+
+/** The IR version each default-domain opset first shipped with (onnx's helper VERSION_TABLE), opsets 7-23. */
+const IR_VERSION_OF_OPSET = [3, 3, 4, 5, 6, 7, 7, 7, 8, 8, 8, 8, 9, 9, 10, 10, 11];
+
+/** The lowest IR version a model importing default-domain `opset` may declare (7 <= opset <= 23). */
+export function irVersionForOpset(opset: number): number {
+  const ir = IR_VERSION_OF_OPSET[opset - 7];
+  if (!Number.isInteger(opset) || ir === undefined) throw new UserError(`ONNX opset ${opset} is not known (7 to ${IR_VERSION_OF_OPSET.length + 6})`);
+  return ir;
+}
