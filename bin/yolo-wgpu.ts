@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import { registerInfoCommand } from '../src/cli/info.js';
 import { registerBenchCommand } from '../src/cli/bench.js';
 import { registerDatasetCommand } from '../src/cli/dataset.js';
+import { registerExportCommand } from '../src/cli/export.js';
 import { registerTrainCommand } from '../src/cli/train.js';
 import { runCli } from '../src/cli/run.js';
 
@@ -18,5 +19,6 @@ registerInfoCommand(program);
 registerBenchCommand(program);
 registerDatasetCommand(program);
 registerTrainCommand(program);
+registerExportCommand(program);
 
 await runCli(program);
