@@ -17,6 +17,10 @@ rm -f "$kit"/node_modules/webgpu/dist/{darwin*,win32*,*.dll}
 mkdir -p "$kit/rt/bin" .device
 mv "$kit/node_modules" "$kit/rt/"
 cp "$(command -v node)" "$kit/rt/bin/node"
+# Symbols and source maps are dead weight on the host; stripped, the kit leaves room for datasets in carry's 64 MiB.
+strip "$kit/rt/bin/node"
+find "$kit/rt/node_modules" \( -name '*.node' -o -name '*.so*' \) -exec strip --strip-unneeded {} +
+find "$kit/rt/node_modules" -name '*.map' -delete
 (cd "$kit/rt" && tar cf - . | xz -9 -T2) > .device/runtime.tar.xz
 rm -rf "$kit"
 du -sh .gl .device/runtime.tar.xz
