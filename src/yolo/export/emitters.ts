@@ -130,9 +130,8 @@ const c2psa: Emitter<C2PSA> = (m, x, c) => {
   return emitModule(m.cv2, concatChannels(c, p, [a, emitModule(m.m, b, c)]), c);
 };
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-type AnyClass = abstract new (...args: any[]) => Module;
-const EMITTERS: [AnyClass, Emitter<never>][] = [
+type ModuleClass = abstract new (...args: never[]) => Module;
+const EMITTERS: [ModuleClass, Emitter<never>][] = [
   [Conv, conv],
   [Conv2d, conv2d],
   [Sequential, sequential],
