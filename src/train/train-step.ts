@@ -20,6 +20,7 @@ import type { ModelEMA } from '../nn/ema.js';
 import type { LossScaler, Optimizer } from '../nn/optim.js';
 import type { DetectionModel } from '../yolo/detection-model.js';
 import { detectionLoss } from '../yolo/loss/detection-loss.js';
+import { padTargets } from './pad-targets.js';
 import { isStepIteration, TrainSchedule, type StepSettings } from './schedule.js';
 
 /** The reference's clip_grad_norm_ max_norm. */
@@ -75,7 +76,7 @@ export class TrainStep {
     try {
       tidy(() => {
         const out = model.forward(new Var(x));
-        const { loss, items } = detectionLoss(out, batch.labels, { imgSize: [h, w], nc: model.nc, regMax: model.regMax, ...gains });
+        const { loss, items } = detectionLoss(out, padTargets(batch.labels, batch.shape[0]), { imgSize: [h, w], nc: model.nc, regMax: model.regMax, ...gains });
         const reported = this.report.slice(0, 0, 3);
         copyInto(items, reported);
         if (poison) fill(reported, NaN);

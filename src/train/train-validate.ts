@@ -10,6 +10,7 @@ import type { DetectionModel } from '../yolo/detection-model.js';
 import { detectionLoss } from '../yolo/loss/detection-loss.js';
 import type { DetectOutput } from '../yolo/modules/detect.js';
 import { validate, type ValidationResult } from '../yolo/validator.js';
+import { padTargets } from './pad-targets.js';
 import { setTrainMode } from './train-model.js';
 
 export interface TrainValidation {
@@ -32,7 +33,7 @@ export interface TrainValidateOptions {
 /** The loss items of one validation batch (no gradients recorded). */
 export async function valLossItems(model: DetectionModel, out: DetectOutput, batch: Batch, gains: TrainValidateOptions['gains']): Promise<number[]> {
   const [, h, w] = batch.shape;
-  const { loss, items } = noGrad(() => detectionLoss(out, batch.labels, { imgSize: [h, w], nc: model.nc, regMax: model.regMax, ...gains }));
+  const { loss, items } = noGrad(() => detectionLoss(out, padTargets(batch.labels, batch.shape[0]), { imgSize: [h, w], nc: model.nc, regMax: model.regMax, ...gains }));
   try {
     return Array.from(await items.read());
   } finally {

@@ -87,6 +87,8 @@ interface Run {
   valLoader: DataLoader;
   precision: 'f32' | 'f16';
   schedule: TrainSchedule;
+  /** Loader worker threads (workers=, at most the cores). */
+  workers: number;
   gains: { box: number; cls: number; dfl: number };
   stopper: EarlyStopping;
   progress: TrainProgress;
@@ -185,7 +187,7 @@ async function setup(parsed: ParsedTrainArgs, engine: Engine, trainSet: Dataset,
   }
   writeArgsYaml(paths, args);
   const gains = { box: args.box, cls: args.cls, dfl: args.dfl };
-  return { args, engine, paths, names, model, frozen, optimizer, ema, scaler, loader, valLoader, precision, schedule, gains, stopper, progress, log };
+  return { args, engine, paths, names, model, frozen, optimizer, ema, scaler, loader, valLoader, precision, schedule, workers, gains, stopper, progress, log };
 }
 
 async function teardown(run: Run): Promise<void> {
@@ -212,7 +214,7 @@ async function loop(run: Run, hooks: TrainHooks): Promise<TrainResult> {
   let epochsRun = run.progress.epoch;
   // NaN/inf losses in a row, across epoch ends.
   let nanStreak = 0;
-  log(`Image sizes ${args.imgsz} train, ${args.imgsz} val\nUsing ${args.workers} dataloader workers\nLogging results to ${paths.dir}\nStarting training for ${args.epochs} epochs...`);
+  log(`Image sizes ${args.imgsz} train, ${args.imgsz} val\nUsing ${run.workers} dataloader workers\nLogging results to ${paths.dir}\nStarting training for ${args.epochs} epochs...`);
   try {
     while (run.progress.epoch < args.epochs) {
       const epoch = run.progress.epoch;
@@ -245,10 +247,10 @@ async function loop(run: Run, hooks: TrainHooks): Promise<TrainResult> {
         if (b.stepped) run.progress.lastOptStep = ni;
         lastSettings = b.settings;
         images += batch.shape[0];
-        // The previous batch's report is read while this one runs; f16 needs a step's verdict before the next backward.
+        // The previous batch's report is read while this one is queued, so the GPU never waits for the host.
+        // In f16 a skipped step therefore lowers the loss scale from the batch after next.
         await settle();
         pending = { run: b, instances: batch.labels.cls.length, size: batch.shape[2], done: batch.batchIndex + 1 };
-        if (scaler && b.stepped) await settle();
         if (nanStreak >= NAN_RELOAD_AFTER) {
           reload = true;
           break;
@@ -281,7 +283,6 @@ async function loop(run: Run, hooks: TrainHooks): Promise<TrainResult> {
         lr: lastSettings?.lr ?? [0, 0, 0],
       };
       csv.append(row);
-      if (args.plots) await plotResults(paths.results, paths.resultsPlot);
       run.progress = { ...run.progress, epoch: epoch + 1, elapsed, stopper: run.stopper.state(), loader: loader.state() };
       const copies = [...(verdict.isBest ? [paths.best] : []), ...(args.save_period > 0 && (epoch + 1) % args.save_period === 0 ? [epochCheckpointPath(paths, epoch + 1)] : [])];
       await saveTrainCheckpoint({ model, ema, optimizer, scaler }, run.progress, args, paths.last, copies);
@@ -299,6 +300,8 @@ async function loop(run: Run, hooks: TrainHooks): Promise<TrainResult> {
   } finally {
     step.dispose();
   }
+  // As the reference, results.png is drawn once, at the end (rendering takes a while).
+  if (args.plots && existsSync(paths.results)) await plotResults(paths.results, paths.resultsPlot);
   const seconds = (performance.now() - started) / 1000;
   log(`\n${trainingDoneLine(epochsRun, run.progress.elapsed)}`);
   const best = existsSync(paths.best) ? paths.best : null;

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import YAML from 'yaml';
 import { runTrain } from '../../src/cli/train.js';
 import { UserError } from '../../src/errors.js';
+import type { EngineCounters } from '../../src/gpu/engine.js';
 import type { HostEntry } from '../../src/nn/module.js';
 import { readResultsCsv, RESULTS_COLUMNS } from '../../src/train/results-csv.js';
 import { readTrainCheckpoint } from '../../src/train/train-checkpoint.js';
@@ -18,8 +19,8 @@ beforeAll(() => {
 });
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-/** yolov8n from scratch on coco8's 4 training images at 64 px, 2 batches per epoch, f32. */
-const base = (name: string, epochs = 2) => [
+/** yolov8n from scratch on coco8's 4 training images at 64 px, 2 batches per epoch, 3 epochs, f32. */
+const base = (name: string, epochs = 3) => [
   'model=yolov8n.yaml',
   `data=${SHARED}/data/coco8/coco8.yaml`,
   `epochs=${epochs}`,
@@ -47,9 +48,11 @@ function expectSameTensors(a: Map<string, HostEntry>, b: Map<string, HostEntry>)
 
 describe('yolo-wgpu train on coco8 (lavapipe)', () => {
   let full: TrainResult;
+  const counters: EngineCounters[] = [];
 
   beforeAll(async () => {
-    full = await runTrain(base('full'), { engine: await testEngine(), log });
+    const engine = await testEngine();
+    full = await runTrain(base('full'), { engine, log, hooks: { afterEpoch: () => (counters.push(engine.counters()), false) } });
   });
 
   it('writes args.yaml, results.csv with the reference columns, the plots and the weights', () => {
@@ -60,14 +63,21 @@ describe('yolo-wgpu train on coco8 (lavapipe)', () => {
     }
     const { columns, rows } = readResultsCsv(join(dir, 'results.csv'));
     expect(columns).toEqual([...RESULTS_COLUMNS]);
-    expect(rows.map((r) => r[0])).toEqual([1, 2]);
+    expect(rows.map((r) => r[0])).toEqual([1, 2, 3]);
     for (const r of rows) for (const v of r) expect(Number.isFinite(v)).toBe(true);
     expect(rows[1][1]).toBeGreaterThan(rows[0][1]); // time grows
     const args = YAML.parse(readFileSync(join(dir, 'args.yaml'), 'utf8')) as Record<string, unknown>;
-    expect(args).toMatchObject({ model: 'yolov8n.yaml', epochs: 2, imgsz: 64, batch: 2, amp: false, optimizer: 'auto' });
-    expect(full).toMatchObject({ epochsRun: 2, stoppedEarly: false, precision: 'f32', reloads: 0 });
+    expect(args).toMatchObject({ model: 'yolov8n.yaml', epochs: 3, imgsz: 64, batch: 2, amp: false, optimizer: 'auto' });
+    expect(full).toMatchObject({ epochsRun: 3, stoppedEarly: false, precision: 'f32', reloads: 0 });
     expect(full.final).not.toBeNull();
     expect(full.peakBytes).toBeGreaterThan(0);
+  });
+
+  it('after the first epoch (which creates the optimizer state), an epoch (training, validation, checkpoint) creates no GPU buffers and no pipelines', () => {
+    const [, first, second] = counters;
+    expect(second.dispatches).toBeGreaterThan(first.dispatches);
+    expect(second.buffers - first.buffers).toBe(0);
+    expect(second.pipelines - first.pipelines).toBe(0);
   });
 
   it('logs the optimizer and its parameter groups as the reference, and the progress header', () => {
@@ -82,13 +92,13 @@ describe('yolo-wgpu train on coco8 (lavapipe)', () => {
     expect(readResultsCsv(join(cut.dir, 'results.csv')).rows).toHaveLength(1);
     const resumed = await runTrain([`resume=${cut.last}`], { engine, log });
     expect(resumed.dir).toBe(cut.dir);
-    expect(resumed.epochsRun).toBe(2);
+    expect(resumed.epochsRun).toBe(3);
     const a = readTrainCheckpoint(full.last);
     const b = readTrainCheckpoint(resumed.last);
     expectSameTensors(a.checkpoint.stateDict, b.checkpoint.stateDict); // EMA weights
     expectSameTensors(a.checkpoint.trainingTensors, b.checkpoint.trainingTensors); // raw weights, optimizer state
-    expect(b.state).toMatchObject({ epoch: 2, iteration: a.state.iteration, lastOptStep: a.state.lastOptStep, emaUpdates: a.state.emaUpdates });
-    // The losses and metrics of both epochs match too (time differs).
+    expect(b.state).toMatchObject({ epoch: 3, iteration: a.state.iteration, lastOptStep: a.state.lastOptStep, emaUpdates: a.state.emaUpdates });
+    // The losses and metrics of every epoch match too (time differs).
     const rowsA = readResultsCsv(join(full.dir, 'results.csv')).rows.map((r) => [r[0], ...r.slice(2)]);
     const rowsB = readResultsCsv(join(resumed.dir, 'results.csv')).rows.map((r) => [r[0], ...r.slice(2)]);
     expect(rowsB).toEqual(rowsA);
@@ -96,7 +106,7 @@ describe('yolo-wgpu train on coco8 (lavapipe)', () => {
 
   it('resume refuses a finished run and changed arguments, naming what to do', async () => {
     const engine = await testEngine();
-    await expect(runTrain([`resume=${full.last}`], { engine, log })).rejects.toThrow(/finished its 2 epochs; nothing to resume/);
+    await expect(runTrain([`resume=${full.last}`], { engine, log })).rejects.toThrow(/finished its 3 epochs; nothing to resume/);
     await expect(runTrain([`resume=${full.last}`, 'lr0=0.02'], { engine, log })).rejects.toThrow(/only imgsz, batch, device, close_mosaic, workers can be changed \(got lr0\)/);
   });
 
