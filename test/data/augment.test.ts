@@ -4,7 +4,8 @@ import { cutmix } from '../../src/data/augment/cutmix.js';
 import { flipLR, flipUD } from '../../src/data/augment/flip.js';
 import { applyHsv, hsvLuts } from '../../src/data/augment/hsv.js';
 import { mixup } from '../../src/data/augment/mixup.js';
-import { mosaic4 } from '../../src/data/augment/mosaic.js';
+import { mosaic4, mosaicRows } from '../../src/data/augment/mosaic.js';
+import { applyPixelOpsToImage } from '../../src/data/augment/pixel-ops.js';
 import type { AugmentHyp, SampleSource } from '../../src/data/augment/pipeline.js';
 import { DEFAULT_AUGMENT, planSample, trainSample, valSample } from '../../src/data/augment/pipeline.js';
 import type { Sample } from '../../src/data/augment/sample.js';
@@ -198,6 +199,12 @@ describe('augmentations keep labels on their pixels', () => {
     expect(Array.from(m.img.subarray((60 * 640 + 10) * 3, (60 * 640 + 10) * 3 + 3))).toEqual([BG, BG, BG]);
     expect(m.boxes.slice(0, 4)).toEqual([30, 90, 130, 170]);
     expectLabelsFollowPixels(m);
+    // Rows assembled on demand, whole or only some columns, match the materialized canvas.
+    const rows = mosaicRows(parts, 320, 330, 300).rows;
+    for (const [y, x0, x1] of [[0, 0, 640], [61, 5, 331], [300, 329, 333], [477, 17, 601], [639, 600, 640]]) {
+      const want = m.img.subarray((y * 640 + x0) * 3, (y * 640 + x1) * 3);
+      expect(Buffer.from(rows.row(y, x0, x1).subarray(x0 * 3, x1 * 3)).equals(Buffer.from(want)), `row ${y} [${x0}, ${x1})`).toBe(true);
+    }
   });
 });
 
@@ -223,6 +230,24 @@ describe('warp', () => {
     const s = Math.sin(1e-12);
     warpImage(src, 70, 50, new Float64Array([0.73 * c, -1.31 * s * 1e-3, -4.2, 0.73 * s * 1e-3, 1.31 * c, 3.7, 0, 0, 1]), b, 64, 64);
     expect(Buffer.from(a).equals(Buffer.from(b))).toBe(true);
+  });
+
+  it('applies HSV and flips while warping as they apply after it (every flip combination, edges included)', () => {
+    const r = new Rng(8);
+    const [sw, sh, dw, dh] = [71, 53, 67, 45];
+    const src = Uint8Array.from({ length: sw * sh * 3 }, () => r.int(0, 256));
+    // Scale 0.83 x 1.27 with a shift: rows and columns on both sides fall outside the source.
+    const M = new Float64Array([0.83, 0, -3.6, 0, 1.27, -6.2, 0, 0, 1]);
+    const hsv = hsvLuts([0.02, 0.5, -0.3]);
+    for (const [flipUD, flipLR] of [[false, false], [true, false], [false, true], [true, true]]) {
+      const ops = { hsv, flipUD, flipLR };
+      const fused = new Uint8Array(dw * dh * 3);
+      warpImage(src, sw, sh, M, fused, dw, dh, 0, 0, ops);
+      const want = new Uint8Array(dw * dh * 3);
+      warpImage(src, sw, sh, M, want, dw, dh);
+      applyPixelOpsToImage(want, dw, dh, ops);
+      expect(Buffer.from(fused).equals(Buffer.from(want)), `flipUD ${flipUD} flipLR ${flipLR}`).toBe(true);
+    }
   });
 
   it('box candidates: the reference thresholds', () => {

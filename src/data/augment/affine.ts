@@ -8,11 +8,15 @@
  * border: inverse map with 10-bit fixed-point coordinates quantized to 1/32 px, 2x2 taps with
  * weights (32-fx)(32-fy)... and rounding (+512) >> 10, taps outside the source reading 114.
  * Axis-aligned matrices (degrees = shear = 0, the defaults) take a separable path that gives
- * identical results with two multiply-adds per channel per axis.
+ * identical results with two multiply-adds per channel per axis; it also applies the HSV and
+ * flips that follow (`PixelOps`) as it writes each row.
  */
 import { PAD_VALUE } from '../image.js';
 import { rint } from '../resize.js';
 import type { Rng } from '../rng.js';
+import { applyHsvLuts } from './hsv.js';
+import type { PixelOps } from './pixel-ops.js';
+import { applyPixelOpsToImage, flipBoxes } from './pixel-ops.js';
 import type { Sample } from './sample.js';
 import { clipBoxes } from './sample.js';
 
@@ -41,8 +45,8 @@ export type Mat3 = Float64Array;
 export interface RowSource {
   readonly width: number;
   readonly height: number;
-  /** Row y as width·3 bytes; the view is valid until the next call. */
-  row(y: number): Uint8Array;
+  /** Row y as width·3 bytes, of which columns [x0, x1) (default all) are valid; the view is valid until the next call. */
+  row(y: number, x0?: number, x1?: number): Uint8Array;
   /** The whole image (materialized on first use where it is not a plain buffer). */
   pixels(): Uint8Array;
 }
@@ -135,20 +139,33 @@ function invertAffine(M: Mat3): Float64Array {
 }
 
 /**
- * Warps `src` (sw x sh RGB) by the forward matrix M into `dst` (dw x dh), fill 114.
- * `ox, oy`: where src sits in the frame M was made for (a letterbox without the copy).
+ * Warps `src` (sw x sh RGB) by the forward matrix M into `dst` (dw x dh), fill 114, then
+ * applies `ops` to the pixels. `ox, oy`: where src sits in the frame M was made for (a
+ * letterbox without the copy).
  */
-export function warpImage(src: Uint8Array | RowSource, sw: number, sh: number, M: Mat3, dst: Uint8Array, dw: number, dh: number, ox = 0, oy = 0): void {
+export function warpImage(
+  src: Uint8Array | RowSource,
+  sw: number,
+  sh: number,
+  M: Mat3,
+  dst: Uint8Array,
+  dw: number,
+  dh: number,
+  ox = 0,
+  oy = 0,
+  ops?: PixelOps,
+): void {
   const rows = src instanceof Uint8Array ? bufferRows(src, sw, sh) : src;
   // Shift the frame origin: M' = M · translate(ox, oy).
   const Mf = ox !== 0 || oy !== 0 ? matmul3(M, new Float64Array([1, 0, ox, 0, 1, oy, 0, 0, 1])) : M;
-  if (Mf[6] !== 0 || Mf[7] !== 0 || Mf[8] !== 1) {
-    warpPerspectiveGeneric(rows.pixels(), sw, sh, invert3(Mf), dst, dw, dh);
+  const iM = Mf[6] !== 0 || Mf[7] !== 0 || Mf[8] !== 1 ? null : invertAffine(Mf);
+  if (iM && iM[1] === 0 && iM[3] === 0) {
+    warpAffineSeparable(rows, iM, dst, dw, dh, ops);
     return;
   }
-  const iM = invertAffine(Mf);
-  if (iM[1] === 0 && iM[3] === 0) warpAffineSeparable(rows, iM, dst, dw, dh);
-  else warpAffineGeneric(rows.pixels(), sw, sh, iM, dst, dw, dh);
+  if (iM) warpAffineGeneric(rows.pixels(), sw, sh, iM, dst, dw, dh);
+  else warpPerspectiveGeneric(rows.pixels(), sw, sh, invert3(Mf), dst, dw, dh);
+  if (ops) applyPixelOpsToImage(dst, dw, dh, ops);
 }
 
 const FILL32 = PAD_VALUE * 32;
@@ -182,24 +199,35 @@ function hpassRow(src: Uint8Array, sw: number, sx0: Int32Array, wx: Int32Array, 
   }
 }
 
-function warpAffineSeparable(src: RowSource, iM: Float64Array, dst: Uint8Array, dw: number, dh: number): void {
+function warpAffineSeparable(src: RowSource, iM: Float64Array, dst: Uint8Array, dw: number, dh: number, ops?: PixelOps): void {
   const sw = src.width;
   const sh = src.height;
   const X0 = rint(iM[2] * 1024) + 16;
   const sx0 = new Int32Array(dw);
   const wx = new Int32Array(dw);
-  // Interior columns [xa, xb): both taps inside the source (sx is monotonic in x).
-  let xa = dw;
-  let xb = dw;
   for (let x = 0; x < dw; x++) {
     const X = (X0 + rint(iM[0] * x * 1024)) >> 5;
     sx0[x] = X >> 5;
     wx[x] = X & 31;
-    const inside = sx0[x] >= 0 && sx0[x] + 1 < sw;
-    if (inside && xa === dw) xa = x;
-    if (inside) xb = x + 1;
   }
-  if (xa === dw) xb = dw;
+  // A horizontal flip is the mirrored column map; a vertical one writes row y to dh - 1 - y.
+  if (ops?.flipLR) {
+    sx0.reverse();
+    wx.reverse();
+  }
+  const flipUD = ops?.flipUD ?? false;
+  const hsv = ops?.hsv ?? null;
+  // Interior columns [xa, xb): both taps inside the source (sx is monotonic in x).
+  let xa = dw;
+  let xb = dw;
+  for (let x = 0; x < dw; x++) {
+    if (sx0[x] < 0 || sx0[x] + 1 >= sw) continue;
+    if (xa === dw) xa = x;
+    xb = x + 1;
+  }
+  // Source columns any tap reads: a mosaic assembles only those of each row.
+  const c0 = Math.min(Math.max(Math.min(sx0[0], sx0[dw - 1]), 0), sw);
+  const c1 = Math.min(Math.max(Math.max(sx0[0], sx0[dw - 1]) + 2, 0), sw);
   const rowLen = dw * 3;
   const fillRow = new Uint16Array(rowLen).fill(FILL32);
   let bufA = new Uint16Array(rowLen);
@@ -213,9 +241,10 @@ function warpAffineSeparable(src: RowSource, iM: Float64Array, dst: Uint8Array, 
     const gy = 32 - fy;
     const r0 = sy >= 0 && sy < sh ? sy : -1;
     const r1 = sy + 1 >= 0 && sy + 1 < sh ? sy + 1 : -1;
-    const o = y * rowLen;
+    const o = (flipUD ? dh - 1 - y : y) * rowLen;
     if (r0 < 0 && r1 < 0) {
       dst.fill(PAD_VALUE, o, o + rowLen);
+      if (hsv) applyHsvLuts(dst, o, o + rowLen, hsv);
       continue;
     }
     let h0 = fillRow;
@@ -227,7 +256,7 @@ function warpAffineSeparable(src: RowSource, iM: Float64Array, dst: Uint8Array, 
           bufA = bufB;
           bufB = t;
           rowB = rowA;
-        } else hpassRow(src.row(r0), sw, sx0, wx, xa, xb, bufA);
+        } else hpassRow(src.row(r0, c0, c1), sw, sx0, wx, xa, xb, bufA);
         rowA = r0;
       }
       h0 = bufA;
@@ -235,7 +264,7 @@ function warpAffineSeparable(src: RowSource, iM: Float64Array, dst: Uint8Array, 
     if (r1 >= 0) {
       if (r1 !== rowB) {
         if (r1 === rowA) bufB.set(bufA);
-        else hpassRow(src.row(r1), sw, sx0, wx, xa, xb, bufB);
+        else hpassRow(src.row(r1, c0, c1), sw, sx0, wx, xa, xb, bufB);
         rowB = r1;
       }
       h1 = bufB;
@@ -254,6 +283,7 @@ function warpAffineSeparable(src: RowSource, iM: Float64Array, dst: Uint8Array, 
         dst[o + k + 2] = (h0[k + 2] * gy + h1[k + 2] * fy + 512) >> 10;
       }
     }
+    if (hsv) applyHsvLuts(dst, o, o + rowLen, hsv);
   }
 }
 
@@ -390,27 +420,34 @@ export interface PerspectiveFrame {
 /**
  * RandomPerspective on a sample: `border` (the reference's mosaic_border, -s/2 for a mosaic,
  * 0 otherwise) shrinks or grows the output to frame + 2·border. Writes into `out` when given.
+ * `pixelOps`, called once the matrix is drawn: the HSV and flips to apply to the result
+ * (pixels and boxes), fused with the warp where it can be.
  */
 export function randomPerspective(
   sample: Sample | RowSample,
   rng: Rng,
   hyp: PerspectiveHyp,
   border: number,
-  options: { out?: Uint8Array; frame?: PerspectiveFrame } = {},
+  options: { out?: Uint8Array; frame?: PerspectiveFrame; pixelOps?: () => PixelOps } = {},
 ): Sample {
   const rows = 'rows' in sample ? sample.rows : bufferRows(sample.img, sample.width, sample.height);
   const frame = options.frame ?? { width: sample.width, height: sample.height, offsetX: 0, offsetY: 0 };
   const outW = frame.width + 2 * border;
   const outH = frame.height + 2 * border;
   const { M, scale } = randomAffineMatrix(rng, frame.width, frame.height, outW, outH, hyp);
+  const ops = options.pixelOps?.();
   const dst = options.out ?? new Uint8Array(outW * outH * 3);
   const framed = sample.boxes.map((v, i) => v + (i % 2 === 0 ? frame.offsetX : frame.offsetY));
   if (border === 0 && isIdentity(M)) {
     // The reference skips the warp; only the frame (letterbox padding) is materialized.
     placeInFrame({ img: rows.pixels(), width: sample.width, height: sample.height, boxes: [], cls: [] }, frame, dst);
+    if (ops) {
+      applyPixelOpsToImage(dst, outW, outH, ops);
+      flipBoxes(framed, outW, outH, ops);
+    }
     return { img: dst, width: outW, height: outH, boxes: framed, cls: [...sample.cls] };
   }
-  warpImage(rows, sample.width, sample.height, M, dst, outW, outH, frame.offsetX, frame.offsetY);
+  warpImage(rows, sample.width, sample.height, M, dst, outW, outH, frame.offsetX, frame.offsetY, ops);
   const warped = transformBoxes(framed, M);
   clipBoxes(warped, outW, outH);
   const scaled = framed.map((v) => v * scale);
@@ -422,6 +459,7 @@ export function randomPerspective(
     boxes.push(warped[i * 4], warped[i * 4 + 1], warped[i * 4 + 2], warped[i * 4 + 3]);
     cls.push(sample.cls[i]);
   });
+  if (ops) flipBoxes(boxes, outW, outH, ops);
   return { img: dst, width: outW, height: outH, boxes, cls };
 }
 

@@ -4,9 +4,8 @@
  */
 import type { Sample } from './sample.js';
 
-/** Mirrors the image left-right in place and its boxes. */
-export function flipLR(s: Sample): void {
-  const { img, width: w, height: h } = s;
+/** Mirrors an RGB image left-right in place. */
+export function flipImageLR(img: Uint8Array, w: number, h: number): void {
   for (let y = 0; y < h; y++) {
     let a = y * w * 3;
     let b = a + (w - 1) * 3;
@@ -24,16 +23,10 @@ export function flipLR(s: Sample): void {
       b -= 3;
     }
   }
-  for (let i = 0; i < s.boxes.length; i += 4) {
-    const x1 = s.boxes[i];
-    s.boxes[i] = w - s.boxes[i + 2];
-    s.boxes[i + 2] = w - x1;
-  }
 }
 
-/** Mirrors the image top-bottom in place and its boxes. */
-export function flipUD(s: Sample): void {
-  const { img, width: w, height: h } = s;
+/** Mirrors an RGB image top-bottom in place. */
+export function flipImageUD(img: Uint8Array, w: number, h: number): void {
   const rowBytes = w * 3;
   const tmp = new Uint8Array(rowBytes);
   for (let y = 0; y < h >> 1; y++) {
@@ -43,9 +36,34 @@ export function flipUD(s: Sample): void {
     img.copyWithin(a, b, b + rowBytes);
     img.set(tmp, b);
   }
-  for (let i = 0; i < s.boxes.length; i += 4) {
-    const y1 = s.boxes[i + 1];
-    s.boxes[i + 1] = h - s.boxes[i + 3];
-    s.boxes[i + 3] = h - y1;
+}
+
+/** Mirrors xyxy boxes of an image w wide left-right in place. */
+export function flipBoxesLR(boxes: number[], w: number): void {
+  for (let i = 0; i < boxes.length; i += 4) {
+    const x1 = boxes[i];
+    boxes[i] = w - boxes[i + 2];
+    boxes[i + 2] = w - x1;
   }
+}
+
+/** Mirrors xyxy boxes of an image h high top-bottom in place. */
+export function flipBoxesUD(boxes: number[], h: number): void {
+  for (let i = 0; i < boxes.length; i += 4) {
+    const y1 = boxes[i + 1];
+    boxes[i + 1] = h - boxes[i + 3];
+    boxes[i + 3] = h - y1;
+  }
+}
+
+/** Mirrors the image left-right in place and its boxes. */
+export function flipLR(s: Sample): void {
+  flipImageLR(s.img, s.width, s.height);
+  flipBoxesLR(s.boxes, s.width);
+}
+
+/** Mirrors the image top-bottom in place and its boxes. */
+export function flipUD(s: Sample): void {
+  flipImageUD(s.img, s.width, s.height);
+  flipBoxesUD(s.boxes, s.height);
 }

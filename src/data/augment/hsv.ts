@@ -45,8 +45,14 @@ export function drawHsvGains(rng: Rng, gains: HsvGains): [number, number, number
   return [rng.uniform(-1, 1) * gains.h, rng.uniform(-1, 1) * gains.s, rng.uniform(-1, 1) * gains.v];
 }
 
+export interface HsvLuts {
+  hue: Uint8Array;
+  sat: Uint8Array;
+  val: Uint8Array;
+}
+
 /** The three LUTs of the reference for gains r. */
-export function hsvLuts(r: readonly [number, number, number]): { hue: Uint8Array; sat: Uint8Array; val: Uint8Array } {
+export function hsvLuts(r: readonly [number, number, number]): HsvLuts {
   const hue = new Uint8Array(256);
   const sat = new Uint8Array(256);
   const val = new Uint8Array(256);
@@ -63,10 +69,14 @@ export function hsvLuts(r: readonly [number, number, number]): { hue: Uint8Array
 /** Applies the HSV gains to `pixels` RGB pixels of img in place. No-op when all gains are 0. */
 export function applyHsv(img: Uint8Array, pixels: number, r: readonly [number, number, number]): void {
   if (r[0] === 0 && r[1] === 0 && r[2] === 0) return;
-  const { hue, sat, val } = hsvLuts(r);
+  applyHsvLuts(img, 0, pixels * 3, hsvLuts(r));
+}
+
+/** Applies the LUTs of `hsvLuts` to the RGB bytes [from, to) of img in place (e.g. one row). */
+export function applyHsvLuts(img: Uint8Array, from: number, to: number, luts: HsvLuts): void {
+  const { hue, sat, val } = luts;
   const F = factorTableOnce();
-  const n = pixels * 3;
-  for (let i = 0; i < n; i += 3) {
+  for (let i = from; i < to; i += 3) {
     const R = img[i];
     const G = img[i + 1];
     const B = img[i + 2];

@@ -68,29 +68,33 @@ export function mosaicRows(parts: readonly Sample[], s: number, xc: number, yc: 
     }
   }
   const rowBuf = new Uint8Array(S * 3);
-  const fillRow = (y: number, out: Uint8Array, o: number): void => {
-    let x = 0; // next canvas column not yet written
+  /** Columns [c0, c1) of canvas row y. */
+  const fillRow = (y: number, out: Uint8Array, o: number, c0: number, c1: number): void => {
+    let x = c0; // next canvas column not yet written
     for (const q of placements) {
       if (y < q.y1a || y >= q.y2a) continue;
-      if (q.x1a > x) out.fill(PAD_VALUE, o + x * 3, o + q.x1a * 3);
-      const src = ((q.y1b + y - q.y1a) * q.w + q.x1b) * 3;
-      out.set(q.img.subarray(src, src + (q.x2a - q.x1a) * 3), o + q.x1a * 3);
-      x = q.x2a;
+      const a = Math.max(q.x1a, c0);
+      const b = Math.min(q.x2a, c1);
+      if (b <= a) continue;
+      if (a > x) out.fill(PAD_VALUE, o + x * 3, o + a * 3);
+      const src = ((q.y1b + y - q.y1a) * q.w + q.x1b + a - q.x1a) * 3;
+      out.set(q.img.subarray(src, src + (b - a) * 3), o + a * 3);
+      x = b;
     }
-    if (x < S) out.fill(PAD_VALUE, o + x * 3, o + S * 3);
+    if (x < c1) out.fill(PAD_VALUE, o + x * 3, o + c1 * 3);
   };
   let full: Uint8Array | null = null;
   const rows: RowSource = {
     width: S,
     height: S,
-    row(y) {
-      fillRow(y, rowBuf, 0);
+    row(y, x0 = 0, x1 = S) {
+      fillRow(y, rowBuf, 0, x0, x1);
       return rowBuf;
     },
     pixels() {
       if (!full) {
         full = canvas ?? new Uint8Array(S * S * 3);
-        for (let y = 0; y < S; y++) fillRow(y, full, y * S * 3);
+        for (let y = 0; y < S; y++) fillRow(y, full, y * S * 3, 0, S);
       }
       return full;
     },

@@ -16,10 +16,10 @@ import { Rng } from '../rng.js';
 import type { PerspectiveHyp } from './affine.js';
 import { randomPerspective } from './affine.js';
 import { cutmix } from './cutmix.js';
-import { flipLR, flipUD } from './flip.js';
-import { applyHsv, drawHsvGains } from './hsv.js';
 import { drawMixupRatio, mixup } from './mixup.js';
 import { mosaicCentre, mosaicRows } from './mosaic.js';
+import type { PixelOps } from './pixel-ops.js';
+import { applyPixelOps, drawPixelOps } from './pixel-ops.js';
 import type { Sample } from './sample.js';
 import { xywhnToXyxy } from './sample.js';
 
@@ -111,14 +111,17 @@ function part(src: SampleSource, i: number): Sample {
   return { img: img.data, width: img.width, height: img.height, boxes: xywhnToXyxy(bboxes, img.width, img.height), cls: Array.from(cls) };
 }
 
-/** Mosaic + RandomPerspective, or LetterBox + RandomPerspective (the reference's pre_transform). */
-function preTransform(plan: SamplePlan, src: SampleSource, rng: Rng, ctx: TrainContext, out?: Uint8Array): Sample {
+/**
+ * Mosaic + RandomPerspective, or LetterBox + RandomPerspective (the reference's pre_transform);
+ * `pixelOps` (HSV, flips) drawn after the matrix and applied with the warp.
+ */
+function preTransform(plan: SamplePlan, src: SampleSource, rng: Rng, ctx: TrainContext, out?: Uint8Array, pixelOps?: () => PixelOps): Sample {
   const s = ctx.imgsz;
   if (plan.partners.length === 3) {
     const parts = [plan.index, ...plan.partners].map((i) => part(src, i));
     const { xc, yc } = mosaicCentre(rng, s);
     const m = mosaicRows(parts, s, xc, yc, ctx.canvas);
-    return randomPerspective(m, rng, ctx.hyp, -Math.floor(s / 2), { out });
+    return randomPerspective(m, rng, ctx.hyp, -Math.floor(s / 2), { out, pixelOps });
   }
   const p = part(src, plan.index);
   const shape = ctx.shape ?? [s, s];
@@ -126,18 +129,22 @@ function preTransform(plan: SamplePlan, src: SampleSource, rng: Rng, ctx: TrainC
   if (g.newUnpad[0] === p.width && g.newUnpad[1] === p.height) {
     // Padding only: warp straight from the unpadded image (identical pixels, no copy).
     const frame = { width: g.shape[1], height: g.shape[0], offsetX: g.left, offsetY: g.top };
-    return randomPerspective(p, rng, ctx.hyp, 0, { out, frame });
+    return randomPerspective(p, rng, ctx.hyp, 0, { out, frame, pixelOps });
   }
   const lb = applyLetterbox({ data: p.img, width: p.width, height: p.height }, g);
   const r = g.ratio[0];
   const boxes = p.boxes.map((v, k) => v * r + (k % 2 === 0 ? g.left : g.top));
-  return randomPerspective({ img: lb.data, width: lb.width, height: lb.height, boxes, cls: p.cls }, rng, ctx.hyp, 0, { out });
+  return randomPerspective({ img: lb.data, width: lb.width, height: lb.height, boxes, cls: p.cls }, rng, ctx.hyp, 0, { out, pixelOps });
 }
 
 /** One augmented training sample; written into `out` (h·w·3 of the output shape) when given. */
 export function trainSample(plan: SamplePlan, src: SampleSource, seedKeys: readonly number[], ctx: TrainContext, out?: Uint8Array): Sample {
   const rng = Rng.derive(...seedKeys, STREAM.augment);
-  const s = preTransform(plan, src, rng, ctx, out);
+  // HSV and flips come after mixup/cutmix; without those, they are the next draws of this
+  // stream after the matrix (mixup and cutmix draw from their own), so the warp applies them.
+  const mixed = plan.mixup !== null || plan.cutmix !== null;
+  const pixelOps = mixed ? undefined : () => drawPixelOps(rng, ctx.hyp);
+  const s = preTransform(plan, src, rng, ctx, out, pixelOps);
   if (plan.mixup) {
     const mixRng = Rng.derive(...seedKeys, STREAM.mixup);
     const other = preTransform(plan.mixup, src, mixRng, ctx);
@@ -148,10 +155,7 @@ export function trainSample(plan: SamplePlan, src: SampleSource, seedKeys: reado
     const other = preTransform(plan.cutmix, src, cutRng, ctx);
     cutmix(s, other, cutRng);
   }
-  const hyp = ctx.hyp;
-  applyHsv(s.img, s.width * s.height, drawHsvGains(rng, { h: hyp.hsv_h, s: hyp.hsv_s, v: hyp.hsv_v }));
-  if (rng.chance(hyp.flipud)) flipUD(s);
-  if (rng.chance(hyp.fliplr)) flipLR(s);
+  if (mixed) applyPixelOps(s, drawPixelOps(rng, ctx.hyp));
   return s;
 }
 
