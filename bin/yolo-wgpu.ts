@@ -4,7 +4,9 @@ import { registerInfoCommand } from '../src/cli/info.js';
 import { registerBenchCommand } from '../src/cli/bench.js';
 import { registerDatasetCommand } from '../src/cli/dataset.js';
 import { registerExportCommand } from '../src/cli/export.js';
+import { registerPredictCommand } from '../src/cli/predict.js';
 import { registerTrainCommand } from '../src/cli/train.js';
+import { registerValCommand } from '../src/cli/val.js';
 import { runCli } from '../src/cli/run.js';
 
 const program = new Command();
@@ -18,6 +20,8 @@ program
 registerInfoCommand(program);
 registerBenchCommand(program);
 registerDatasetCommand(program);
+registerPredictCommand(program);
+registerValCommand(program);
 registerTrainCommand(program);
 registerExportCommand(program);
 

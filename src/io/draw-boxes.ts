@@ -163,3 +163,8 @@ export async function encodePng(image: RgbImageLike): Promise<Buffer> {
 export async function writePng(file: string, image: RgbImageLike): Promise<void> {
   await fromRaw(image).png().toFile(file);
 }
+
+/** Writes an image in the format its extension names (.jpg, .png, .webp, ...). */
+export async function writeImage(file: string, image: RgbImageLike): Promise<void> {
+  await fromRaw(image).toFile(file);
+}
