@@ -8,7 +8,9 @@ import { benchConv } from '../kernels/bench/conv-bench.js';
 import { benchMatmul } from '../kernels/bench/matmul-bench.js';
 import { matmulPath } from '../kernels/matmul.js';
 import { packageRoot } from '../package-root.js';
-import { printJson, table } from './format.js';
+import { benchStep, type StepBenchResult } from '../yolo/bench/step-bench.js';
+import { formatBytes, printJson, table } from './format.js';
+import { positiveInt } from './options.js';
 
 /** One forward convolution of a model, as listed in bench/shapes/*.json. */
 export interface ConvShape {
@@ -65,12 +67,6 @@ function loadTorch(file: string | undefined): TorchKernels | null {
   } catch (error) {
     throw new UserError(`cannot read the PyTorch timings ${file}: ${(error as Error).message}`);
   }
-}
-
-function positiveInt(value: string, option: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new UserError(`${option} must be a positive integer, got "${value}"`);
-  return n;
 }
 
 /** Times matmul 4096^3 and a model's forward convolutions; compares with PyTorch when given its JSON. */
@@ -137,6 +133,64 @@ export async function runBenchKernels(options: BenchKernelsOptions): Promise<voi
   }
 }
 
+export interface BenchStepOptions {
+  model: string;
+  batch: string;
+  imgsz: string;
+  precision: string;
+  checkpoint: string;
+  steps: string;
+  warmup: string;
+  json?: boolean;
+  device?: string;
+}
+
+function choice<T extends string>(value: string, option: string, allowed: readonly T[]): T {
+  if (!(allowed as readonly string[]).includes(value)) throw new UserError(`${option} must be one of ${allowed.join(', ')}, got ${JSON.stringify(value)}`);
+  return value as T;
+}
+
+/** The step benchmark's report: time, throughput, peak memory by category and the top kernels. */
+export function formatStepBench(r: StepBenchResult): string {
+  const cats = Object.keys(r.atPeak) as (keyof StepBenchResult['atPeak'])[];
+  const lines = [
+    `${r.model} batch ${r.batch} at ${r.imgsz}, ${r.precision}, checkpoint ${r.checkpoint}: ${r.params.toLocaleString('en-US')} parameters`,
+    `${r.msPerStep.toFixed(1)} ms/step (median of ${r.stepMs.length}), ${r.imagesPerSec.toFixed(1)} images/s, loss ${r.loss.toPrecision(5)}${r.skipped ? `, ${r.skipped} steps skipped (f16 overflow)` : ''}`,
+    `peak ${formatBytes(r.peakBytes)}`,
+    table(['category', 'at peak', 'own peak'], cats.filter((c) => r.peak[c] > 0).map((c) => [c, formatBytes(r.atPeak[c]), formatBytes(r.peak[c])])),
+  ];
+  if (r.profile) {
+    const p = r.profile;
+    lines.push('', `one profiled step: ${p.totalMs.toFixed(1)} ms of GPU time in ${p.dispatches} dispatches`);
+    lines.push(table(['kernel', 'dispatches', 'ms', 'share'], p.kernels.map((k) => [k.name, k.dispatches, k.ms.toFixed(2), `${(100 * k.share).toFixed(1)}%`])));
+  }
+  return lines.join('\n');
+}
+
+/** `bench step`: trains a model on random images with the surrogate loss; prints time, memory and the kernel profile. */
+export async function runBenchStep(o: BenchStepOptions): Promise<StepBenchResult> {
+  const options = {
+    model: o.model,
+    batch: positiveInt(o.batch, '--batch'),
+    imgsz: positiveInt(o.imgsz, '--imgsz'),
+    precision: choice(o.precision, '--precision', ['f32', 'f16'] as const),
+    checkpoint: choice(o.checkpoint, '--checkpoint', ['none', 'all'] as const),
+    steps: positiveInt(o.steps, '--steps'),
+    warmup: positiveInt(o.warmup, '--warmup'),
+  };
+  if (options.imgsz % 32 !== 0) throw new UserError(`--imgsz must be a multiple of 32 (the model's largest stride), got ${options.imgsz}`);
+  const engine = await Engine.open({ device: o.device });
+  try {
+    if (options.precision === 'f16' && !engine.features.shaderF16) throw new UserError('--precision f16 needs the shader-f16 feature, which this adapter lacks');
+    const r = await benchStep(engine, { ...options, log: (line) => process.stderr.write(`${line}\n`) });
+    if (o.json) printJson({ adapter: engine.gpu!.adapter, ...r });
+    else process.stdout.write(`${formatStepBench(r)}\n`);
+    return r;
+  } finally {
+    engine.destroy();
+  }
+}
+
 export function registerBenchCommand(program: Command): void {
   const bench = program.command('bench').description('performance benchmarks');
   bench
@@ -152,4 +206,19 @@ export function registerBenchCommand(program: Command): void {
     .option('--torch <file>', 'PyTorch timings from bench/torch/kernels.py to compare against')
     .option('--device <name>', 'adapter name')
     .action(runBenchKernels);
+  bench
+    .command('step')
+    .description('time training steps of a model on random images (surrogate loss, SGD): ms/step, images/s, peak memory, kernel profile')
+    .option('--model <yaml>', 'model yaml', 'yolov8n.yaml')
+    .option('--batch <n>', 'images per step', '16')
+    .option('--imgsz <px>', 'image size', '640')
+    .option('--precision <p>', 'f32, or f16 activations with f32 master weights and loss scaling', 'f32')
+    .option('--checkpoint <policy>', 'none, or all: recompute every layer before the head in backward', 'none')
+    .option('--steps <n>', 'timed steps (the median is reported)', '10')
+    .option('--warmup <n>', 'untimed steps first', '3')
+    .option('--json', 'print a JSON document only')
+    .option('--device <name>', 'adapter name')
+    .action(async (o: BenchStepOptions) => {
+      await runBenchStep(o);
+    });
 }

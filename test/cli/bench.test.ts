@@ -1,0 +1,44 @@
+import { describe, expect, it } from 'vitest';
+import { formatStepBench, runBenchStep, type BenchStepOptions } from '../../src/cli/bench.js';
+import { UserError } from '../../src/errors.js';
+import { capture } from '../helpers/capture.js';
+
+const options = (o: Partial<BenchStepOptions>): BenchStepOptions => ({
+  model: 'yolov8n.yaml',
+  batch: '1',
+  imgsz: '64',
+  precision: 'f32',
+  checkpoint: 'none',
+  steps: '1',
+  warmup: '1',
+  ...o,
+});
+
+describe('yolo-wgpu bench step', () => {
+  it('--json prints one JSON document (adapter, time, peak bytes by category, profile); the text report has the same numbers', async () => {
+    const { out, err, error } = await capture(() => runBenchStep(options({ json: true })));
+    expect(error).toBeUndefined();
+    const doc = JSON.parse(out);
+    expect(doc).toMatchObject({ model: 'yolov8n.yaml', batch: 1, imgsz: 64, precision: 'f32', checkpoint: 'none', params: 3_157_200 });
+    expect(doc.adapter).toBeDefined();
+    expect(Object.keys(doc.atPeak)).toEqual(['params', 'grads', 'optimizer', 'activations', 'workspace', 'input', 'other']);
+    expect(err).toMatch(/step 1\/1: [\d.]+ ms/);
+    const text = formatStepBench(doc);
+    expect(text).toMatch(new RegExp(`^yolov8n.yaml batch 1 at 64, f32, checkpoint none: 3,157,200 parameters\\n${doc.msPerStep.toFixed(1)} ms/step \\(median of 1\\)`));
+    expect(text).toMatch(/\ncategory +at peak +own peak\nparams +12\.\d MiB/);
+    if (doc.profile) expect(text).toMatch(/one profiled step: [\d.]+ ms of GPU time in \d+ dispatches\nkernel +dispatches +ms +share\nconv2d/);
+  });
+
+  it('rejects bad options with the allowed values', async () => {
+    for (const [o, message] of [
+      [{ precision: 'bf16' }, /--precision must be one of f32, f16, got "bf16"/],
+      [{ checkpoint: 'some' }, /--checkpoint must be one of none, all/],
+      [{ imgsz: '100' }, /--imgsz must be a multiple of 32/],
+      [{ steps: '0' }, /--steps must be a positive integer/],
+    ] as const) {
+      const { error } = await capture(() => runBenchStep(options(o)));
+      expect(error).toBeInstanceOf(UserError);
+      expect((error as Error).message).toMatch(message);
+    }
+  });
+});
