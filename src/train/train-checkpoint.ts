@@ -11,7 +11,8 @@
  *   optimizer kind and steps, EMA updates, loss scaler, early-stopping state, the loader's position
  *   and the state of every stateful generator.
  */
-import { readFileSync } from 'node:fs';
+import { linkSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import type { LoaderState } from '../data/loader.js';
 import type { RngState } from '../data/rng.js';
 import { UserError } from '../errors.js';
@@ -76,8 +77,8 @@ function withPrefix(prefix: string, entries: Map<string, HostEntry>): Map<string
 }
 
 /**
- * Writes the checkpoint atomically to `path` (a crash leaves the previous file whole), then the
- * same bytes to each of `copies` (best, epoch{N}), each atomically too.
+ * Writes the checkpoint atomically to `path` (a crash leaves the previous file whole), then puts
+ * the same bytes at each of `copies` (best, epoch{N}), each atomically too.
  */
 export async function saveTrainCheckpoint(
   parts: TrainParts<DetectionModel>,
@@ -108,10 +109,24 @@ export async function saveTrainCheckpoint(
     date: new Date().toISOString(),
   };
   await saveCheckpoint(path, model, { stateDict: emaState.stateDict, training: { ...state }, trainingTensors });
-  if (copies.length > 0) {
-    const bytes = readFileSync(path);
-    for (const copy of copies) writeFileAtomic(copy, [bytes]);
+  for (const copy of copies) linkOrCopy(path, copy);
+}
+
+/**
+ * Puts the file at `path` also at `copy`, atomically: a hard link renamed into place (no bytes
+ * written; `path` is later replaced by a rename, never rewritten in place, so the copy keeps
+ * these bytes), or where links are not possible a written copy.
+ */
+function linkOrCopy(path: string, copy: string): void {
+  const tmp = join(dirname(copy), `.${basename(copy)}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`);
+  try {
+    linkSync(path, tmp);
+    renameSync(tmp, copy);
+    return;
+  } catch {
+    rmSync(tmp, { force: true });
   }
+  writeFileAtomic(copy, [readFileSync(path)]);
 }
 
 /** Reads a training checkpoint; a checkpoint of final weights (no training state) is an error saying what to do instead. */

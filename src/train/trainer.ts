@@ -284,7 +284,9 @@ async function loop(run: Run, hooks: TrainHooks): Promise<TrainResult> {
       };
       csv.append(row);
       run.progress = { ...run.progress, epoch: epoch + 1, elapsed, stopper: run.stopper.state(), loader: loader.state() };
-      const copies = [...(verdict.isBest ? [paths.best] : []), ...(args.save_period > 0 && (epoch + 1) % args.save_period === 0 ? [epochCheckpointPath(paths, epoch + 1)] : [])];
+      // save_period names its copies by the 0-based epoch, from epoch0 on, as the reference does.
+      const numbered = args.save_period > 0 && epoch % args.save_period === 0;
+      const copies = [...(verdict.isBest ? [paths.best] : []), ...(numbered ? [epochCheckpointPath(paths, epoch)] : [])];
       await saveTrainCheckpoint({ model, ema, optimizer, scaler }, run.progress, args, paths.last, copies);
       epochsRun = epoch + 1;
       if (hooks.afterEpoch?.(epoch)) {

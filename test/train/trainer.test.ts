@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -29,6 +29,7 @@ const base = (name: string, epochs = 3) => [
   'workers=0',
   'amp=False',
   'seed=5',
+  'save_period=2',
   `project=${join(tmp, 'runs')}`,
   `name=${name}`,
 ];
@@ -61,6 +62,8 @@ describe('yolo-wgpu train on coco8 (lavapipe)', () => {
     for (const f of ['args.yaml', 'results.csv', 'results.png', 'labels.png', 'BoxPR_curve.png', 'confusion_matrix.png', 'weights/last.safetensors', 'weights/best.safetensors']) {
       expect(existsSync(join(dir, f)), f).toBe(true);
     }
+    // save_period=2 keeps the 0-based epochs 0 and 2, as the reference names them.
+    expect(readdirSync(join(dir, 'weights')).sort()).toEqual(['best.safetensors', 'epoch0.safetensors', 'epoch2.safetensors', 'last.safetensors']);
     const { columns, rows } = readResultsCsv(join(dir, 'results.csv'));
     expect(columns).toEqual([...RESULTS_COLUMNS]);
     expect(rows.map((r) => r[0])).toEqual([1, 2, 3]);
@@ -90,7 +93,7 @@ describe('yolo-wgpu train on coco8 (lavapipe)', () => {
     const cut = await runTrain(base('cut'), { engine, log, hooks: { afterEpoch: (e) => e === 0 } });
     expect(cut).toMatchObject({ epochsRun: 1, stoppedEarly: true });
     expect(readResultsCsv(join(cut.dir, 'results.csv')).rows).toHaveLength(1);
-    const resumed = await runTrain([`resume=${cut.last}`], { engine, log });
+    const resumed = await runTrain(['--resume', cut.last], { engine, log });
     expect(resumed.dir).toBe(cut.dir);
     expect(resumed.epochsRun).toBe(3);
     const a = readTrainCheckpoint(full.last);
