@@ -29,8 +29,15 @@ export async function runTrain(argv: readonly string[], o: Omit<TrainOptions, 'r
   return train({ args, given: parsed.given }, { ...o, resume: ckpt });
 }
 
+/** A default as the reference's yaml spells it: None, True, False, numbers and text as they are. */
+function pyText(v: unknown): string {
+  if (v === null) return 'None';
+  if (typeof v === 'boolean') return v ? 'True' : 'False';
+  return String(v);
+}
+
 function helpText(): string {
-  const rows = Object.entries(TRAIN_OPTIONS).map(([k, s]) => `  ${`${k}=${JSON.stringify(s.default)}`.padEnd(28)} ${s.help}`);
+  const rows = Object.entries(TRAIN_OPTIONS).map(([k, s]) => `  ${`${k}=${pyText(s.default)}`.padEnd(28)} ${s.help}`);
   return [
     'Usage: yolo-wgpu train key=value ... (or --key value)',
     '',
