@@ -70,6 +70,9 @@ export function countsText(cls: ArrayLike<number>, names: readonly string[]): st
   return [...counts].map(([c, n]) => `${n} ${names[c] ?? c}${n > 1 ? 's' : ''}`).join(', ');
 }
 
+/** The reference prints the input shape as PyTorch holds it: (N, C, H, W). */
+const nchw = ([n, h, w, c]: number[]) => [n, c, h, w];
+
 function toResult(file: string, shape: [number, number], d: Detections, names: readonly string[]): PredictResult {
   return {
     source: file,
@@ -97,7 +100,7 @@ export async function runPredict(o: PredictOptions): Promise<PredictResult[]> {
   const engine = await Engine.open({ device: o.device });
   const results: PredictResult[] = [];
   const ms = { preprocess: 0, inference: 0, postprocess: 0 };
-  let inputShape: number[] = [];
+  let inputShape: number[] = []; // NHWC, as uploaded
   let saveDir: string | null = null;
   try {
     const model = modelFromWeights(engine, o.weights).eval();
@@ -134,7 +137,7 @@ export async function runPredict(o: PredictOptions): Promise<PredictResult[]> {
     engine.destroy();
   }
   const per = (v: number) => (v / files.length).toFixed(1);
-  log(`Speed: ${per(ms.preprocess)}ms preprocess, ${per(ms.inference)}ms inference, ${per(ms.postprocess)}ms postprocess per image at shape (${inputShape.join(', ')})`);
+  log(`Speed: ${per(ms.preprocess)}ms preprocess, ${per(ms.inference)}ms inference, ${per(ms.postprocess)}ms postprocess per image at shape (${nchw(inputShape).join(', ')})`);
   if (saveDir) log(`Results saved to ${saveDir}`);
   if (o.json) printJson(results);
   return results;

@@ -60,7 +60,7 @@ describe('yolo-wgpu predict', () => {
     // the minimal-padding letterbox of the reference: 1080x810 -> 640x480, 720x1280 -> 384x640
     expect(err).toMatch(/image 1\/2 .*bus\.jpg: 640x480 \d+ persons?/);
     expect(err).toMatch(/image 2\/2 .*zidane\.jpg: 384x640 /);
-    expect(err).toMatch(/Speed: [\d.]+ms preprocess, [\d.]+ms inference, [\d.]+ms postprocess per image/);
+    expect(err).toMatch(/Speed: [\d.]+ms preprocess, [\d.]+ms inference, [\d.]+ms postprocess per image at shape \(1, 3, 384, 640\)\n/);
   });
 
   it('--save draws the boxes on the original images in an incrementing exp folder; --half gives the f32 detections within 1e-2', async () => {
