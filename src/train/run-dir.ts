@@ -4,7 +4,7 @@
  * weights/epoch{N} (our checkpoint format, `.safetensors`).
  */
 import { mkdirSync, readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import YAML from 'yaml';
 import { claimRunDir } from '../cli/run-dir.js';
 import { writeFileAtomic } from '../io/safetensors.js';
@@ -44,7 +44,8 @@ export function epochCheckpointPath(paths: RunPaths, epoch: number): string {
 
 /** Creates `project/name`, or `name2`, `name3`, ... when taken (claimed atomically by claimRunDir), with its weights folder. */
 export function createRunDir(project: string, name: string): RunPaths {
-  const paths = runPaths(claimRunDir(project, name));
+  // A name with folders (name=exp/a) numbers its last part, in the folders it names.
+  const paths = runPaths(claimRunDir(join(project, dirname(name)), basename(name)));
   mkdirSync(paths.weights);
   return paths;
 }
