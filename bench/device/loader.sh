@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Loader throughput on the GPU host (issue 6's table in bench/RESULTS.md): mosaic + affine + HSV + flip
 # at 640, batch 16, decoding JPEGs and from the RAM cache, with 1, 2, 8 and 16 workers; then the RAM
-# cache with 16 workers three more times (the target, >= 1,000 images/s, must hold run after run).
-# Full JSON under $OUT; a short table last.
+# cache with 16 workers three more times (the target, >= 1,000 images/s, must hold run after run) and
+# once without recycling batch buffers. More workers get more timed epochs (coco128 has 8 batches an
+# epoch: each worker must build several). Full JSON under $OUT; a short table last.
 # Usage (device tool): carry .gl .device dist; command: bash bench/device/loader.sh [dataset yaml]
 # Default dataset: .data/coco128/coco128.yaml (a yaml pointing to .data/coco128 is written when it is absent).
 set -euo pipefail
@@ -17,17 +18,21 @@ fi
 echo "$(nproc) cores: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-)"
 bench() { # name, then bench-loader options
   local name=$1; shift
-  node dist/src/data/bench-loader.js --data "$DATA" --imgsz 640 --batch 16 --epochs 3 --json "$@" \
+  node dist/src/data/bench-loader.js --data "$DATA" --imgsz 640 --batch 16 --json "$@" \
     > "$OUT/loader-$name.json" 2> "$OUT/loader-$name.log" || echo "bench-loader $name failed: see loader-$name.log"
 }
-bench all --workers 1,2,8,16 --sources jpeg,ram
-for k in 1 2 3; do bench "ram16-$k" --workers 16 --sources ram; done
+for src in jpeg ram; do
+  for w in 1 2 8 16; do bench "$src-w$w" --sources "$src" --workers "$w" --epochs $(( w <= 2 ? 3 : 3 * w / 2 )); done
+done
+for k in 2 3 4; do bench "ram-w16-run$k" --sources ram --workers 16 --epochs 24; done
+bench ram-w16-norecycle --sources ram --workers 16 --epochs 24 --no-recycle
 node - "$OUT" <<'JS'
 const fs = require('node:fs');
 const path = require('node:path');
 const out = process.argv[2];
-const files = fs.readdirSync(out).filter((f) => /^loader-.*\.json$/.test(f)).sort();
-console.log(`${'run'.padEnd(14)}${'source'.padEnd(8)}${'workers'.padStart(8)}${'images/s'.padStart(10)}${'ms/batch'.padStart(10)}`);
+const files = fs.readdirSync(out).filter((f) => /^loader-.*\.json$/.test(f));
+files.sort((a, b) => fs.statSync(path.join(out, a)).mtimeMs - fs.statSync(path.join(out, b)).mtimeMs); // run order
+console.log(`${'run'.padEnd(20)}${'workers'.padStart(8)}${'images/s'.padStart(10)}${'ms/batch'.padStart(10)}${'CPU ms/img'.padStart(12)}`);
 for (const f of files) {
   let doc;
   try {
@@ -37,7 +42,8 @@ for (const f of files) {
   }
   for (const r of doc.rows) {
     const name = f.replace(/^loader-|\.json$/g, '');
-    console.log(`${name.padEnd(14)}${r.source.padEnd(8)}${String(r.workers).padStart(8)}${r.imagesPerSecond.toFixed(1).padStart(10)}${r.msPerBatch.toFixed(1).padStart(10)}`);
+    const cols = [r.imagesPerSecond.toFixed(1).padStart(10), r.msPerBatch.toFixed(1).padStart(10), r.cpuMsPerImage.toFixed(2).padStart(12)];
+    console.log(`${name.padEnd(20)}${String(r.workers).padStart(8)}${cols.join('')}`);
   }
 }
 JS

@@ -7,8 +7,11 @@
  *   node dist/src/data/bench-loader.js --data ../shared/data/coco128/coco128.yaml [--json]
  *     [--workers 1,2,8] [--imgsz 640] [--batch 16] [--epochs 2] [--sources jpeg,ram]
  *
- * Each configuration runs one warm-up epoch, then `--epochs` timed epochs; the table shows
- * images/s and ms per batch over the timed epochs (RAM cache filling is timed separately).
+ * Each configuration runs warm-up epochs (enough for every worker to build two batches: each
+ * worker thread warms up its own JIT), then `--epochs` timed epochs; the table shows images/s
+ * and ms per batch over the timed epochs (RAM cache filling is timed separately). Mosaic is on
+ * in every epoch. With many workers, time enough batches for each worker to build several
+ * (e.g. `--epochs 20` for 16 workers on coco128's 8 batches per epoch).
  * Batches are handed back with `loader.recycle` as a trainer does after the upload
  * (`--no-recycle`: every batch in fresh memory).
  */
@@ -49,8 +52,10 @@ export async function benchLoader(options: LoaderBenchOptions): Promise<LoaderBe
   const log = options.log ?? ((l: string) => process.stderr.write(`${l}\n`));
   const ds = await loadDataset(loadDatasetYaml(options.data), 'train', { log });
   const rows: LoaderBenchRow[] = [];
+  const perEpoch = Math.ceil(ds.entries.length / Math.min(options.batch, ds.entries.length));
   for (const source of options.sources) {
     for (const workers of options.workers) {
+      const warmup = Math.max(1, Math.ceil((2 * workers) / perEpoch));
       const t0 = performance.now();
       const loader = await DataLoader.create(ds, {
         imgsz: options.imgsz,
@@ -59,18 +64,18 @@ export async function benchLoader(options: LoaderBenchOptions): Promise<LoaderBe
         workers,
         cache: source === 'ram' ? 'ram' : false,
         seed: 0,
-        epochs: options.epochs + 1, // lets the loader prefetch across epoch boundaries
+        epochs: warmup + options.epochs, // lets the loader prefetch across epoch boundaries
+        closeMosaic: 0, // the default 10 would switch mosaic off in every epoch of a short run
         log,
       });
       const fill = (performance.now() - t0) / 1000;
       try {
-        // Warm-up: workers started, JIT warm.
-        for await (const b of loader.epoch(0)) if (options.recycle ?? true) loader.recycle(b);
+        for (let e = 0; e < warmup; e++) for await (const b of loader.epoch(e)) if (options.recycle ?? true) loader.recycle(b);
         let images = 0;
         let batches = 0;
         const t1 = performance.now();
         const cpu0 = process.cpuUsage();
-        for (let e = 1; e <= options.epochs; e++) {
+        for (let e = warmup; e < warmup + options.epochs; e++) {
           for await (const b of loader.epoch(e)) {
             images += b.shape[0];
             batches++;
@@ -114,7 +119,7 @@ async function main(argv: string[]): Promise<void> {
     .option('--sources <list>', 'jpeg (decode every time) and/or ram (RAM cache)', 'jpeg,ram')
     .option('--imgsz <px>', 'image size', '640')
     .option('--batch <n>', 'batch size', '16')
-    .option('--epochs <n>', 'timed epochs after one warm-up epoch', '2')
+    .option('--epochs <n>', 'timed epochs after the warm-up', '2')
     .option('--no-recycle', 'do not hand batch buffers back to the loader (every batch in fresh memory)')
     .option('--json', 'print a JSON document only')
     .parse(argv);
