@@ -211,7 +211,8 @@ async function loop(run: Run, hooks: TrainHooks): Promise<TrainResult> {
   let reloads = 0;
   let stoppedEarly = false;
   let lastVal: TrainValidation | null = null;
-  let epochsRun = run.progress.epoch;
+  const startEpoch = run.progress.epoch;
+  let epochsRun = startEpoch;
   // NaN/inf losses in a row, across epoch ends.
   let nanStreak = 0;
   log(`Image sizes ${args.imgsz} train, ${args.imgsz} val\nUsing ${run.workers} dataloader workers\nLogging results to ${paths.dir}\nStarting training for ${args.epochs} epochs...`);
@@ -305,7 +306,7 @@ async function loop(run: Run, hooks: TrainHooks): Promise<TrainResult> {
   // As the reference, results.png is drawn once, at the end (rendering takes a while).
   if (args.plots && existsSync(paths.results)) await plotResults(paths.results, paths.resultsPlot);
   const seconds = (performance.now() - started) / 1000;
-  log(`\n${trainingDoneLine(epochsRun, run.progress.elapsed)}`);
+  log(`\n${trainingDoneLine(epochsRun - startEpoch, run.progress.elapsed)}`);
   const best = existsSync(paths.best) ? paths.best : null;
   const final = await finalValidation(run, best ?? paths.last);
   return {
