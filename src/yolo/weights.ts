@@ -72,6 +72,9 @@ export function readWeights(path: string): WeightsFile {
     const model = ckpt.yaml ? { yaml: checkModelYaml(ckpt.yaml, `${path} (model yaml)`), nc, names, sppf: sppfVariantOf(ckpt) } : undefined;
     return { file: path, format: 'ultralytics-pt', stateDict: ckpt.stateDict, model };
   }
+  if (/\.(pt|pth)$/i.test(path)) {
+    throw new UserError(`${path}: not a PyTorch checkpoint (a .pt file is a zip archive starting with 'PK'; this one starts with ${JSON.stringify(magic(path).subarray(0, 8).toString('latin1'))})`);
+  }
   const f = SafetensorsFile.open(path);
   if (isCheckpoint(f.metadata)) {
     const c = checkpointFromFile(f);

@@ -91,7 +91,10 @@ describe('weights', () => {
     expect(fail(() => readWeights(join(dir, 'absent.pt')))).toMatch(/absent\.pt: cannot read weights/);
     const text = join(dir, 'notes.pt');
     writeFileSync(text, 'not weights at all');
-    expect(fail(() => readWeights(text))).toMatch(/notes\.pt: not a valid safetensors file/);
+    expect(fail(() => readWeights(text))).toMatch(/notes\.pt: not a PyTorch checkpoint \(a \.pt file is a zip archive starting with 'PK'; this one starts with "not "\)/);
+    const bad = join(dir, 'notes.safetensors');
+    writeFileSync(bad, 'not weights at all');
+    expect(fail(() => readWeights(bad))).toMatch(/notes\.safetensors: not a valid safetensors file/);
   });
 
   it('points at nc when the class head differs', () => {
