@@ -132,12 +132,27 @@ export class Recorder {
 
   /** Reads `bytes` of a slice back to the host after all recorded work has run. */
   async read(src: BufferSlice, srcOffset: number, bytes: number): Promise<ArrayBuffer> {
-    const size = Math.ceil(bytes / 4) * 4;
+    return (await this.readMany([{ src, srcOffset, bytes }]))[0];
+  }
+
+  /**
+   * Reads several ranges through one staging buffer: one submit and one wait for all of them
+   * (a checkpoint reads about a thousand tensors; one round trip each costs seconds).
+   */
+  async readMany(parts: readonly { src: BufferSlice; srcOffset: number; bytes: number }[]): Promise<ArrayBuffer[]> {
+    const starts: number[] = [];
+    let size = 0;
+    for (const p of parts) {
+      starts.push(size);
+      size += Math.ceil(p.bytes / 4) * 4; // copies move whole 4-byte words
+    }
+    if (size === 0) return parts.map(() => new ArrayBuffer(0));
     const staging = this.takeReadBuffer(size);
-    this.copy(src, srcOffset, { buffer: staging, bufferId: -1, offset: 0, size }, 0, size);
+    parts.forEach((p, i) => this.copy(p.src, p.srcOffset, { buffer: staging, bufferId: -1, offset: 0, size }, starts[i], Math.ceil(p.bytes / 4) * 4));
     this.flush();
     await staging.mapAsync(GPUMapMode.READ, 0, size);
-    const out = staging.getMappedRange(0, size).slice(0, bytes);
+    const mapped = staging.getMappedRange(0, size);
+    const out = parts.map((p, i) => mapped.slice(starts[i], starts[i] + p.bytes));
     staging.unmap();
     this.giveReadBuffer(staging);
     this.gpu.throwIfFailed();

@@ -122,15 +122,14 @@ export abstract class Module {
    * a tensor standing for each of the module's own instead (an EMA's copy).
    */
   async stateDict(source?: (own: Tensor) => Tensor): Promise<Map<string, HostEntry>> {
+    const entries = this.namedModules().flatMap(([prefix, m]) =>
+      [...m.params].map(([n, v]) => [n, v.data] as const).concat([...m.buffers]).map(([name, own]) => ({ prefix, m, name, t: source?.(own) ?? own })),
+    );
+    const values = await Tensor.readAll(entries.map((e) => e.t));
     const out = new Map<string, HostEntry>();
-    for (const [prefix, m] of this.namedModules()) {
-      const local = [...m.params].map(([n, v]) => [n, v.data] as const).concat([...m.buffers]);
-      for (const [name, own] of local) {
-        const t = source?.(own) ?? own;
-        const entry = { shape: [...t.shape], data: Float32Array.from(await t.read()) };
-        out.set(prefix ? `${prefix}.${name}` : name, m.toFileLayout(name, entry));
-      }
-    }
+    entries.forEach(({ prefix, m, name, t }, i) => {
+      out.set(prefix ? `${prefix}.${name}` : name, m.toFileLayout(name, { shape: [...t.shape], data: Float32Array.from(values[i]) }));
+    });
     return out;
   }
 

@@ -110,14 +110,11 @@ export abstract class Optimizer {
   abstract stateTensors(): Tensor[];
 
   async state(): Promise<OptimizerState> {
-    const tensors = new Map<string, HostEntry>();
-    for (const g of this.groups) {
-      for (const [i, v] of g.params.entries()) {
-        for (const [name, t] of Object.entries(this.stateOf(v, false) ?? {})) {
-          tensors.set(`${g.name}.${i}.${name}`, { shape: [...t.shape], data: Float32Array.from(await t.read()) });
-        }
-      }
-    }
+    const named = this.groups.flatMap((g) =>
+      g.params.flatMap((v, i) => Object.entries(this.stateOf(v, false) ?? {}).map(([name, t]) => [`${g.name}.${i}.${name}`, t] as const)),
+    );
+    const values = await Tensor.readAll(named.map(([, t]) => t));
+    const tensors = new Map<string, HostEntry>(named.map(([key, t], i) => [key, { shape: [...t.shape], data: Float32Array.from(values[i]) }]));
     return { kind: this.kind, steps: this.steps, tensors };
   }
 

@@ -90,10 +90,9 @@ export async function saveTrainCheckpoint(
   const { model, ema, optimizer, scaler } = parts;
   const emaState = await ema.state();
   const opt = await optimizer.state();
-  const grads = new Map<string, HostEntry>();
-  for (const [name, v] of model.namedParameters()) {
-    if (v.grad) grads.set(name, { shape: [...v.grad.shape], data: Float32Array.from(await v.grad.read()) });
-  }
+  const withGrad = model.namedParameters().filter(([, v]) => v.grad);
+  const gradValues = await Tensor.readAll(withGrad.map(([, v]) => v.grad!));
+  const grads = new Map<string, HostEntry>(withGrad.map(([name, v], i) => [name, { shape: [...v.grad!.shape], data: Float32Array.from(gradValues[i]) }]));
   const trainingTensors = new Map([
     ...prefixed('model.', await model.stateDict()),
     ...prefixed('optimizer.', opt.tensors),

@@ -104,6 +104,22 @@ describe('Engine', () => {
     t.dispose();
   });
 
+  it('reads many views in one round trip, each as its own read gives it', async () => {
+    engine = await testEngine();
+    const data = randomData(5 * 7 * 3, 2);
+    const t = Tensor.fromHost(engine, data, [5, 7, 3], 'f32', 'other');
+    const h = Tensor.fromHost(engine, randomData(11, 3), [11], 'f16', 'other'); // odd f16 count: not word-aligned
+    const views = [t, t.slice(1, 2, 6, 2).permute([2, 0, 1]), t.slice(0, 4, 5), h.slice(0, 3, 10), h, t.slice(0, 2, 2)];
+    const one = [];
+    for (const v of views) one.push(Array.from(await v.read()));
+    const before = engine.counters().submits;
+    const all = await Tensor.readAll(views);
+    expect(engine.counters().submits - before).toBe(1);
+    expect(all.map((a) => Array.from(a))).toEqual(one);
+    t.dispose();
+    h.dispose();
+  });
+
   it('profiles each dispatch with GPU timestamps when asked', async () => {
     engine = await testEngine();
     if (!engine.features.timestampQuery) return;
