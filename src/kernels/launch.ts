@@ -65,6 +65,11 @@ export function enables(...dtypes: DType[]): string {
   return dtypes.includes('f16') ? 'enable f16;\n' : '';
 }
 
+/** WGSL declarations of the storage bindings 1..n that `launch` binds, from `NAME: type` entries in order. */
+export function storageWgsl(decls: readonly string[]): string {
+  return decls.map((d, i) => `@group(0) @binding(${i + 1}) var<storage, read_write> ${d};`).join('\n');
+}
+
 /**
  * Checks that every tensor lives on `engine`, is not disposed, and that no two share a
  * storage: WebGPU forbids overlapping writable bindings in one dispatch, so a kernel that

@@ -1,8 +1,9 @@
 import type { Engine } from '../../gpu/engine.js';
 import type { Tensor } from '../../gpu/tensor.js';
-import { grid1d, launch, type Params } from '../../kernels/launch.js';
+import { grid1d, type Params } from '../../kernels/launch.js';
 import type { Chunk, LossGeometry } from './levels.js';
-import { GT_WGSL, lossWgsl, sideDistributionWgsl } from './loss-wgsl.js';
+import { launchLoss } from './loss-launch.js';
+import { GT_WGSL, sideDistributionWgsl } from './loss-wgsl.js';
 
 /**
  * The task-aligned assigner (the reference's TaskAlignedAssigner: top-k 10, alpha 0.5,
@@ -57,17 +58,19 @@ fn alignmentOf(g: u32, row: u32, anc: Anchor) -> vec2<f32> {
 
 export function assignChunk(engine: Engine, g: LossGeometry, chunk: Chunk, b: AssignerBuffers, gts: Tensor, start: Tensor, params: Params): void {
   const rows = chunk.images * g.anchors;
-  const header = (wg: number) => lossWgsl(g.regMax, wg);
-  launch(
+  launchLoss(
     engine,
+    g,
     {
-      key: `loss-decode:${g.regMax}`,
+      key: 'loss-decode',
       name: 'assigner decode',
-      build: () => /* wgsl */ `${header(ANCHOR_WG)}
-@group(0) @binding(1) var<storage, read_write> PRED: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read_write> BOX: array<f32>;
-@group(0) @binding(3) var<storage, read_write> CLAIM: array<i32>;
-${sideDistributionWgsl(g.regMax)}
+      workgroupSize: ANCHOR_WG,
+      bindings: [
+        ['PRED: array<vec4<f32>>', b.pred],
+        ['BOX: array<f32>', b.box],
+        ['CLAIM: array<i32>', b.claim],
+      ],
+      wgsl: () => /* wgsl */ `${sideDistributionWgsl(g.regMax)}
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
   let row = linearIndex(gid, groups);
@@ -81,22 +84,25 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   CLAIM[2u * row + 1u] = 0x7fffffff;
 }`,
     },
-    [b.pred, b.box, b.claim],
     params,
     grid1d(engine, rows, ANCHOR_WG),
   );
   if (chunk.gtCount > 0) {
-    launch(
+    launchLoss(
       engine,
+      g,
       {
-        key: `loss-topk:${g.regMax}`,
+        key: 'loss-topk',
         name: 'assigner top-k',
-        build: () => /* wgsl */ `${header(BOX_WG)}
+        workgroupSize: BOX_WG,
+        bindings: [
+          ['TOP: array<i32>', b.topk],
+          ['PRED: array<vec4<f32>>', b.pred],
+          ['CLS: array<f32>', b.cls],
+          ['GT: array<u32>', gts],
+        ],
+        wgsl: () => /* wgsl */ `
 const TOPK: u32 = ${TOPK}u;
-@group(0) @binding(1) var<storage, read_write> TOP: array<i32>;
-@group(0) @binding(2) var<storage, read_write> PRED: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read_write> CLS: array<f32>;
-@group(0) @binding(4) var<storage, read_write> GT: array<u32>;
 ${ALIGNMENT_WGSL}
 var<workgroup> wv: array<f32, WG>;
 var<workgroup> wa: array<u32, WG>;
@@ -152,20 +158,22 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   }
 }`,
       },
-      [b.topk, b.pred, b.cls, gts],
       params,
       grid1d(engine, chunk.gtCount, 1),
     );
-    launch(
+    launchLoss(
       engine,
+      g,
       {
-        key: `loss-claim:${g.regMax}`,
+        key: 'loss-claim',
         name: 'assigner claim',
-        build: () => /* wgsl */ `${header(ANCHOR_WG)}
-@group(0) @binding(1) var<storage, read_write> CLAIM: array<atomic<i32>>;
-@group(0) @binding(2) var<storage, read_write> TOP: array<i32>;
-@group(0) @binding(3) var<storage, read_write> GT: array<u32>;
-${GT_WGSL}
+        workgroupSize: ANCHOR_WG,
+        bindings: [
+          ['CLAIM: array<atomic<i32>>', b.claim],
+          ['TOP: array<i32>', b.topk],
+          ['GT: array<u32>', gts],
+        ],
+        wgsl: () => /* wgsl */ `${GT_WGSL}
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
   let i = linearIndex(gid, groups);
@@ -178,24 +186,26 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   atomicMin(&CLAIM[2u * row + 1u], i32(g));
 }`,
       },
-      [b.claim, b.topk, gts],
       params,
       grid1d(engine, chunk.gtCount * TOPK, ANCHOR_WG),
     );
   }
-  launch(
+  launchLoss(
     engine,
+    g,
     {
-      key: `loss-resolve:${g.regMax}`,
+      key: 'loss-resolve',
       name: 'assigner resolve',
-      build: () => /* wgsl */ `${header(ANCHOR_WG)}
-@group(0) @binding(1) var<storage, read_write> ASSIGNED: array<u32>;
-@group(0) @binding(2) var<storage, read_write> CLAIM: array<i32>;
-@group(0) @binding(3) var<storage, read_write> PRED: array<vec4<f32>>;
-@group(0) @binding(4) var<storage, read_write> CLS: array<f32>;
-@group(0) @binding(5) var<storage, read_write> GT: array<u32>;
-@group(0) @binding(6) var<storage, read_write> START: array<i32>;
-${ALIGNMENT_WGSL}
+      workgroupSize: ANCHOR_WG,
+      bindings: [
+        ['ASSIGNED: array<u32>', b.assigned],
+        ['CLAIM: array<i32>', b.claim],
+        ['PRED: array<vec4<f32>>', b.pred],
+        ['CLS: array<f32>', b.cls],
+        ['GT: array<u32>', gts],
+        ['START: array<i32>', start],
+      ],
+      wgsl: () => /* wgsl */ `${ALIGNMENT_WGSL}
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
   let row = linearIndex(gid, groups);
@@ -227,21 +237,23 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   ASSIGNED[4u * row + 2u] = bitcast<u32>(m.y);
 }`,
     },
-    [b.assigned, b.claim, b.pred, b.cls, gts, start],
     params,
     grid1d(engine, rows, ANCHOR_WG),
   );
   if (chunk.gtCount === 0) return;
-  launch(
+  launchLoss(
     engine,
+    g,
     {
-      key: `loss-box-max:${g.regMax}`,
+      key: 'loss-box-max',
       name: 'assigner box maxima',
-      build: () => /* wgsl */ `${header(BOX_WG)}
-@group(0) @binding(1) var<storage, read_write> BOXMAX: array<vec2<f32>>;
-@group(0) @binding(2) var<storage, read_write> ASSIGNED: array<u32>;
-@group(0) @binding(3) var<storage, read_write> GT: array<u32>;
-${GT_WGSL}
+      workgroupSize: BOX_WG,
+      bindings: [
+        ['BOXMAX: array<vec2<f32>>', b.boxMax],
+        ['ASSIGNED: array<u32>', b.assigned],
+        ['GT: array<u32>', gts],
+      ],
+      wgsl: () => /* wgsl */ `${GT_WGSL}
 var<workgroup> wm: array<vec2<f32>, WG>;
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
@@ -265,7 +277,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   if (lid == 0u) { BOXMAX[local] = wm[0]; }
 }`,
     },
-    [b.boxMax, b.assigned, gts],
     params,
     grid1d(engine, chunk.gtCount, 1),
   );

@@ -100,22 +100,22 @@ function levelWindows(g: LossGeometry, buffer: Tensor, images: number, channels:
 
 /** Copies images firstImage.. of the per-level maps into `buffer` as [images, anchors, C] rows (f32). */
 export function gatherLevels(g: LossGeometry, levels: readonly Tensor[], chunk: Chunk, buffer: Tensor): void {
-  const channels = levels[0].shape[3];
-  levelWindows(g, buffer, chunk.images, channels).forEach((dst, l) => {
-    const src = levels[l].slice(0, chunk.firstImage, chunk.firstImage + chunk.images);
-    copyInto(src, dst);
-    src.dispose();
-    dst.dispose();
-  });
+  copyLevels(g, levels, chunk, buffer, 'gather');
 }
 
 /** The inverse of gatherLevels: rows of `buffer` back into images firstImage.. of the per-level maps. */
 export function scatterLevels(g: LossGeometry, buffer: Tensor, chunk: Chunk, levels: readonly Tensor[]): void {
+  copyLevels(g, levels, chunk, buffer, 'scatter');
+}
+
+/** Copies between each level's images firstImage.. and its window of `buffer`: into the buffer (gather) or out of it (scatter). */
+function copyLevels(g: LossGeometry, levels: readonly Tensor[], chunk: Chunk, buffer: Tensor, direction: 'gather' | 'scatter'): void {
   const channels = levels[0].shape[3];
-  levelWindows(g, buffer, chunk.images, channels).forEach((src, l) => {
-    const dst = levels[l].slice(0, chunk.firstImage, chunk.firstImage + chunk.images);
-    copyInto(src, dst);
-    src.dispose();
-    dst.dispose();
+  levelWindows(g, buffer, chunk.images, channels).forEach((window, l) => {
+    const images = levels[l].slice(0, chunk.firstImage, chunk.firstImage + chunk.images);
+    if (direction === 'gather') copyInto(images, window);
+    else copyInto(window, images);
+    images.dispose();
+    window.dispose();
   });
 }

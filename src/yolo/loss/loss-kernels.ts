@@ -1,9 +1,10 @@
 import type { Engine } from '../../gpu/engine.js';
 import type { Tensor } from '../../gpu/tensor.js';
-import { grid1d, launch, type Params } from '../../kernels/launch.js';
+import { grid1d, type Params } from '../../kernels/launch.js';
 import type { AssignerBuffers } from './assigner.js';
 import type { Chunk, LossGeometry } from './levels.js';
-import { GT_WGSL, lossWgsl, sideDistributionWgsl } from './loss-wgsl.js';
+import { launchLoss } from './loss-launch.js';
+import { GT_WGSL, sideDistributionWgsl } from './loss-wgsl.js';
 
 /**
  * The loss terms on the GPU, per anchor and without float atomics. Forward: per anchor of a
@@ -36,20 +37,23 @@ fn targetDistances(anc: Anchor, b: vec4<f32>) -> vec4<f32> {
 
 /** Soft targets and loss terms of a chunk's anchors; the assignment goes to `saved`; per-image sums to `sums` [batch, 4]. */
 export function chunkLoss(engine: Engine, g: LossGeometry, chunk: Chunk, b: AssignerBuffers, terms: Tensor, gts: Tensor, saved: Tensor, sums: Tensor, params: Params): void {
-  launch(
+  launchLoss(
     engine,
+    g,
     {
-      key: `loss-terms:${g.regMax}`,
+      key: 'loss-terms',
       name: 'detection loss terms',
-      build: () => /* wgsl */ `${lossWgsl(g.regMax, WG)}
-@group(0) @binding(1) var<storage, read_write> TERMS: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read_write> SAVED: array<u32>;
-@group(0) @binding(3) var<storage, read_write> BOX: array<f32>;
-@group(0) @binding(4) var<storage, read_write> CLS: array<f32>;
-@group(0) @binding(5) var<storage, read_write> ASSIGNED: array<u32>;
-@group(0) @binding(6) var<storage, read_write> BOXMAX: array<vec2<f32>>;
-@group(0) @binding(7) var<storage, read_write> GT: array<u32>;
-${GT_WGSL}
+      workgroupSize: WG,
+      bindings: [
+        ['TERMS: array<vec4<f32>>', terms],
+        ['SAVED: array<u32>', saved],
+        ['BOX: array<f32>', b.box],
+        ['CLS: array<f32>', b.cls],
+        ['ASSIGNED: array<u32>', b.assigned],
+        ['BOXMAX: array<vec2<f32>>', b.boxMax],
+        ['GT: array<u32>', gts],
+      ],
+      wgsl: () => /* wgsl */ `${GT_WGSL}
 ${sideDistributionWgsl(g.regMax)}
 ${DFL_TARGET_WGSL}
 @compute @workgroup_size(WG)
@@ -92,18 +96,21 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   SAVED[2u * at + 1u] = bitcast<u32>(soft);
 }`,
     },
-    [terms, saved, b.box, b.cls, b.assigned, b.boxMax, gts],
     params,
     grid1d(engine, chunk.images * g.anchors, WG),
   );
-  launch(
+  launchLoss(
     engine,
+    g,
     {
-      key: `loss-image-sums:${g.regMax}`,
+      key: 'loss-image-sums',
       name: 'detection loss image sums',
-      build: () => /* wgsl */ `${lossWgsl(g.regMax, WG)}
-@group(0) @binding(1) var<storage, read_write> SUMS: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read_write> TERMS: array<vec4<f32>>;
+      workgroupSize: WG,
+      bindings: [
+        ['SUMS: array<vec4<f32>>', sums],
+        ['TERMS: array<vec4<f32>>', terms],
+      ],
+      wgsl: () => /* wgsl */ `
 var<workgroup> ws: array<vec4<f32>, WG>;
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
@@ -119,7 +126,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   if (lid == 0u) { SUMS[P.firstImage + image] = ws[0]; }
 }`,
     },
-    [sums, terms],
     params,
     [chunk.images, 1, 1],
   );
@@ -130,14 +136,18 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
  * items (sum / max(target sum, 1) x gain), the loss (items summed x batch), the target sum.
  */
 export function finishLoss(engine: Engine, g: LossGeometry, sums: Tensor, stats: Tensor, params: Params): void {
-  launch(
+  launchLoss(
     engine,
+    g,
     {
-      key: `loss-finish:${g.regMax}`,
+      key: 'loss-finish',
       name: 'detection loss totals',
-      build: () => /* wgsl */ `${lossWgsl(g.regMax, 1)}
-@group(0) @binding(1) var<storage, read_write> STATS: array<f32>;
-@group(0) @binding(2) var<storage, read_write> SUMS: array<vec4<f32>>;
+      workgroupSize: 1,
+      bindings: [
+        ['STATS: array<f32>', stats],
+        ['SUMS: array<vec4<f32>>', sums],
+      ],
+      wgsl: () => /* wgsl */ `
 @compute @workgroup_size(1)
 fn main() {
   var t = vec4<f32>(0.0);
@@ -151,32 +161,37 @@ fn main() {
   STATS[4] = norm;
 }`,
     },
-    [stats, sums],
     params,
     [1, 1, 1],
   );
 }
 
-/** Scale of every gradient: seed x batch / target sum (times a gain). */
-const SCALE_WGSL = /* wgsl */ `
+/** What both gradient kernels bind: the logits they overwrite (`CLS` or `BOX`), the saved assignment, the boxes, the totals and the seed. */
+function gradientBindings(logits: 'CLS' | 'BOX', tensor: Tensor, saved: Tensor, gts: Tensor, stats: Tensor, seed: Tensor): [string, Tensor][] {
+  return [
+    [`${logits}: array<f32>`, tensor],
+    ['SAVED: array<u32>', saved],
+    ['GT: array<u32>', gts],
+    ['STATS: array<f32>', stats],
+    ['SEED: array<f32>', seed],
+  ];
+}
+/** Helpers of both gradient kernels; gradScale() is the scale of every gradient: seed x batch / target sum (times a gain). */
+const GRADIENT_WGSL = /* wgsl */ `${GT_WGSL}
+${SAVED_WGSL}
 fn gradScale() -> f32 { return SEED[0] * P.gains.w / STATS[4]; }`;
 
 /** d loss / d class logits, in place of the chunk's gathered logits `cls`. */
 export function clsGradient(engine: Engine, g: LossGeometry, chunk: Chunk, cls: Tensor, saved: Tensor, gts: Tensor, stats: Tensor, seed: Tensor, params: Params): void {
-  launch(
+  launchLoss(
     engine,
+    g,
     {
-      key: `loss-cls-grad:${g.regMax}`,
+      key: 'loss-cls-grad',
       name: 'detection loss class gradient',
-      build: () => /* wgsl */ `${lossWgsl(g.regMax, WG)}
-@group(0) @binding(1) var<storage, read_write> CLS: array<f32>;
-@group(0) @binding(2) var<storage, read_write> SAVED: array<u32>;
-@group(0) @binding(3) var<storage, read_write> GT: array<u32>;
-@group(0) @binding(4) var<storage, read_write> STATS: array<f32>;
-@group(0) @binding(5) var<storage, read_write> SEED: array<f32>;
-${GT_WGSL}
-${SAVED_WGSL}
-${SCALE_WGSL}
+      workgroupSize: WG,
+      bindings: gradientBindings('CLS', cls, saved, gts, stats, seed),
+      wgsl: () => /* wgsl */ `${GRADIENT_WGSL}
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
   let i = linearIndex(gid, groups);
@@ -188,7 +203,6 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   CLS[i] = gradScale() * P.gains.y * (sigmoidf(CLS[i]) - t);
 }`,
     },
-    [cls, saved, gts, stats, seed],
     params,
     grid1d(engine, chunk.images * g.anchors * g.nc, WG),
   );
@@ -199,20 +213,15 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
  * expected distances into (1 - CIoU), plus the DFL cross-entropy, for foreground anchors.
  */
 export function boxGradient(engine: Engine, g: LossGeometry, chunk: Chunk, box: Tensor, saved: Tensor, gts: Tensor, stats: Tensor, seed: Tensor, params: Params): void {
-  launch(
+  launchLoss(
     engine,
+    g,
     {
-      key: `loss-box-grad:${g.regMax}`,
+      key: 'loss-box-grad',
       name: 'detection loss box gradient',
-      build: () => /* wgsl */ `${lossWgsl(g.regMax, WG)}
-@group(0) @binding(1) var<storage, read_write> BOX: array<f32>;
-@group(0) @binding(2) var<storage, read_write> SAVED: array<u32>;
-@group(0) @binding(3) var<storage, read_write> GT: array<u32>;
-@group(0) @binding(4) var<storage, read_write> STATS: array<f32>;
-@group(0) @binding(5) var<storage, read_write> SEED: array<f32>;
-${GT_WGSL}
-${SAVED_WGSL}
-${SCALE_WGSL}
+      workgroupSize: WG,
+      bindings: gradientBindings('BOX', box, saved, gts, stats, seed),
+      wgsl: () => /* wgsl */ `${GRADIENT_WGSL}
 ${sideDistributionWgsl(g.regMax)}
 ${DFL_TARGET_WGSL}
 @compute @workgroup_size(WG)
@@ -247,7 +256,6 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   }
 }`,
     },
-    [box, saved, gts, stats, seed],
     params,
     grid1d(engine, chunk.images * g.anchors, WG),
   );
