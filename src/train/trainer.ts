@@ -244,6 +244,7 @@ async function loop(run: Run, hooks: TrainHooks): Promise<TrainResult> {
       for await (const batch of loader.epoch(epoch)) {
         const ni = run.progress.iteration;
         const b = step.run(batch, epoch, ni, run.progress.lastOptStep, hooks.poison?.(ni) ?? false);
+        loader.recycle(batch); // its pixels are on the GPU: the next batches reuse the buffer
         run.progress.iteration++;
         if (b.stepped) run.progress.lastOptStep = ni;
         lastSettings = b.settings;

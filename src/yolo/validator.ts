@@ -78,6 +78,7 @@ export async function validate(model: DetectionModel, loader: DataLoader, o: Val
       // Preprocess is the upload (host time; the GPU expands the bytes ahead of the forward).
       let t = performance.now();
       const x = imagesToTensor(model.engine, batch.images, batch.shape, o.dtype ?? 'f32');
+      loader.recycle(batch);
       ms.preprocess += performance.now() - t;
       t = performance.now();
       const run = infer(model, x, { keepRaw: o.lossItems !== undefined });

@@ -20,6 +20,17 @@ describe('imagesToTensor', () => {
     }
   });
 
+  it('reads whole words in place, and copies a view at an odd byte offset', async () => {
+    engine = await testEngine();
+    const shape = [2, 4, 3, 3]; // 72 bytes: whole words
+    const backing = Uint8Array.from({ length: 73 }, (_, i) => (i * 53 + 7) % 256);
+    for (const bytes of [backing.subarray(0, 72), backing.subarray(1, 73)]) {
+      const t = imagesToTensor(engine, bytes, shape, 'f32');
+      expectClose(await t.read(), Float32Array.from(bytes, (b) => b / 255), 1e-6);
+      t.dispose();
+    }
+  });
+
   it('rejects a byte count that does not match the shape', async () => {
     engine = await testEngine();
     expect(() => imagesToTensor(engine, new Uint8Array(10), [1, 2, 2, 3])).toThrow(/10 bytes for a batch of shape \[1,2,2,3\]/);
