@@ -33,6 +33,7 @@ for f in sorted(glob.glob(os.path.join(out, "step-*.json"))):
     if ref:
         cols += f"{ref['ms_per_step']:>10.1f}{ref['max_memory_allocated'] / GB:>10.2f}{ref['ms_per_step'] / r['msPerStep']:>11.2f}"
     print(cols)
-    top = ", ".join(f"{k['name']} {100 * k['share']:.0f}%" for k in (r["profile"] or {"kernels": []})["kernels"][:4])
-    print(f"  top kernels: {top}")
+    prof = r["profile"] or {"kernels": [], "totalMs": 0, "dispatches": 0}
+    top = ", ".join(f"{k['name']} {100 * k['share']:.0f}%" for k in prof["kernels"][:4])
+    print(f"  GPU {prof['totalMs']:.1f} ms in {prof['dispatches']} dispatches; top kernels: {top}")
 PY
