@@ -1,6 +1,6 @@
 import type { DType } from '../gpu/dtype.js';
 import { enables, linearIndexWgsl } from './launch.js';
-import { range } from './matmul-common.wgsl.js';
+import { range, stagedKLoop } from './matmul-common.wgsl.js';
 
 /**
  * WGSL templates of conv2d (NHWC input, [Cout, KH, KW, Cin/groups] weight):
@@ -269,26 +269,7 @@ export function convGemmWgsl(k: ConvGemmKernel): string {
   };
   const compute = (stage: string) => `{ let aS = ${stage} * ${aStage}u; let bS = ${stage} * ${bStage}u;
       ${k.tiles.unroll ? range(bk).map((kk) => step(`${kk}u`)).join('\n      ') : `for (var kk = 0u; kk < ${bk}u; kk++) ${step('kk')}`} }`;
-  const mainLoop =
-    buffers === 2
-      ? `${loads('0u')}
-  ${stores('0u')}
-  workgroupBarrier();
-  for (var kt = 0u; kt < nk; kt++) {
-    let cur = kt & 1u;
-    if (kt + 1u < nk) ${loads(`(kt + 1u) * ${bk}u`)}
-    ${compute('cur')}
-    if (kt + 1u < nk) ${stores('cur ^ 1u')}
-    workgroupBarrier();
-  }`
-      : `${loads('0u')}
-  for (var kt = 0u; kt < nk; kt++) {
-    ${stores('0u')}
-    workgroupBarrier();
-    if (kt + 1u < nk) ${loads(`(kt + 1u) * ${bk}u`)}
-    ${compute('0u')}
-    workgroupBarrier();
-  }`;
+  const mainLoop = stagedKLoop(buffers, bk, loads, stores, compute);
 
   // Thread grid: a warp covers an 8 x 4 patch when the grid allows it (fewer distinct workgroup-memory reads).
   const patch = gx % 8 === 0 && gy % 4 === 0 && threads % 32 === 0;

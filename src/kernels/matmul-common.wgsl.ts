@@ -127,3 +127,31 @@ export function tileLoads(l: TileLoad): string {
 }
 
 export const range = (n: number): number[] => [...Array(n).keys()];
+
+/**
+ * The k loop over tiles of depth `bk` staged through workgroup memory, shared by the GEMM
+ * kernels: `loads(kBase)` reads a tile into registers, `stores(stage)` writes the registers
+ * to a stage, `compute(stage)` accumulates from it. Double-buffered (one barrier per step:
+ * the next tile is read while the current one is computed) when `buffers` is 2.
+ */
+export function stagedKLoop(buffers: 1 | 2, bk: number, loads: (kBase: string) => string, stores: (stage: string) => string, compute: (stage: string) => string): string {
+  return buffers === 2
+    ? `${loads('0u')}
+  ${stores('0u')}
+  workgroupBarrier();
+  for (var kt = 0u; kt < nk; kt++) {
+    let cur = kt & 1u;
+    if (kt + 1u < nk) ${loads(`(kt + 1u) * ${bk}u`)}
+    ${compute('cur')}
+    if (kt + 1u < nk) ${stores('cur ^ 1u')}
+    workgroupBarrier();
+  }`
+    : `${loads('0u')}
+  for (var kt = 0u; kt < nk; kt++) {
+    ${stores('0u')}
+    workgroupBarrier();
+    if (kt + 1u < nk) ${loads(`(kt + 1u) * ${bk}u`)}
+    ${compute('0u')}
+    workgroupBarrier();
+  }`;
+}

@@ -6,6 +6,7 @@ import {
   chunksPerThread,
   MATMUL_PARAMS_WGSL,
   range,
+  stagedKLoop,
   TILE_ORDER_WGSL,
   tileLoads,
   tileRegisters,
@@ -121,26 +122,7 @@ ${tileLoads(bLoad)} }`;
   const compute = (stage: string) => `{ let aS = ${stage} * ${aStage}u; let bS = ${stage} * ${bStage}u;
       ${range(bk).map(step).join('\n      ')} }`;
 
-  const mainLoop =
-    buffers === 2
-      ? `${loads('0u')}
-  ${stores('0u')}
-  workgroupBarrier();
-  for (var kt = 0u; kt < nk; kt++) {
-    let cur = kt & 1u;
-    if (kt + 1u < nk) ${loads(`(kt + 1u) * ${bk}u`)}
-    ${compute('cur')}
-    if (kt + 1u < nk) ${stores('cur ^ 1u')}
-    workgroupBarrier();
-  }`
-      : `${loads('0u')}
-  for (var kt = 0u; kt < nk; kt++) {
-    ${stores('0u')}
-    workgroupBarrier();
-    if (kt + 1u < nk) ${loads(`(kt + 1u) * ${bk}u`)}
-    ${compute('0u')}
-    workgroupBarrier();
-  }`;
+  const mainLoop = stagedKLoop(buffers, bk, loads, stores, compute);
 
   const biasLoads = k.biasType
     ? range(gn)
