@@ -5,8 +5,7 @@
 // Usage (device tool): carry .gl .device dist;
 //   command: source bench/device/setup.sh && node bench/device/pool-softmax-gather.mjs --out $OUT/k4.json
 // `--small` shrinks the timed sizes for a dry run on a CPU driver.
-import { writeFileSync } from 'node:fs';
-import { Engine } from '../../dist/src/gpu/engine.js';
+import { benchData, check, dtypes, engine, finish, size, small, stored, time } from './kernel-check.mjs';
 import { Tensor } from '../../dist/src/gpu/tensor.js';
 import { hostTensor } from '../../dist/src/kernels/host-tensor.js';
 import { maxPool2d, maxPool2dBackward, maxPool2dWithIndices } from '../../dist/src/kernels/pool.js';
@@ -17,39 +16,6 @@ import { softmax, softmaxBackward } from '../../dist/src/kernels/softmax.js';
 import { softmaxBackwardCpu, softmaxCpu } from '../../dist/src/kernels/softmax.cpu.js';
 import { gather, indexSelect, missingValue } from '../../dist/src/kernels/gather.js';
 import { gatherCpu, indexSelectCpu } from '../../dist/src/kernels/gather.cpu.js';
-import { benchData, medianMs } from '../../dist/src/kernels/bench/timing.js';
-import { f16BitsToF32, f32ToF16Bits } from '../../dist/src/io/half.js';
-import '../../dist/src/kernels/copy.js'; // registers the cast that f16 uploads of odd sizes use
-
-const small = process.argv.includes('--small');
-const outAt = process.argv.indexOf('--out');
-const outPath = outAt >= 0 ? process.argv[outAt + 1] : null;
-const engine = await Engine.open();
-const dtypes = engine.features.shaderF16 ? ['f32', 'f16'] : ['f32'];
-const stored = (data, dtype) => (dtype === 'f16' ? f16BitsToF32(f32ToF16Bits(data)) : data);
-const size = (shape) => shape.reduce((a, b) => a * b, 1);
-const report = { device: engine.gpu?.adapterInfo ?? null, checks: [], timings: [] };
-
-/** Max |got - want| / (atol + rtol |want|) over all elements (<= 1 passes; NaN must match NaN). */
-function score(got, want, rtol, atol) {
-  let worst = 0;
-  for (let i = 0; i < want.length; i++) {
-    const [g, w] = [got[i], want[i]];
-    if (Number.isNaN(w) || Number.isNaN(g)) {
-      if (Number.isNaN(w) !== Number.isNaN(g)) return Infinity;
-      continue;
-    }
-    const d = Math.abs(g - w);
-    if (d > 0) worst = Math.max(worst, d / (atol + rtol * Math.abs(w)));
-  }
-  return worst;
-}
-
-async function check(name, tensor, want, rtol, atol = rtol) {
-  const s = score(await tensor.read(), want, rtol, atol);
-  report.checks.push({ name, score: s, ok: s <= 1 });
-  console.log(`${s <= 1 ? 'ok  ' : 'FAIL'} ${name} (error/tolerance ${s.toFixed(3)})`);
-}
 
 // ---- correctness ----------------------------------------------------------------
 for (const dtype of dtypes) {
@@ -109,12 +75,6 @@ for (const dtype of dtypes) {
 }
 
 // ---- timings ----------------------------------------------------------------------
-const reps = small ? 3 : 20;
-async function time(name, bytes, run) {
-  const ms = await medianMs(engine, run, reps);
-  report.timings.push({ name, ms, gbps: bytes / ms / 1e6 });
-  console.log(`${name.padEnd(58)} ${ms.toFixed(4).padStart(9)} ms ${(bytes / ms / 1e6).toFixed(1).padStart(7)} GB/s`);
-}
 const B = small ? 2 : 16;
 for (const dtype of dtypes) {
   const e = dtype === 'f16' ? 2 : 4;
@@ -165,8 +125,4 @@ for (const dtype of dtypes) {
   }
 }
 
-const failed = report.checks.filter((c) => !c.ok).length;
-console.log(`${report.checks.length - failed}/${report.checks.length} checks passed`);
-if (outPath) writeFileSync(outPath, JSON.stringify(report, null, 2));
-engine.destroy();
-process.exit(failed ? 1 : 0);
+finish();
