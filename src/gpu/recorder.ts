@@ -3,6 +3,12 @@ import { PARAM_BLOCK_BYTES, type BufferSlice, type CompiledKernel, type Pipeline
 
 /** Dispatches per submit before parameters must be flushed (one uniform block each). */
 const PARAM_BLOCKS = 8192;
+/**
+ * Dispatches per submit in normal recording: submitting as we go lets the GPU start on a
+ * training step while the host is still recording the rest of it (one submit at the end
+ * would leave the GPU idle for the whole recording time).
+ */
+const SUBMIT_EVERY = 256;
 /** Timestamp pairs per submit when profiling. */
 const PROFILE_CAPACITY = 2048;
 
@@ -91,6 +97,7 @@ export class Recorder {
     this.blocks++;
     this.counters.dispatches++;
     if (this.profiling) this.closePass();
+    else if (this.blocks === SUBMIT_EVERY) this.flush();
   }
 
   /** Submits everything recorded so far. */

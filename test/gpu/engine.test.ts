@@ -3,6 +3,7 @@ import { Engine } from '../../src/gpu/engine.js';
 import { OutOfMemoryError } from '../../src/gpu/errors.js';
 import { Tensor } from '../../src/gpu/tensor.js';
 import { copy, fill } from '../../src/kernels/copy.js';
+import { binary } from '../../src/kernels/elementwise.js';
 import { randomData, testEngine } from '../helpers/gpu.js';
 
 /** A small sequence of ops with frees in between; returns every allocation offset it saw. */
@@ -118,6 +119,17 @@ describe('Engine', () => {
     expect(all.map((a) => Array.from(a))).toEqual(one);
     t.dispose();
     h.dispose();
+  });
+
+  it('submits long recordings in pieces, so the GPU starts before the host is done, with results in order', async () => {
+    engine = await testEngine();
+    const t = Tensor.fromHost(engine, [0, 1, 2], [3], 'f32', 'other');
+    engine.flush();
+    const before = engine.counters().submits;
+    for (let i = 0; i < 600; i++) binary('add', t, 1, { out: t });
+    expect(engine.counters().submits - before).toBeGreaterThanOrEqual(2); // nothing read yet
+    expect(Array.from(await t.read())).toEqual([600, 601, 602]);
+    t.dispose();
   });
 
   it('profiles each dispatch with GPU timestamps when asked', async () => {
