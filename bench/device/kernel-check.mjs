@@ -5,7 +5,6 @@ import { writeFileSync } from 'node:fs';
 import { Engine } from '../../dist/src/gpu/engine.js';
 import { benchData, medianMs } from '../../dist/src/kernels/bench/timing.js';
 import { f16BitsToF32, f32ToF16Bits } from '../../dist/src/io/half.js';
-import '../../dist/src/kernels/copy.js'; // registers the cast that f16 uploads of odd sizes use
 
 export { benchData };
 export const small = process.argv.includes('--small');

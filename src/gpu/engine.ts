@@ -3,6 +3,8 @@ import { openGpu, type Gpu, type GpuFeatures, type OpenGpuOptions } from './devi
 import { OutOfMemoryError } from './errors.js';
 import { PipelineCache, type BufferSlice, type CompiledKernel } from './pipelines.js';
 import { Recorder, type KernelTiming } from './recorder.js';
+// Registers the cast kernel that f16 uploads of odd sizes use (tensor.ts sits below the kernels).
+import '../kernels/copy.js';
 
 /** Default segment size: large enough that a training step needs few, small enough to grow gradually. */
 const DEFAULT_SEGMENT_BYTES = 256 * 2 ** 20;

@@ -3,7 +3,6 @@ import type { DType } from '../../gpu/dtype.js';
 import { Engine } from '../../gpu/engine.js';
 import { Tensor } from '../../gpu/tensor.js';
 import { f16BitsToF32, f32ToF16Bits } from '../../io/half.js';
-import '../copy.js'; // registers the cast kernel that f16 host writes of odd sizes go through
 import { hostTensor } from '../host-tensor.js';
 import { matmul, matmulPath, SIMT_VARIANTS, SUBGROUP_VARIANTS, type MatmulPath } from '../matmul.js';
 import { matmulCpu } from '../matmul.cpu.js';
