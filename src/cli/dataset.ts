@@ -1,6 +1,7 @@
 import { relative, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { UserError } from '../errors.js';
+import { applyBatchHsv } from '../data/augment/hsv.js';
 import type { DatasetConfig, SplitName } from '../data/dataset-yaml.js';
 import { loadDatasetYaml, SPLITS } from '../data/dataset-yaml.js';
 import type { Dataset, DatasetReport } from '../data/dataset.js';
@@ -131,6 +132,8 @@ export async function runDatasetShow(options: DatasetShowOptions): Promise<void>
   try {
     for await (const batch of loader.epoch(epoch)) {
       const [B, H, W] = batch.shape;
+      // The loader leaves HSV to the GPU upload; here it is applied on the CPU.
+      if (batch.hsv) applyBatchHsv(batch.images, batch.shape, batch.hsv);
       for (let k = 0; k < B && tiles.length < n; k++) {
         const image = { data: batch.images.subarray(k * H * W * 3, (k + 1) * H * W * 3), width: W, height: H };
         const xyxy: number[] = [];

@@ -5,6 +5,8 @@
  * worker and in-process (0 workers), so a batch is the same bytes either way.
  */
 import { statSync } from 'node:fs';
+import type { HsvLuts } from './augment/hsv.js';
+import { applyHsvLuts, HSV_LUT_BYTES, packHsvLuts } from './augment/hsv.js';
 import type { AugmentHyp, SamplePlan, SampleSource } from './augment/pipeline.js';
 import { planIndices, planSample, STREAM, trainSample, valSample } from './augment/pipeline.js';
 import type { Sample } from './augment/sample.js';
@@ -57,8 +59,15 @@ export interface BatchJob {
 export interface BatchData {
   epoch: number;
   batchIndex: number;
+  /** B·H·W·3 RGB uint8, NHWC, before HSV. */
   images: Uint8Array;
   shape: [number, number, number, number];
+  /**
+   * The HSV still to apply to `images`: per image its hue, sat and val LUTs ([B, 3, 256],
+   * `packHsvLuts`; an image marked HSV_SKIP gets none), null when no image gets any (validation,
+   * gains 0). `imagesToTensor` applies them on the GPU, `applyBatchHsv` on the CPU.
+   */
+  hsv: Uint8Array | null;
   batchIdx: Float32Array;
   cls: Float32Array;
   bboxes: Float32Array;
@@ -73,6 +82,14 @@ export function batchImageShape(job: BatchJob, imgsz: number, stride: number): [
   const [bh, bw] = job.shape;
   const [H, W] = job.size === imgsz ? [bh, bw] : multiScaleShape([bh, bw], job.size, stride);
   return [job.indices.length, H, W];
+}
+
+/** A batch's `hsv` array from each image's LUTs (null: none); null when no image has any. */
+function packBatchHsv(luts: readonly (HsvLuts | null)[]): Uint8Array | null {
+  if (luts.every((l) => l === null)) return null;
+  const hsv = new Uint8Array(luts.length * HSV_LUT_BYTES);
+  luts.forEach((l, k) => packHsvLuts(hsv, k, l));
+  return hsv;
 }
 
 export class BatchBuilder implements SampleSource {
@@ -188,6 +205,7 @@ export class BatchBuilder implements SampleSource {
     const cls: number[] = [];
     const bboxes: number[] = [];
     const ratioPad = new Float64Array(B * 4);
+    const luts: (HsvLuts | null)[] = new Array<HsvLuts | null>(B).fill(null);
     for (let k = 0; k < B; k++) {
       const i = job.indices[k];
       const out = scratch ?? images.subarray(k * slot, (k + 1) * slot);
@@ -196,7 +214,12 @@ export class BatchBuilder implements SampleSource {
       const [rh, rw] = this.resizedShape(i);
       if (config.augment) {
         const ctx = { imgsz: config.imgsz, hyp: config.hyp, shape: job.shape, canvas: this.canvas ?? undefined };
-        s = trainSample(plans[k], this, keys(i), ctx, out);
+        const t = trainSample(plans[k], this, keys(i), ctx, out);
+        s = t;
+        if (t.hsv && scratch) {
+          // Multi-scale resizes the sample: its HSV must come before, on the CPU.
+          applyHsvLuts(t.img, 0, t.width * t.height * 3, t.hsv);
+        } else luts[k] = t.hsv;
         ratioPad.set([rh / h0, rw / w0, 0, 0], k * 4);
       } else {
         const r = valSample(i, this, job.shape, out);
@@ -218,6 +241,7 @@ export class BatchBuilder implements SampleSource {
       batchIndex: job.batchIndex,
       images,
       shape: [B, H, W, 3],
+      hsv: packBatchHsv(luts),
       batchIdx: Float32Array.from(batchIdx),
       cls: Float32Array.from(cls),
       bboxes: Float32Array.from(bboxes),

@@ -1,7 +1,8 @@
 /**
  * Loader throughput benchmark: images/s of the training pipeline (mosaic + affine + HSV + flip,
  * the reference's defaults) at imgsz 640, batch 16, decoding JPEGs and from the RAM cache,
- * with 1, 2 and 8 workers.
+ * with 1, 2 and 8 workers. The workers draw the HSV gains and ship their LUTs; the pixels get
+ * HSV on the GPU when the trainer expands the batch (`imagesToTensor`), which is not timed here.
  *
  *   npx tsc -p tsconfig.json
  *   node dist/src/data/bench-loader.js --data ../shared/data/coco128/coco128.yaml [--json]

@@ -30,7 +30,9 @@ port.on('message', (msg: WorkerRequest) => {
       if (msg.type === 'build') {
         const batch = await builder.build(msg.job, msg.images);
         const reply: WorkerReply = { type: 'built', id: msg.id, batch };
-        port.postMessage(reply, [batch.images.buffer, batch.batchIdx.buffer, batch.cls.buffer, batch.bboxes.buffer, batch.ratioPad.buffer] as ArrayBuffer[]);
+        const buffers = [batch.images.buffer, batch.batchIdx.buffer, batch.cls.buffer, batch.bboxes.buffer, batch.ratioPad.buffer];
+        if (batch.hsv) buffers.push(batch.hsv.buffer);
+        port.postMessage(reply, buffers as ArrayBuffer[]);
       } else {
         const { warnings } = await builder.fill(msg.indices);
         port.postMessage({ type: 'filled', id: msg.id, warnings } satisfies WorkerReply);

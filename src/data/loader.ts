@@ -6,10 +6,14 @@
  * ```ts
  * const loader = await DataLoader.create(dataset, { imgsz: 640, batch: 16, augment: true, epochs: 100, workers: 8 });
  * for (let epoch = loader.state().epoch; epoch < 100; epoch++) {
- *   for await (const batch of loader.epoch(epoch)) upload(batch.images, batch.shape);
+ *   for await (const batch of loader.epoch(epoch)) upload(batch.images, batch.shape, batch.hsv);
  * }
  * await loader.close();
  * ```
+ *
+ * Augmented batches leave their HSV to the consumer (`batch.hsv`: per image the LUTs of the
+ * gains drawn for it): `imagesToTensor` applies it on the GPU as it expands the bytes to
+ * floats, `applyBatchHsv` on the CPU.
  *
  * Determinism: the sample order comes from (seed, epoch), every sample's augmentation from
  * (seed, epoch, index), multi-scale sizes from (seed, epoch, batch). A batch's bytes do not
@@ -78,9 +82,15 @@ export interface LoaderOptions {
 
 /** A batch, ready for upload; normalization to [0, 1] happens on the GPU. */
 export interface Batch {
-  /** B·H·W·3 RGB uint8, NHWC. */
+  /** B·H·W·3 RGB uint8, NHWC, before the HSV in `hsv`. */
   images: Uint8Array;
   shape: [number, number, number, number];
+  /**
+   * Augmented batches: the HSV LUTs still to apply to `images`, [B, 3, 256] (see
+   * `BatchData.hsv`); pass them to `imagesToTensor` (GPU) or `applyBatchHsv` (CPU). Null or
+   * absent: nothing to apply.
+   */
+  hsv?: Uint8Array | null;
   labels: {
     /** Image index in the batch, one per box. */
     batchIdx: Float32Array;
@@ -507,6 +517,7 @@ export class DataLoader {
     return {
       images: b.images,
       shape: b.shape,
+      hsv: b.hsv,
       labels: { batchIdx: b.batchIdx, cls: b.cls, bboxes: b.bboxes },
       paths: b.indices.map((i) => d.files[i]),
       originalShapes: b.indices.map((i) => [d.shapes[2 * i], d.shapes[2 * i + 1]] as [number, number]),

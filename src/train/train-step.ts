@@ -71,7 +71,7 @@ export class TrainStep {
     const settings = this.p.schedule.at(epoch, ni);
     TrainSchedule.apply(optimizer.groups, settings);
     const [, h, w] = batch.shape;
-    const x = imagesToTensor(this.engine, batch.images, batch.shape, dtype);
+    const x = imagesToTensor(this.engine, batch.images, batch.shape, dtype, 'input', batch.hsv);
     const scale = scaler?.scale ?? 1;
     try {
       tidy(() => {

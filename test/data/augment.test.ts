@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { boxCandidates, randomPerspective, transformBoxes, warpImage } from '../../src/data/augment/affine.js';
 import { cutmix } from '../../src/data/augment/cutmix.js';
 import { flipLR, flipUD } from '../../src/data/augment/flip.js';
-import { applyHsv, hsvLuts } from '../../src/data/augment/hsv.js';
+import { applyBatchHsv, applyHsv, applyHsvLuts, HSV_LUT_BYTES, hsvLuts, packHsvLuts, unpackHsvLuts } from '../../src/data/augment/hsv.js';
 import { mixup } from '../../src/data/augment/mixup.js';
 import { mosaic4, mosaicRows } from '../../src/data/augment/mosaic.js';
 import { applyPixelOpsToImage } from '../../src/data/augment/pixel-ops.js';
@@ -306,7 +306,7 @@ describe('flips, HSV, mixup, cutmix', () => {
     expect(Array.from(red)).toEqual([200, 200, 0]);
   });
 
-  it('HSV: every pixel as cv2 computes it (integer RGB->HSV, LUTs, float HSV->RGB rounded)', () => {
+  it('HSV: every pixel as cv2 computes it (integer RGB->HSV, LUTs, HSV->RGB v·(1 - s·k/30) exactly rounded)', () => {
     const r = new Rng(21);
     const n = 20011;
     const px = Uint8Array.from({ length: n * 3 }, () => r.int(0, 256));
@@ -324,7 +324,8 @@ describe('flips, HSV, mixup, cutmix', () => {
       const [H, S, V] = [hue[h], sat[s], val[v]];
       const sector = Math.floor(H / 30);
       const k = H - sector * 30;
-      const t = (q: number): number => Math.round(V * (1 - ((S / 255) * q) / 30));
+      // One correctly rounded division of integers: exact halves stay halves, rounded up.
+      const t = (q: number): number => Math.round((V * (7650 - S * q)) / 7650);
       const tab = [V, t(30), t(k), t(30 - k)];
       const order = [[0, 3, 1], [2, 0, 1], [1, 0, 3], [1, 2, 0], [3, 1, 0], [0, 1, 2]][sector];
       want.set(order.map((j) => tab[j]), i);
@@ -332,6 +333,52 @@ describe('flips, HSV, mixup, cutmix', () => {
     const got = px.slice();
     applyHsv(got, n, gains);
     expect(Buffer.from(got).equals(Buffer.from(want))).toBe(true);
+  });
+
+  it('trainSample leaves HSV to its consumer: same draws, the pixels without HSV, the LUTs of the gains', () => {
+    const src = source();
+    const base: AugmentHyp = { ...DEFAULT_AUGMENT, fliplr: 0.5, flipud: 0.5, mixup: 0.5, cutmix: 0.5 };
+    let mixed = 0;
+    for (let seed = 0; seed < 10; seed++) {
+      const plan = planSample(seed % 4, [0, 1, 2, 3], new Rng(seed, 1), base, seed % 3 !== 0);
+      if (plan.mixup || plan.cutmix) mixed++;
+      const withHsv = trainSample(plan, src, [seed, 0, seed % 4], { imgsz: 160, hyp: base });
+      const without = trainSample(plan, src, [seed, 0, seed % 4], { imgsz: 160, hyp: { ...base, ...NO_HSV } });
+      expect(without.hsv).toBeNull();
+      expect(withHsv.hsv).not.toBeNull();
+      // The gains are drawn either way (0·U(-1, 1) without): every later draw is the same.
+      expect(Buffer.from(withHsv.img).equals(Buffer.from(without.img)), `seed ${seed}`).toBe(true);
+      expect(withHsv.boxes).toEqual(without.boxes);
+      // The LUTs are those of 3 uniform draws times the gains.
+      const g = withHsv.hsv!;
+      expect(g.sat[0]).toBe(0);
+      expect(Math.max(...g.hue)).toBeLessThan(180);
+      const img = withHsv.img.slice();
+      applyHsvLuts(img, 0, img.length, g);
+      expect(Buffer.from(img).equals(Buffer.from(withHsv.img))).toBe(false);
+    }
+    expect(mixed).toBeGreaterThan(2);
+  });
+
+  it('a batch\'s HSV array: LUTs per image, a skipped image left alone', () => {
+    const r = new Rng(4);
+    const [B, H, W] = [3, 5, 7];
+    const images = Uint8Array.from({ length: B * H * W * 3 }, () => r.int(0, 256));
+    const hsv = new Uint8Array(B * HSV_LUT_BYTES);
+    const luts = [hsvLuts([0.1, 0.5, -0.3]), null, hsvLuts([-0.2, -0.5, 0.3])];
+    luts.forEach((l, k) => packHsvLuts(hsv, k, l));
+    expect(unpackHsvLuts(hsv, 1)).toBeNull();
+    expect(Array.from(unpackHsvLuts(hsv, 2)!.val)).toEqual(Array.from(luts[2]!.val));
+    const got = images.slice();
+    applyBatchHsv(got, [B, H, W, 3], hsv);
+    const slot = H * W * 3;
+    for (let k = 0; k < B; k++) {
+      const want = images.slice(k * slot, (k + 1) * slot);
+      if (luts[k]) applyHsvLuts(want, 0, slot, luts[k]!);
+      expect(Buffer.from(got.subarray(k * slot, (k + 1) * slot)).equals(Buffer.from(want)), `image ${k}`).toBe(true);
+    }
+    expect(Buffer.from(got.subarray(slot, 2 * slot)).equals(Buffer.from(images.subarray(slot, 2 * slot)))).toBe(true);
+    expect(Buffer.from(got.subarray(0, slot)).equals(Buffer.from(images.subarray(0, slot)))).toBe(false);
   });
 
   it('mixup blends and keeps both label sets; cutmix pastes a box-free area', () => {

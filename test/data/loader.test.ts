@@ -48,6 +48,7 @@ function expectSameBatches(a: Batch[], b: Batch[]): void {
     expect(b[i].shape).toEqual(a[i].shape);
     expect(b[i].indices).toEqual(a[i].indices);
     expect(Buffer.from(b[i].images).equals(Buffer.from(a[i].images)), `images of batch ${i}`).toBe(true);
+    expect(b[i].hsv ? Buffer.from(b[i].hsv!) : null, `HSV LUTs of batch ${i}`).toEqual(a[i].hsv ? Buffer.from(a[i].hsv!) : null);
     expect(Array.from(b[i].labels.bboxes)).toEqual(Array.from(a[i].labels.bboxes));
     expect(Array.from(b[i].labels.cls)).toEqual(Array.from(a[i].labels.cls));
     expect(Array.from(b[i].labels.batchIdx)).toEqual(Array.from(a[i].labels.batchIdx));
@@ -68,6 +69,8 @@ describe('DataLoader', () => {
     expect(inProcess).toHaveLength(8);
     expect(inProcess[0].shape).toEqual([4, 96, 96, 3]);
     expect(inProcess[3].shape).toEqual([2, 96, 96, 3]);
+    // HSV is left to the consumer: every training image has its LUTs.
+    for (const b of inProcess) expect(b.hsv?.length).toBe(b.shape[0] * 768);
     const workers = await collect(ds, { ...train, workers: 2, prefetch: 3 }, [0, 4]);
     expectSameBatches(inProcess, workers);
     const cached = await collect(ds, { ...train, workers: 2, cache: 'ram' }, [0, 4]);
@@ -140,6 +143,8 @@ describe('DataLoader', () => {
     const sizes = a.map((b) => b.shape[1]);
     for (const s of sizes) expect(s % 32).toBe(0);
     expect(new Set(sizes).size).toBeGreaterThan(1);
+    // A resized batch got its HSV before the resize, on the CPU; one at imgsz leaves it to the consumer.
+    for (const b of a) expect(b.hsv ?? null, `size ${b.shape[1]}`).toEqual(b.shape[1] === 64 ? expect.any(Uint8Array) : null);
     const b = await collect(ds, { ...opts, workers: 2 }, [0]);
     expectSameBatches(a, b);
   });

@@ -4,9 +4,12 @@
  * lut_sat[0] = 0; applied in OpenCV's 8-bit HSV (H in [0, 180)).
  *
  * RGB -> HSV is cv2's integer algorithm (12-bit division tables). HSV -> RGB follows cv2's
- * float HSV2RGB: v·(1 - s·k/30) rounded, with the factor (1 - s·k/30) tabulated once per
- * process for every s and hue fraction k/30 (62 KB, cache-resident; the old table of the
- * products for every v too took 2 MB and a cache miss per pixel). Equal to cv2 within 1 level.
+ * HSV2RGB, v·(1 - s/255·k/30), in exact integer arithmetic: round half up of
+ * v·(7650 - s·k) / 7650. Equal to cv2 within 1 level.
+ *
+ * The GPU applies the same algorithm when it expands a batch to floats
+ * (`kernels/image-input.ts`, from the constants and the division formulas below), so the data
+ * loader only draws the gains and ships each image's three LUTs (`BatchData.hsv`).
  */
 import type { Rng } from '../rng.js';
 
@@ -18,27 +21,36 @@ export interface HsvGains {
 
 export const DEFAULT_HSV: HsvGains = { h: 0.015, s: 0.7, v: 0.4 };
 
-const SHIFT = 12;
-const SDIV = new Int32Array(256);
-const HDIV = new Int32Array(256);
-for (let i = 1; i < 256; i++) {
-  SDIV[i] = Math.round((255 << SHIFT) / i);
-  HDIV[i] = Math.round((180 << SHIFT) / (6 * i));
+/** Fixed-point bits of cv2's RGB -> HSV division tables. */
+export const HSV_SHIFT = 12;
+/** 255·30: HSV -> RGB divides v·(7650 - s·k) by it (s in [0, 255], k = hue mod 30). */
+export const HSV_DEN = 7650;
+/**
+ * cv2's sector_data: the (r, g, b) outputs of hue sector H / 30, as indices into
+ * [v, t(30), t(k), t(30 - k)] with t(q) = round(v·(7650 - s·q) / 7650).
+ */
+export const HSV_SECTORS: readonly (readonly [number, number, number])[] = [
+  [0, 3, 1],
+  [2, 0, 1],
+  [1, 0, 3],
+  [1, 2, 0],
+  [3, 1, 0],
+  [0, 1, 2],
+];
+/**
+ * cv2's division tables as integer formulas (round half up of a / b is (2a + b) / (2b)):
+ * sdiv(v) = round((255 << 12) / v), hdiv(d) = round((180 << 12) / (6d)); 0 for 0.
+ */
+export function hsvSdiv(v: number): number {
+  return v === 0 ? 0 : Math.floor((2 * (255 << HSV_SHIFT) + v) / (2 * v));
+}
+export function hsvHdiv(d: number): number {
+  return d === 0 ? 0 : Math.floor((2 * (180 << HSV_SHIFT) + 6 * d) / (12 * d));
 }
 
-let factorTable: Float64Array | null = null;
-
-/** F[s*31 + k] = 1 - s/255·k/30 (doubles: v·F rounded is the value cv2's HSV2RGB produces). */
-function factorTableOnce(): Float64Array {
-  if (factorTable) return factorTable;
-  const t = new Float64Array(256 * 31);
-  for (let s = 0; s < 256; s++) {
-    const sf = s / 255;
-    for (let k = 0; k <= 30; k++) t[s * 31 + k] = 1 - (sf * k) / 30;
-  }
-  factorTable = t;
-  return t;
-}
+const SDIV = Int32Array.from({ length: 256 }, (_, i) => hsvSdiv(i));
+const HDIV = Int32Array.from({ length: 256 }, (_, i) => hsvHdiv(i));
+const SECTOR_ORDER = Uint8Array.from(HSV_SECTORS.flat());
 
 /** The random gains r (one draw each for h, s, v, in that order). */
 export function drawHsvGains(rng: Rng, gains: HsvGains): [number, number, number] {
@@ -66,6 +78,44 @@ export function hsvLuts(r: readonly [number, number, number]): HsvLuts {
   return { hue, sat, val };
 }
 
+/** Bytes of one image's LUTs in a batch's `hsv` array: hue, sat, val, 256 each. */
+export const HSV_LUT_BYTES = 3 * 256;
+/**
+ * Marks an image of a batch whose pixels get no HSV (every gain 0, or already applied): its
+ * hue LUT's last entry, which a real LUT never holds (hues are < 180) nor reads.
+ */
+export const HSV_SKIP = 255;
+
+/** Writes image k's LUTs (or the skip mark for null) into a batch's `hsv` array. */
+export function packHsvLuts(into: Uint8Array, k: number, luts: HsvLuts | null): void {
+  const o = k * HSV_LUT_BYTES;
+  if (!luts) {
+    into.fill(0, o, o + HSV_LUT_BYTES);
+    into[o + 255] = HSV_SKIP;
+    return;
+  }
+  into.set(luts.hue, o);
+  into.set(luts.sat, o + 256);
+  into.set(luts.val, o + 512);
+}
+
+/** Image k's LUTs in a batch's `hsv` array, or null when it is marked to skip. */
+export function unpackHsvLuts(hsv: Uint8Array, k: number): HsvLuts | null {
+  const o = k * HSV_LUT_BYTES;
+  if (hsv[o + 255] === HSV_SKIP) return null;
+  return { hue: hsv.subarray(o, o + 256), sat: hsv.subarray(o + 256, o + 512), val: hsv.subarray(o + 512, o + 768) };
+}
+
+/** Applies a batch's `hsv` LUTs to its NHWC images (B·H·W·3 bytes) in place: the CPU twin of `imagesToTensor`'s. */
+export function applyBatchHsv(images: Uint8Array, shape: readonly number[], hsv: Uint8Array): void {
+  const [B, H, W] = shape;
+  const slot = H * W * 3;
+  for (let k = 0; k < B; k++) {
+    const luts = unpackHsvLuts(hsv, k);
+    if (luts) applyHsvLuts(images, k * slot, (k + 1) * slot, luts);
+  }
+}
+
 /** Applies the HSV gains to `pixels` RGB pixels of img in place. No-op when all gains are 0. */
 export function applyHsv(img: Uint8Array, pixels: number, r: readonly [number, number, number]): void {
   if (r[0] === 0 && r[1] === 0 && r[2] === 0) return;
@@ -75,7 +125,8 @@ export function applyHsv(img: Uint8Array, pixels: number, r: readonly [number, n
 /** Applies the LUTs of `hsvLuts` to the RGB bytes [from, to) of img in place (e.g. one row). */
 export function applyHsvLuts(img: Uint8Array, from: number, to: number, luts: HsvLuts): void {
   const { hue, sat, val } = luts;
-  const F = factorTableOnce();
+  const half = 1 << (HSV_SHIFT - 1);
+  const tab = new Int32Array(4);
   for (let i = from; i < to; i += 3) {
     const R = img[i];
     const G = img[i + 1];
@@ -85,31 +136,16 @@ export function applyHsvLuts(img: Uint8Array, from: number, to: number, luts: Hs
       img[i] = img[i + 1] = img[i + 2] = val[R];
       continue;
     }
-    let v: number;
-    let mn: number;
-    if (R >= G) {
-      if (R >= B) {
-        v = R;
-        mn = G < B ? G : B;
-      } else {
-        v = B;
-        mn = G;
-      }
-    } else if (G >= B) {
-      v = G;
-      mn = R < B ? R : B;
-    } else {
-      v = B;
-      mn = R;
-    }
+    const v = R >= G ? (R >= B ? R : B) : G >= B ? G : B;
+    const mn = R <= G ? (R <= B ? R : B) : G <= B ? G : B;
     const diff = v - mn;
-    const s = (diff * SDIV[v] + (1 << (SHIFT - 1))) >> SHIFT;
+    const s = (diff * SDIV[v] + half) >> HSV_SHIFT;
     // cv2 tests v == r first, then v == g.
     let h: number;
     if (v === R) h = G - B;
     else if (v === G) h = B - R + 2 * diff;
     else h = R - G + 4 * diff;
-    h = (h * HDIV[diff] + (1 << (SHIFT - 1))) >> SHIFT;
+    h = (h * HDIV[diff] + half) >> HSV_SHIFT;
     if (h < 0) h += 180;
     const H = hue[h];
     const S = sat[s];
@@ -120,31 +156,14 @@ export function applyHsvLuts(img: Uint8Array, from: number, to: number, luts: Hs
     }
     const sector = (H * 2185) >> 16; // H / 30 for H < 256
     const k = H - sector * 30;
-    const f = S * 31;
-    // + 0.5 and truncation is Math.round for these non-negative products (checked for every v, s, k).
-    const t1 = (V * F[f + 30] + 0.5) | 0;
-    const t2 = (V * F[f + k] + 0.5) | 0;
-    const t3 = (V * F[f + 30 - k] + 0.5) | 0;
-    // cv2 sector_data (b, g, r) = {1,3,0},{1,0,2},{3,0,1},{0,2,1},{0,1,3},{2,1,0}; tab = [v, t1, t2, t3].
-    switch (sector) {
-      case 0:
-        img[i] = V; img[i + 1] = t3; img[i + 2] = t1;
-        break;
-      case 1:
-        img[i] = t2; img[i + 1] = V; img[i + 2] = t1;
-        break;
-      case 2:
-        img[i] = t1; img[i + 1] = V; img[i + 2] = t3;
-        break;
-      case 3:
-        img[i] = t1; img[i + 1] = t2; img[i + 2] = V;
-        break;
-      case 4:
-        img[i] = t3; img[i + 1] = t1; img[i + 2] = V;
-        break;
-      default:
-        img[i] = V; img[i + 1] = t1; img[i + 2] = t2;
-        break;
-    }
+    // round(V·(7650 - S·q) / 7650), half up; the quotient of these small integers is exact.
+    tab[0] = V;
+    tab[1] = Math.floor((2 * V * (HSV_DEN - S * 30) + HSV_DEN) / (2 * HSV_DEN));
+    tab[2] = Math.floor((2 * V * (HSV_DEN - S * k) + HSV_DEN) / (2 * HSV_DEN));
+    tab[3] = Math.floor((2 * V * (HSV_DEN - S * (30 - k)) + HSV_DEN) / (2 * HSV_DEN));
+    const o = sector * 3;
+    img[i] = tab[SECTOR_ORDER[o]];
+    img[i + 1] = tab[SECTOR_ORDER[o + 1]];
+    img[i + 2] = tab[SECTOR_ORDER[o + 2]];
   }
 }

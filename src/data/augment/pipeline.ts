@@ -16,6 +16,7 @@ import { Rng } from '../rng.js';
 import type { PerspectiveHyp } from './affine.js';
 import { randomPerspective } from './affine.js';
 import { cutmix } from './cutmix.js';
+import type { HsvLuts } from './hsv.js';
 import { drawMixupRatio, mixup } from './mixup.js';
 import { mosaicCentre, mosaicRows } from './mosaic.js';
 import type { PixelOps } from './pixel-ops.js';
@@ -137,14 +138,31 @@ function preTransform(plan: SamplePlan, src: SampleSource, rng: Rng, ctx: TrainC
   return randomPerspective({ img: lb.data, width: lb.width, height: lb.height, boxes, cls: p.cls }, rng, ctx.hyp, 0, { out, pixelOps });
 }
 
-/** One augmented training sample; written into `out` (h·w·3 of the output shape) when given. */
-export function trainSample(plan: SamplePlan, src: SampleSource, seedKeys: readonly number[], ctx: TrainContext, out?: Uint8Array): Sample {
+/**
+ * A training sample whose HSV is still to apply: `hsv` holds the LUTs of the gains drawn for
+ * it (null when every gain is 0). HSV is the last pixel op of the reference (after mixup and
+ * cutmix; the flips that follow it commute with a per-pixel op), so the data loader leaves it
+ * to the GPU, which applies it while it expands the batch (`imagesToTensor`); `applyHsvLuts`
+ * is the CPU version.
+ */
+export interface TrainSample extends Sample {
+  hsv: HsvLuts | null;
+}
+
+/** One augmented training sample, before HSV; written into `out` (h·w·3 of the output shape) when given. */
+export function trainSample(plan: SamplePlan, src: SampleSource, seedKeys: readonly number[], ctx: TrainContext, out?: Uint8Array): TrainSample {
   const rng = Rng.derive(...seedKeys, STREAM.augment);
   // HSV and flips come after mixup/cutmix; without those, they are the next draws of this
-  // stream after the matrix (mixup and cutmix draw from their own), so the warp applies them.
+  // stream after the matrix (mixup and cutmix draw from their own), so the warp applies the
+  // flips. The HSV gains are drawn at the same point, their LUTs returned instead of applied.
+  const drawn: { hsv: HsvLuts | null } = { hsv: null };
+  const drawOps = (): PixelOps => {
+    const ops = drawPixelOps(rng, ctx.hyp);
+    drawn.hsv = ops.hsv;
+    return { ...ops, hsv: null };
+  };
   const mixed = plan.mixup !== null || plan.cutmix !== null;
-  const pixelOps = mixed ? undefined : () => drawPixelOps(rng, ctx.hyp);
-  const s = preTransform(plan, src, rng, ctx, out, pixelOps);
+  const s = preTransform(plan, src, rng, ctx, out, mixed ? undefined : drawOps);
   if (plan.mixup) {
     const mixRng = Rng.derive(...seedKeys, STREAM.mixup);
     const other = preTransform(plan.mixup, src, mixRng, ctx);
@@ -155,8 +173,8 @@ export function trainSample(plan: SamplePlan, src: SampleSource, seedKeys: reado
     const other = preTransform(plan.cutmix, src, cutRng, ctx);
     cutmix(s, other, cutRng);
   }
-  if (mixed) applyPixelOps(s, drawPixelOps(rng, ctx.hyp));
-  return s;
+  if (mixed) applyPixelOps(s, drawOps());
+  return { ...s, hsv: drawn.hsv };
 }
 
 /** Validation / inference sample: LetterBox(shape, scaleup=false), boxes scaled and shifted. */
