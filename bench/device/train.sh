@@ -21,6 +21,6 @@ start=$(date +%s)
 timeout --signal=KILL "$SECONDS_LEFT" node dist/bin/yolo-wgpu.js "$@" --json > "$OUT/train-$NAME.json" 2> "$OUT/train-$NAME.log"
 rc=$?
 echo "train $NAME: exit $rc after $(( $(date +%s) - start )) s (137: stopped at the time limit; resume on the next call)"
-grep -v "artificially reduced" "$OUT/train-$NAME.log" | tr '\r' '\n' | grep -v '^\s*$' | tail -n 25
-cp "$DIR/results.csv" "$OUT/results-$NAME.csv" 2>/dev/null
+grep -v "artificially reduced" "$OUT/train-$NAME.log" | tr '\r' '\n' | grep -v '^\s*$' | tail -n 6
+cp "$DIR/results.csv" "$OUT/results-$NAME.csv" 2>/dev/null && echo "results.csv: last row of $(($(wc -l < "$DIR/results.csv") - 1)):" && tail -n 1 "$DIR/results.csv"
 cat "$OUT/train-$NAME.json" 2>/dev/null | head -c 1500; echo
