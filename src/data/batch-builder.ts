@@ -6,7 +6,8 @@
  */
 import { statSync } from 'node:fs';
 import type { HsvLuts } from './augment/hsv.js';
-import { applyHsvLuts, HSV_LUT_BYTES, packHsvLuts } from './augment/hsv.js';
+import { HSV_LUT_BYTES } from '../kernels/hsv.wgsl.js';
+import { applyHsvLuts, packHsvLuts } from './augment/hsv.js';
 import type { AugmentHyp, SamplePlan, SampleSource } from './augment/pipeline.js';
 import { planIndices, planSample, STREAM, trainSample, valSample } from './augment/pipeline.js';
 import type { Sample } from './augment/sample.js';

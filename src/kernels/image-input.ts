@@ -1,48 +1,11 @@
-import { HSV_DEN, HSV_LUT_BYTES, HSV_SECTORS, HSV_SHIFT, HSV_SKIP } from '../data/augment/hsv.js';
 import type { Category } from '../gpu/arena.js';
 import type { DType } from '../gpu/dtype.js';
 import type { Engine } from '../gpu/engine.js';
 import { Tensor } from '../gpu/tensor.js';
+import { HSV_LUT_BYTES, HSV_SKIP, hsvWgsl } from './hsv.wgsl.js';
 import { enables, grid1d, launch, linearIndexWgsl, Params } from './launch.js';
 
 const WG = 256;
-
-/** WGSL of the HSV augmentation of one pixel (`applyHsvLuts`, bit for bit): RGB in, RGB out, 0..255. */
-function hsvWgsl(): string {
-  const half = 1 << (HSV_SHIFT - 1);
-  const sectors = HSV_SECTORS.map((o, i) => `    case ${i}u: { return vec3<i32>(tab[${o[0]}], tab[${o[1]}], tab[${o[2]}]); }`).join('\n');
-  return /* wgsl */ `
-fn lut(image: u32, which: u32, x: u32) -> i32 {
-  let j = image * ${HSV_LUT_BYTES}u + which * 256u + x;
-  return i32((luts[j / 4u] >> (8u * (j % 4u))) & 0xffu);
-}
-fn sdiv(v: i32) -> i32 { return select(0, (${2 * (255 << HSV_SHIFT)} + v) / (2 * max(v, 1)), v > 0); }
-fn hdiv(d: i32) -> i32 { return select(0, (${2 * (180 << HSV_SHIFT)} + 6 * d) / (12 * max(d, 1)), d > 0); }
-fn rgbT(v: i32, s: i32, q: i32) -> i32 { return (2 * v * (${HSV_DEN} - s * q) + ${HSV_DEN}) / ${2 * HSV_DEN}; }
-fn hsv(rgb: vec3<i32>, image: u32) -> vec3<i32> {
-  let r = rgb.x;
-  let g = rgb.y;
-  let b = rgb.z;
-  let v = max(r, max(g, b));
-  let diff = v - min(r, min(g, b));
-  let s = (diff * sdiv(v) + ${half}) >> ${HSV_SHIFT}u;
-  var h: i32;
-  if (v == r) { h = g - b; } else if (v == g) { h = b - r + 2 * diff; } else { h = r - g + 4 * diff; }
-  h = (h * hdiv(diff) + ${half}) >> ${HSV_SHIFT}u;
-  if (h < 0) { h += 180; }
-  let H = lut(image, 0u, u32(h));
-  let S = lut(image, 1u, u32(s));
-  let V = lut(image, 2u, u32(v));
-  if (S == 0) { return vec3<i32>(V, V, V); }
-  let sector = u32(H / 30);
-  let k = H - 30 * (H / 30);
-  let tab = array<i32, 4>(V, rgbT(V, S, 30), rgbT(V, S, k), rgbT(V, S, 30 - k));
-  switch sector {
-${sectors}
-    default: { return vec3<i32>(V, V, V); }
-  }
-}`;
-}
 
 /**
  * Uploads a batch of 8-bit images (NHWC RGB bytes, as the data loader hands them over) and

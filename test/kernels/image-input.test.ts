@@ -1,5 +1,6 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { applyBatchHsv, HSV_LUT_BYTES, hsvLuts, packHsvLuts } from '../../src/data/augment/hsv.js';
+import { applyBatchHsv, hsvLuts, packHsvLuts } from '../../src/data/augment/hsv.js';
+import { HSV_LUT_BYTES } from '../../src/kernels/hsv.wgsl.js';
 import { loadDataset } from '../../src/data/dataset.js';
 import { loadDatasetYaml } from '../../src/data/dataset-yaml.js';
 import { DataLoader } from '../../src/data/loader.js';

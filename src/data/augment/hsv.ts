@@ -8,9 +8,10 @@
  * v·(7650 - s·k) / 7650. Equal to cv2 within 1 level.
  *
  * The GPU applies the same algorithm when it expands a batch to floats
- * (`kernels/image-input.ts`, from the constants and the division formulas below), so the data
+ * (`kernels/image-input.ts`, with the constants and division formulas of `kernels/hsv.wgsl.ts`), so the data
  * loader only draws the gains and ships each image's three LUTs (`BatchData.hsv`).
  */
+import { HSV_DEN, HSV_LUT_BYTES, HSV_SECTORS, HSV_SHIFT, HSV_SKIP, hsvHdiv, hsvSdiv } from '../../kernels/hsv.wgsl.js';
 import type { Rng } from '../rng.js';
 
 export interface HsvGains {
@@ -20,33 +21,6 @@ export interface HsvGains {
 }
 
 export const DEFAULT_HSV: HsvGains = { h: 0.015, s: 0.7, v: 0.4 };
-
-/** Fixed-point bits of cv2's RGB -> HSV division tables. */
-export const HSV_SHIFT = 12;
-/** 255·30: HSV -> RGB divides v·(7650 - s·k) by it (s in [0, 255], k = hue mod 30). */
-export const HSV_DEN = 7650;
-/**
- * cv2's sector_data: the (r, g, b) outputs of hue sector H / 30, as indices into
- * [v, t(30), t(k), t(30 - k)] with t(q) = round(v·(7650 - s·q) / 7650).
- */
-export const HSV_SECTORS: readonly (readonly [number, number, number])[] = [
-  [0, 3, 1],
-  [2, 0, 1],
-  [1, 0, 3],
-  [1, 2, 0],
-  [3, 1, 0],
-  [0, 1, 2],
-];
-/**
- * cv2's division tables as integer formulas (round half up of a / b is (2a + b) / (2b)):
- * sdiv(v) = round((255 << 12) / v), hdiv(d) = round((180 << 12) / (6d)); 0 for 0.
- */
-export function hsvSdiv(v: number): number {
-  return v === 0 ? 0 : Math.floor((2 * (255 << HSV_SHIFT) + v) / (2 * v));
-}
-export function hsvHdiv(d: number): number {
-  return d === 0 ? 0 : Math.floor((2 * (180 << HSV_SHIFT) + 6 * d) / (12 * d));
-}
 
 const SDIV = Int32Array.from({ length: 256 }, (_, i) => hsvSdiv(i));
 const HDIV = Int32Array.from({ length: 256 }, (_, i) => hsvHdiv(i));
@@ -77,14 +51,6 @@ export function hsvLuts(r: readonly [number, number, number]): HsvLuts {
   sat[0] = 0;
   return { hue, sat, val };
 }
-
-/** Bytes of one image's LUTs in a batch's `hsv` array: hue, sat, val, 256 each. */
-export const HSV_LUT_BYTES = 3 * 256;
-/**
- * Marks an image of a batch whose pixels get no HSV (every gain 0, or already applied): its
- * hue LUT's last entry, which a real LUT never holds (hues are < 180) nor reads.
- */
-export const HSV_SKIP = 255;
 
 /** Writes image k's LUTs (or the skip mark for null) into a batch's `hsv` array. */
 export function packHsvLuts(into: Uint8Array, k: number, luts: HsvLuts | null): void {
