@@ -13,16 +13,18 @@ export interface ClipOptions {
 }
 
 /**
- * Fills the optimizer `control` tensor [gradMul, skip, norm] from a set of gradients,
+ * Updates the optimizer `control` tensor [gradMul, skip, norm, steps] from a set of gradients,
  * entirely on the GPU and deterministically (fixed-order partial sums, no atomics):
  * norm is the global L2 norm of the unscaled gradients, gradMul = min(1, maxNorm /
- * (norm + 1e-6)) / lossScale as torch's clip_grad_norm_ after unscaling, and skip = 1
- * when any gradient is inf or NaN (the f16 loss scaler then skips the step).
+ * (norm + 1e-6)) / lossScale as torch's clip_grad_norm_ after unscaling, skip = 1
+ * when any gradient is inf or NaN (the f16 loss scaler then skips the step), and steps,
+ * the count of steps taken, grows by one unless the step is skipped (AdamW's bias
+ * correction counts taken steps only, as with PyTorch's GradScaler).
  */
 export function gradientControl(grads: readonly Tensor[], control: Tensor, options: ClipOptions): void {
   if (grads.length === 0) throw new Error('gradientControl: no gradients');
   const engine = control.engine;
-  if (control.dtype !== 'f32' || control.size < 3 || !control.isContiguous()) throw new Error('gradientControl: control must be a contiguous f32 tensor of 3');
+  if (control.dtype !== 'f32' || control.size !== 4 || !control.isContiguous()) throw new Error('gradientControl: control must be a contiguous f32 tensor of 4');
   const chunks = grads.map((g) => Math.max(1, Math.ceil(g.size / CHUNK)));
   const total = chunks.reduce((a, b) => a + b, 0);
   const partials = Tensor.empty(engine, [total], 'f32', 'workspace');
@@ -91,6 +93,7 @@ fn main(@builtin(local_invocation_index) t: u32) {
     control[P.offset] = coef / P.lossScale;
     control[P.offset + 1u] = select(1.0, 0.0, finite(norm));
     control[P.offset + 2u] = norm;
+    control[P.offset + 3u] += select(0.0, 1.0, finite(norm));
   }
 }`,
     },

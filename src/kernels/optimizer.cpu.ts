@@ -10,7 +10,8 @@ export function sgdUpdateCpu(param: Float64Array, grad: Float64Array, buf: Float
   }
 }
 
-export function adamwUpdateCpu(param: Float64Array, grad: Float64Array, m: Float64Array, v: Float64Array, gradMul: number, h: AdamWHyper): void {
+/** `step`: the 1-based count of steps taken (the GPU kernel reads it from its control tensor). */
+export function adamwUpdateCpu(param: Float64Array, grad: Float64Array, m: Float64Array, v: Float64Array, gradMul: number, h: AdamWHyper & { step: number }): void {
   const c1 = 1 - h.beta1 ** h.step;
   const c2 = 1 - h.beta2 ** h.step;
   for (let i = 0; i < param.length; i++) {

@@ -16,15 +16,14 @@ export interface AdamWHyper {
   beta2: number;
   eps: number;
   weightDecay: number;
-  /** 1-based step count, for bias correction. */
-  step: number;
 }
 
 /**
- * The optimizer kernels read a 2-element f32 `control` tensor written on the GPU:
- * control[0] multiplies every gradient (gradient-clipping coefficient / loss scale),
- * control[1] != 0 skips the update (a non-finite gradient under f16 loss scaling).
- * Keeping these on the GPU means a step needs no readback.
+ * The optimizer kernels read the f32 `control` tensor [gradMul, skip, norm, steps] that
+ * `gradientControl` writes on the GPU: control[0] multiplies every gradient (clipping
+ * coefficient / loss scale), control[1] != 0 skips the update (a non-finite gradient under
+ * f16 loss scaling), control[3] counts the steps taken, this one included (AdamW's bias
+ * correction). Keeping these on the GPU means a step needs no readback.
  */
 const CONTROL_WGSL = /* wgsl */ `
 @group(0) @binding(1) var<storage, read_write> control: array<f32>;
@@ -78,15 +77,13 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
 export function adamwUpdate(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, control: Tensor, h: AdamWHyper): void {
   checkSameShape('adamw', param, grad, m, v);
   const engine = param.engine;
-  const c1 = 1 - h.beta1 ** h.step;
-  const c2 = 1 - h.beta2 ** h.step;
   launch(
     engine,
     {
       key: 'optim:adamw',
       name: 'adamw update',
       build: () => /* wgsl */ `
-struct Params { n: u32, lr: f32, beta1: f32, beta2: f32, eps: f32, decay: f32, stepSize: f32, sqrtC2: f32 }
+struct Params { n: u32, lr: f32, beta1: f32, beta2: f32, eps: f32, decay: f32, logBeta1: f32, logBeta2: f32 }
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(2) var<storage, read_write> param: array<f32>;
 @group(0) @binding(3) var<storage, read_write> grad: array<f32>;
@@ -94,6 +91,13 @@ struct Params { n: u32, lr: f32, beta1: f32, beta2: f32, eps: f32, decay: f32, s
 @group(0) @binding(5) var<storage, read_write> v: array<f32>;
 ${CONTROL_WGSL}
 ${linearIndexWgsl(WG)}
+// 1 - beta^t = -expm1(t log beta), without the cancellation of 1 - pow(beta, t) in f32
+// (1 - 0.999 is off by 1e-5 relative once 0.999 is rounded to f32): a series while small.
+fn biasCorrection(logBeta: f32, t: f32) -> f32 {
+  let x = t * logBeta;
+  if (x < -0.1) { return 1.0 - exp(x); }
+  return -x * (1.0 + x / 2.0 * (1.0 + x / 3.0 * (1.0 + x / 4.0 * (1.0 + x / 5.0))));
+}
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
   let i = linearIndex(gid, groups);
@@ -103,12 +107,15 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   let vi = P.beta2 * v[i] + (1.0 - P.beta2) * g * g;
   m[i] = mi;
   v[i] = vi;
+  let t = control[3];
+  let stepSize = P.lr / biasCorrection(P.logBeta1, t);
+  let sqrtC2 = sqrt(biasCorrection(P.logBeta2, t));
   let p = param[i] * P.decay;
-  param[i] = p - P.stepSize * mi / (sqrt(vi) / P.sqrtC2 + P.eps);
+  param[i] = p - stepSize * mi / (sqrt(vi) / sqrtC2 + P.eps);
 }`,
     },
     [control, param, grad, m, v],
-    new Params().u32(param.size).f32(h.lr, h.beta1, h.beta2, h.eps, 1 - h.lr * h.weightDecay, h.lr / c1, Math.sqrt(c2)),
+    new Params().u32(param.size).f32(h.lr, h.beta1, h.beta2, h.eps, 1 - h.lr * h.weightDecay, Math.log(h.beta1), Math.log(h.beta2)),
     grid1d(engine, param.size, WG),
   );
 }

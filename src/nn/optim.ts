@@ -65,24 +65,30 @@ export interface StepOptions {
  */
 export interface OptimizerState {
   kind: 'SGD' | 'AdamW';
+  /** Steps taken (skipped f16 steps not counted). */
   steps: number;
   tensors: Map<string, HostEntry>;
 }
 
+/** A control tensor's initial value: no clipping, no skip, `steps` steps taken. */
+function controlWith(steps: number): Float32Array {
+  return Float32Array.from([1, 0, 0, steps]);
+}
+
 /**
- * Shared optimizer machinery: the GPU control tensor [gradMul, skip, norm] computed from
- * all gradients (clipping and the inf/NaN check without a readback), then per-parameter updates.
+ * Shared optimizer machinery: the GPU control tensor [gradMul, skip, norm, steps] computed from
+ * all gradients (clipping, the inf/NaN check and the count of steps taken, without a
+ * readback), then per-parameter updates.
  */
 export abstract class Optimizer {
   readonly control: Tensor;
-  protected steps = 0;
   abstract readonly kind: OptimizerState['kind'];
 
   constructor(
     protected readonly engine: Engine,
     readonly groups: ParamGroup[],
   ) {
-    this.control = keep(Tensor.empty(engine, [3], 'f32', 'optimizer'));
+    this.control = keep(Tensor.fromHost(engine, controlWith(0), [4], 'f32', 'optimizer'));
   }
 
   /** Updates every parameter that has a gradient. Returns nothing: read `control` for norm/skip. */
@@ -94,7 +100,6 @@ export abstract class Optimizer {
       this.control,
       { maxNorm: options.maxNorm ?? Infinity, lossScale: options.lossScale ?? 1 },
     );
-    this.steps++;
     for (const group of this.groups) for (const v of group.params) if (v.grad) this.update(group, v);
   }
 
@@ -113,9 +118,9 @@ export abstract class Optimizer {
     const named = this.groups.flatMap((g) =>
       g.params.flatMap((v, i) => Object.entries(this.stateOf(v, false) ?? {}).map(([name, t]) => [`${g.name}.${i}.${name}`, t] as const)),
     );
-    const values = await Tensor.readAll(named.map(([, t]) => t));
+    const [control, ...values] = await Tensor.readAll([this.control, ...named.map(([, t]) => t)]);
     const tensors = new Map<string, HostEntry>(named.map(([key, t], i) => [key, { shape: [...t.shape], data: Float32Array.from(values[i]) }]));
-    return { kind: this.kind, steps: this.steps, tensors };
+    return { kind: this.kind, steps: control[3], tensors };
   }
 
   /** Restores a saved state into an optimizer over the same parameter groups. */
@@ -129,7 +134,7 @@ export abstract class Optimizer {
       if (entry.shape.join(',') !== t.shape.join(',')) throw new UserError(`${source}: '${key}' has shape [${entry.shape}], the parameter's is [${t.shape}]`);
       t.write(entry.data);
     }
-    this.steps = s.steps;
+    this.control.write(controlWith(s.steps));
   }
 
   dispose(): void {
@@ -199,7 +204,6 @@ export class AdamW extends Optimizer {
       beta2: this.beta2,
       eps: this.eps,
       weightDecay: group.weightDecay,
-      step: this.steps,
     });
   }
 

@@ -54,12 +54,12 @@ export interface BatchRun {
 
 export class TrainStep {
   private readonly engine: Engine;
-  /** [box, cls, dfl, gradMul, skip, norm]: what one batch reports. */
+  /** [box, cls, dfl, gradMul, skip, norm, steps]: what one batch reports (the items, then the optimizer's control). */
   private readonly report: Tensor;
 
   constructor(private readonly p: StepParts) {
     this.engine = p.model.engine;
-    this.report = keep(Tensor.empty(this.engine, [6], 'f32', 'other'));
+    this.report = keep(Tensor.empty(this.engine, [7], 'f32', 'other'));
   }
 
   /**
@@ -90,7 +90,7 @@ export class TrainStep {
       optimizer.step({ maxNorm: MAX_GRAD_NORM, lossScale: scale });
       optimizer.zeroGrad();
       ema.update();
-      tidy(() => copyInto(optimizer.control, this.report.slice(0, 3, 6)));
+      tidy(() => copyInto(optimizer.control, this.report.slice(0, 3, 7)));
     }
     const report = this.report.read().then((v): BatchReport => ({ items: [v[0], v[1], v[2]], stepped, skipped: stepped && v[4] !== 0 }));
     return { settings, stepped, report };

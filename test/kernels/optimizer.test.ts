@@ -20,7 +20,7 @@ describe('optimizer kernels', () => {
     engine = await testEngine();
     const p = state(1);
     const buf = { host: new Float64Array(N), gpu: Tensor.fromHost(engine, new Float32Array(N), [N], 'f32', 'optimizer') };
-    const control = Tensor.fromHost(engine, [0.5, 0], [2], 'f32', 'other');
+    const control = Tensor.fromHost(engine, [0.5, 0, 0, 1], [4], 'f32', 'other');
     const h = { lr: 0.01, momentum: 0.937, nesterov: true, weightDecay: 5e-4 };
     for (let step = 0; step < 4; step++) {
       const g = randomData(N, 100 + step);
@@ -32,7 +32,7 @@ describe('optimizer kernels', () => {
     expectClose(await p.gpu.read(), p.host, 1e-5, 1e-6);
     expectClose(await buf.gpu.read(), buf.host, 1e-5, 1e-6);
     const before = await p.gpu.read();
-    control.write([1, 1]);
+    control.write([1, 1, 0, 1]);
     const grad = Tensor.fromHost(engine, randomData(N, 9), [N], 'f32', 'grads');
     sgdUpdate(p.gpu, grad, buf.gpu, control, h);
     expect(Array.from(await p.gpu.read())).toEqual(Array.from(before));
@@ -44,11 +44,13 @@ describe('optimizer kernels', () => {
     const p = state(2);
     const m = { host: new Float64Array(N), gpu: Tensor.fromHost(engine, new Float32Array(N), [N], 'f32', 'optimizer') };
     const v = { host: new Float64Array(N), gpu: Tensor.fromHost(engine, new Float32Array(N), [N], 'f32', 'optimizer') };
-    const control = Tensor.fromHost(engine, [2, 0], [2], 'f32', 'other');
-    for (let step = 1; step <= 5; step++) {
+    const control = Tensor.fromHost(engine, [2, 0, 0, 0], [4], 'f32', 'other');
+    // The step count comes from control[3]; both branches of the bias correction (series, exp) are taken.
+    for (const step of [1, 2, 3, 4, 5, 150, 3000]) {
       const h = { lr: 0.002, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, step };
       const g = randomData(N, 200 + step);
       const grad = Tensor.fromHost(engine, g, [N], 'f32', 'grads');
+      control.write([2, 0, 0, step]);
       adamwUpdate(p.gpu, grad, m.gpu, v.gpu, control, h);
       adamwUpdateCpu(p.host, Float64Array.from(g), m.host, v.host, 2, h);
       grad.dispose();

@@ -80,6 +80,40 @@ describe('optimizers', () => {
     });
   }
 
+  it('adamw: a skipped step (inf gradient) changes nothing and is not counted by the bias correction', async () => {
+    engine = await testEngine();
+    const model = new Tiny(engine);
+    const groups = referenceParamGroups(model, 0.01, 5e-4, 0.9);
+    const opt = new AdamW(engine, groups);
+    const host = new Map((await model.stateDict()).entries());
+    const params = new Map([...host].map(([n, e]) => [n, Float64Array.from(e.data)]));
+    const state = new Map([...host].map(([n, e]) => [n, [new Float64Array(e.data.length), new Float64Array(e.data.length)]]));
+    const groupOf = new Map(model.namedParameters().map(([n, v]) => [n, groups.find((g) => g.params.includes(v))!]));
+    let taken = 0;
+    for (const [seed, poisoned] of [[5, false], [6, true], [7, false]] as const) {
+      const grads = setGrads(model, seed);
+      if (poisoned) {
+        const [, v] = model.namedParameters()[0];
+        v.grad!.write(Float32Array.from(grads.values().next().value!, (x, i) => (i === 0 ? Infinity : x)));
+      }
+      opt.step({ maxNorm: 10 });
+      if (poisoned) continue;
+      taken++;
+      const [gradMul] = gradientControlCpu([...grads.values()], { maxNorm: 10, lossScale: 1 });
+      for (const [n, g] of grads) {
+        const group = groupOf.get(n)!;
+        const [a, b] = state.get(n)!;
+        adamwUpdateCpu(params.get(n)!, Float64Array.from(g), a, b, gradMul, { lr: group.lr, beta1: group.momentum, beta2: 0.999, eps: 1e-8, weightDecay: group.weightDecay, step: taken });
+      }
+    }
+    const after = await model.stateDict();
+    for (const [n, p] of params) expectClose(after.get(n)!.data, p, 1e-5, 1e-6);
+    expect((await opt.state()).steps).toBe(2);
+    opt.zeroGrad();
+    opt.dispose();
+    model.dispose();
+  });
+
   it('the loss scaler halves on overflow and doubles after the growth interval', () => {
     const s = new LossScaler(1024, 3);
     s.update(true);
