@@ -168,6 +168,15 @@ export class Engine {
     return { buffer, bufferId: segments.ids[allocation.segment], offset: allocation.offset, size: allocation.size };
   }
 
+  /**
+   * The whole GPU buffer of the segment an allocation lies in: kernels that walk many tensors
+   * of one segment (the EMA of every weight) bind it once and address the tensors by offset.
+   */
+  segmentSlice(allocation: Allocation): BufferSlice {
+    const whole = this.slice(allocation);
+    return { ...whole, offset: 0, size: whole.buffer.size };
+  }
+
   /** Records one dispatch; a no-op in meta mode. */
   run(request: KernelRequest, slices: () => BufferSlice[], params: Uint32Array, groups: readonly number[]): void {
     if (this.isMeta) return;

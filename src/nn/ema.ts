@@ -1,7 +1,7 @@
 import { keep } from '../gpu/scope.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { copy, copyInto } from '../kernels/copy.js';
-import { emaUpdate } from '../kernels/optimizer.js';
+import { EmaBatch } from '../kernels/ema-batch.js';
 import type { HostEntry, Module } from './module.js';
 
 /** What a checkpoint keeps of an EMA: the update count and the averages in PyTorch names and layouts. */
@@ -17,6 +17,8 @@ export interface EmaState {
  */
 export class ModelEMA {
   readonly tensors: Tensor[];
+  /** The update of every average, built at the first update and kept while the tensors stay the same. */
+  private batch: EmaBatch | null = null;
 
   constructor(
     private readonly model: Module,
@@ -38,8 +40,12 @@ export class ModelEMA {
   /** Called after each optimizer step. */
   update(): void {
     this.updates++;
-    const d = this.decay();
-    ModelEMA.sources(this.model).forEach((t, i) => emaUpdate(this.tensors[i], t, d));
+    const sources = ModelEMA.sources(this.model);
+    if (!this.batch?.covers(this.tensors, sources)) {
+      this.batch?.dispose();
+      this.batch = new EmaBatch(this.model.engine, this.tensors, sources);
+    }
+    this.batch.update(this.decay());
   }
 
   /**
@@ -72,6 +78,7 @@ export class ModelEMA {
   }
 
   dispose(): void {
+    this.batch?.dispose();
     for (const t of this.tensors) t.dispose();
   }
 }
