@@ -1,5 +1,6 @@
 import { Tensor } from '../gpu/tensor.js';
 import { launch, Params } from './launch.js';
+import { segmentBatches } from './segment-batch.js';
 
 const WG = 256;
 /** Elements each workgroup of the first pass sums (16 per thread). */
@@ -25,30 +26,35 @@ export function gradientControl(grads: readonly Tensor[], control: Tensor, optio
   if (grads.length === 0) throw new Error('gradientControl: no gradients');
   const engine = control.engine;
   if (control.dtype !== 'f32' || control.size !== 4 || !control.isContiguous()) throw new Error('gradientControl: control must be a contiguous f32 tensor of 4');
-  const chunks = grads.map((g) => Math.max(1, Math.ceil(g.size / CHUNK)));
-  const total = chunks.reduce((a, b) => a + b, 0);
+  for (const g of grads) if (g.dtype !== 'f32' || !g.isContiguous()) throw new Error('gradientControl: gradients must be contiguous f32');
+  const total = grads.reduce((n, g) => n + Math.max(1, Math.ceil(g.size / CHUNK)), 0);
   const partials = Tensor.empty(engine, [total], 'f32', 'workspace');
-  let base = 0;
-  grads.forEach((g, i) => {
-    if (g.dtype !== 'f32' || !g.isContiguous()) throw new Error('gradientControl: gradients must be contiguous f32');
-    launch(
-      engine,
+  // Partial sums of squares, one per CHUNK of each gradient, numbered in gradient order: all
+  // gradients in one dispatch per set of arena segments (segment-batch.ts).
+  for (const b of segmentBatches(grads.map((g) => ({ tensors: [g] })), [partials], CHUNK, WG)) {
+    engine.run(
       {
-        key: 'gradnorm:partial',
+        key: `gradnorm:partial:${b.key}`,
         name: 'grad sum of squares',
+        bindings: b.bindings,
         build: () => /* wgsl */ `
-struct Params { n: u32, base: u32, offset: u32 }
+struct Params { ${b.paramsWgsl} }
 @group(0) @binding(0) var<uniform> P: Params;
-@group(0) @binding(1) var<storage, read_write> partials: array<f32>;
-@group(0) @binding(2) var<storage, read_write> grad: array<f32>;
+${b.wgsl}
 var<workgroup> sums: array<f32, ${WG}>;
 @compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
+  let w = wid.x + wid.y * nwg.x;
+  // No early return: the barriers below need every invocation (rowOf reads storage, which
+  // WGSL's uniformity analysis cannot see is the same across the workgroup).
+  let row = rowOf(w);
+  var size = 0u;
+  var start = 0u;
+  if (row != ROW_NONE) { size = rowSize(row); start = chunkOf(row, w) * ${CHUNK}u + t; }
   var s = 0.0;
-  let start = wg.x * ${CHUNK}u + t;
   for (var j = 0u; j < 16u; j++) {
     let i = start + j * ${WG}u;
-    if (i < P.n) { let x = grad[P.offset + i]; s += x * x; }
+    if (i < size) { let x = load0(row, i); s += x * x; }
   }
   sums[t] = s;
   workgroupBarrier();
@@ -56,15 +62,15 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
     if (t < stride) { sums[t] += sums[t + stride]; }
     workgroupBarrier();
   }
-  if (t == 0u) { partials[P.base + wg.x] = sums[0]; }
+  if (t == 0u && row != ROW_NONE) { storeShared0(globalChunk(row, w), sums[0]); }
 }`,
       },
-      [partials, g],
-      new Params().u32(g.size, base, g.offset),
-      [chunks[i], 1, 1],
+      b.slices,
+      b.params(new Params()).build(),
+      b.groups,
     );
-    base += chunks[i];
-  });
+    b.table.dispose();
+  }
   launch(
     engine,
     {

@@ -1,5 +1,6 @@
 import type { Tensor } from '../gpu/tensor.js';
 import { grid1d, launch, linearIndexWgsl, Params } from './launch.js';
+import { segmentBatches } from './segment-batch.js';
 
 const WG = 256;
 
@@ -24,12 +25,22 @@ export interface AdamWHyper {
  * coefficient / loss scale), control[1] != 0 skips the update (a non-finite gradient under
  * f16 loss scaling), control[3] counts the steps taken, this one included (AdamW's bias
  * correction). Keeping these on the GPU means a step needs no readback.
+ *
+ * Updates are multi-tensor batches (segment-batch.ts): every parameter of a model in one
+ * dispatch per set of arena segments. Rows carry their hyperparameters' index (a parameter
+ * group's); up to MAX_HYPERS distinct ones per dispatch.
  */
-const CONTROL_WGSL = /* wgsl */ `
-@group(0) @binding(1) var<storage, read_write> control: array<f32>;
-fn skipStep() -> bool { return control[1] != 0.0; }
-fn gradAt(i: u32) -> f32 { return grad[i] * control[0]; }
-`;
+const MAX_HYPERS = 4;
+/** Elements a workgroup updates (4 per thread). */
+const CHUNK = WG * 4;
+
+/** One parameter's update: the parameter, its gradient, its state tensors, its group's hyperparameters. */
+export interface UpdateRow<H> {
+  param: Tensor;
+  grad: Tensor;
+  state: readonly Tensor[];
+  h: H;
+}
 
 function checkSameShape(op: string, ...ts: Tensor[]): void {
   for (const t of ts) {
@@ -39,85 +50,148 @@ function checkSameShape(op: string, ...ts: Tensor[]): void {
   }
 }
 
-/** SGD with momentum (PyTorch semantics: buf = m*buf + g; nesterov uses g + m*buf), L2 weight decay. */
-export function sgdUpdate(param: Tensor, grad: Tensor, buf: Tensor, control: Tensor, h: SgdHyper): void {
-  checkSameShape('sgd', param, grad, buf);
-  const engine = param.engine;
-  launch(
-    engine,
+const CONTROL_WGSL = /* wgsl */ `
+fn skipStep() -> bool { return loadShared0(1u) != 0.0; }
+fn gradAt(row: u32, i: u32) -> f32 { return load1(row, i) * loadShared0(0u); }
+`;
+
+/**
+ * Records `rows` as batched dispatches of the kernel whose per-element body is `body` (WGSL
+ * using row, i, the loads/stores of segment-batch and `H` = the row's hyperparameter vec4s);
+ * `hyperWords` flattens one H into 4·`vec4s` f32 words.
+ */
+function updateBatches<H>(
+  rows: readonly UpdateRow<H>[],
+  control: Tensor,
+  kernel: { key: string; name: string; vec4s: number; body: string; prelude?: string },
+  hyperWords: (h: H) => number[],
+): void {
+  if (rows.length === 0) return;
+  const engine = control.engine;
+  for (const r of rows) checkSameShape(kernel.name, r.param, r.grad, ...r.state);
+  for (let from = 0; from < rows.length; ) {
+    // Rows up to the one that would bring a (MAX_HYPERS + 1)th distinct set of hyperparameters.
+    const hypers: H[] = [];
+    let to = from;
+    for (; to < rows.length; to++) {
+      if (!hypers.includes(rows[to].h)) {
+        if (hypers.length === MAX_HYPERS) break;
+        hypers.push(rows[to].h);
+      }
+    }
+    const part = rows.slice(from, to);
+    const batches = segmentBatches(
+      part.map((r) => ({ tensors: [r.param, r.grad, ...r.state], extra: [hypers.indexOf(r.h)] })),
+      [control],
+      CHUNK,
+      WG,
+    );
+    for (const b of batches) {
+      engine.run(
+        {
+          key: `${kernel.key}:${b.key}`,
+          name: kernel.name,
+          bindings: b.bindings,
+          build: () => /* wgsl */ `
+struct Params { ${b.paramsWgsl}, hyper: array<vec4<f32>, ${MAX_HYPERS * kernel.vec4s}> }
+@group(0) @binding(0) var<uniform> P: Params;
+${b.wgsl}
+${CONTROL_WGSL}
+${kernel.prelude ?? ''}
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
+  let w = wid.x + wid.y * nwg.x;
+  let row = rowOf(w);
+  if (row == ROW_NONE || skipStep()) { return; }
+  let size = rowSize(row);
+  let hyper = rowExtra(row, 0u) * ${kernel.vec4s}u;
+  let start = chunkOf(row, w) * ${CHUNK}u;
+  for (var j = 0u; j < 4u; j++) {
+    let i = start + j * ${WG}u + t;
+    if (i < size) {
+${kernel.body}
+    }
+  }
+}`,
+        },
+        b.slices,
+        b.params(new Params())
+          .align4()
+          .f32(...hypers.flatMap(hyperWords), ...new Array<number>((MAX_HYPERS - hypers.length) * 4 * kernel.vec4s).fill(0))
+          .build(),
+        b.groups,
+      );
+      b.table.dispose();
+    }
+    from = to;
+  }
+}
+
+/** SGD with momentum (PyTorch semantics: buf = m*buf + g; nesterov uses g + m*buf), L2 weight decay; state [buf]. */
+export function sgdUpdateMany(rows: readonly UpdateRow<SgdHyper>[], control: Tensor): void {
+  updateBatches(
+    rows,
+    control,
     {
       key: 'optim:sgd',
       name: 'sgd update',
-      build: () => /* wgsl */ `
-struct Params { n: u32, lr: f32, momentum: f32, weightDecay: f32, nesterov: u32 }
-@group(0) @binding(0) var<uniform> P: Params;
-@group(0) @binding(2) var<storage, read_write> param: array<f32>;
-@group(0) @binding(3) var<storage, read_write> grad: array<f32>;
-@group(0) @binding(4) var<storage, read_write> buf: array<f32>;
-${CONTROL_WGSL}
-${linearIndexWgsl(WG)}
-@compute @workgroup_size(WG)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-  let i = linearIndex(gid, groups);
-  if (i >= P.n || skipStep()) { return; }
-  let g = gradAt(i) + P.weightDecay * param[i];
-  let b = P.momentum * buf[i] + g;
-  buf[i] = b;
-  let d = select(b, g + P.momentum * b, P.nesterov != 0u);
-  param[i] = param[i] - P.lr * d;
-}`,
+      vec4s: 1,
+      // H = (lr, momentum, weightDecay, nesterov)
+      body: /* wgsl */ `
+      let H = P.hyper[hyper];
+      let param = load0(row, i);
+      let g = gradAt(row, i) + H.z * param;
+      let b = H.y * load2(row, i) + g;
+      store2(row, i, b);
+      let d = select(b, g + H.y * b, H.w != 0.0);
+      store0(row, i, param - H.x * d);`,
     },
-    [control, param, grad, buf],
-    new Params().u32(param.size).f32(h.lr, h.momentum, h.weightDecay).u32(h.nesterov ? 1 : 0),
-    grid1d(engine, param.size, WG),
+    (h) => [h.lr, h.momentum, h.weightDecay, h.nesterov ? 1 : 0],
   );
 }
 
-/** AdamW (PyTorch semantics): decoupled weight decay, bias-corrected moments. */
-export function adamwUpdate(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, control: Tensor, h: AdamWHyper): void {
-  checkSameShape('adamw', param, grad, m, v);
-  const engine = param.engine;
-  launch(
-    engine,
+export function sgdUpdate(param: Tensor, grad: Tensor, buf: Tensor, control: Tensor, h: SgdHyper): void {
+  sgdUpdateMany([{ param, grad, state: [buf], h }], control);
+}
+
+/** AdamW (PyTorch semantics): decoupled weight decay, bias-corrected moments; state [m, v]. */
+export function adamwUpdateMany(rows: readonly UpdateRow<AdamWHyper>[], control: Tensor): void {
+  updateBatches(
+    rows,
+    control,
     {
       key: 'optim:adamw',
       name: 'adamw update',
-      build: () => /* wgsl */ `
-struct Params { n: u32, lr: f32, beta1: f32, beta2: f32, eps: f32, decay: f32, logBeta1: f32, logBeta2: f32 }
-@group(0) @binding(0) var<uniform> P: Params;
-@group(0) @binding(2) var<storage, read_write> param: array<f32>;
-@group(0) @binding(3) var<storage, read_write> grad: array<f32>;
-@group(0) @binding(4) var<storage, read_write> m: array<f32>;
-@group(0) @binding(5) var<storage, read_write> v: array<f32>;
-${CONTROL_WGSL}
-${linearIndexWgsl(WG)}
-// 1 - beta^t = -expm1(t log beta), without the cancellation of 1 - pow(beta, t) in f32
-// (1 - 0.999 is off by 1e-5 relative once 0.999 is rounded to f32): a series while small.
+      vec4s: 2,
+      // 1 - beta^t = -expm1(t log beta), without the cancellation of 1 - pow(beta, t) in f32
+      // (1 - 0.999 is off by 1e-5 relative once 0.999 is rounded to f32): a series while small.
+      prelude: /* wgsl */ `
 fn biasCorrection(logBeta: f32, t: f32) -> f32 {
   let x = t * logBeta;
   if (x < -0.1) { return 1.0 - exp(x); }
   return -x * (1.0 + x / 2.0 * (1.0 + x / 3.0 * (1.0 + x / 4.0 * (1.0 + x / 5.0))));
-}
-@compute @workgroup_size(WG)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-  let i = linearIndex(gid, groups);
-  if (i >= P.n || skipStep()) { return; }
-  let g = gradAt(i);
-  let mi = P.beta1 * m[i] + (1.0 - P.beta1) * g;
-  let vi = P.beta2 * v[i] + (1.0 - P.beta2) * g * g;
-  m[i] = mi;
-  v[i] = vi;
-  let t = control[3];
-  let stepSize = P.lr / biasCorrection(P.logBeta1, t);
-  let sqrtC2 = sqrt(biasCorrection(P.logBeta2, t));
-  let p = param[i] * P.decay;
-  param[i] = p - stepSize * mi / (sqrt(vi) / sqrtC2 + P.eps);
 }`,
+      // H0 = (lr, beta1, beta2, eps), H1 = (decay factor 1 - lr·wd, log beta1, log beta2, 0)
+      body: /* wgsl */ `
+      let H0 = P.hyper[hyper];
+      let H1 = P.hyper[hyper + 1u];
+      let g = gradAt(row, i);
+      let mi = H0.y * load2(row, i) + (1.0 - H0.y) * g;
+      let vi = H0.z * load3(row, i) + (1.0 - H0.z) * g * g;
+      store2(row, i, mi);
+      store3(row, i, vi);
+      let t = loadShared0(3u);
+      let stepSize = H0.x / biasCorrection(H1.y, t);
+      let sqrtC2 = sqrt(biasCorrection(H1.z, t));
+      let p = load0(row, i) * H1.x;
+      store0(row, i, p - stepSize * mi / (sqrt(vi) / sqrtC2 + H0.w));`,
     },
-    [control, param, grad, m, v],
-    new Params().u32(param.size).f32(h.lr, h.beta1, h.beta2, h.eps, 1 - h.lr * h.weightDecay, Math.log(h.beta1), Math.log(h.beta2)),
-    grid1d(engine, param.size, WG),
+    (h) => [h.lr, h.beta1, h.beta2, h.eps, 1 - h.lr * h.weightDecay, Math.log(h.beta1), Math.log(h.beta2), 0],
   );
+}
+
+export function adamwUpdate(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, control: Tensor, h: AdamWHyper): void {
+  adamwUpdateMany([{ param, grad, state: [m, v], h }], control);
 }
 
 /** Exponential moving average: ema = decay * ema + (1 - decay) * value (weights and BN buffers). */

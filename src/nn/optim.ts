@@ -5,7 +5,7 @@ import { keep } from '../gpu/scope.js';
 import { Tensor } from '../gpu/tensor.js';
 import { fill } from '../kernels/copy.js';
 import { gradientControl } from '../kernels/grad-norm.js';
-import { adamwUpdate, sgdUpdate } from '../kernels/optimizer.js';
+import { adamwUpdateMany, sgdUpdateMany } from '../kernels/optimizer.js';
 import type { HostEntry, Module } from './module.js';
 
 /**
@@ -70,6 +70,13 @@ export interface OptimizerState {
   tensors: Map<string, HostEntry>;
 }
 
+/** One hyperparameter object per group of these parameters (the batched update tells groups apart by identity). */
+function perGroup<H>(params: readonly { group: ParamGroup }[], make: (group: ParamGroup) => H): Map<ParamGroup, H> {
+  const out = new Map<ParamGroup, H>();
+  for (const { group } of params) if (!out.has(group)) out.set(group, make(group));
+  return out;
+}
+
 /** A control tensor's initial value: no clipping, no skip, `steps` steps taken. */
 function controlWith(steps: number): Float32Array {
   return Float32Array.from([1, 0, 0, steps]);
@@ -100,14 +107,15 @@ export abstract class Optimizer {
       this.control,
       { maxNorm: options.maxNorm ?? Infinity, lossScale: options.lossScale ?? 1 },
     );
-    for (const group of this.groups) for (const v of group.params) if (v.grad) this.update(group, v);
+    this.update(this.groups.flatMap((group) => group.params.filter((v) => v.grad).map((v) => ({ group, v }))));
   }
 
   zeroGrad(): void {
     for (const g of this.groups) for (const v of g.params) v.zeroGrad();
   }
 
-  protected abstract update(group: ParamGroup, v: Var): void;
+  /** Updates these parameters (each with a gradient), all in few dispatches. */
+  protected abstract update(params: readonly { group: ParamGroup; v: Var }[]): void;
 
   /** The state tensors of one parameter by name; created (zero) with `create`, else undefined until its first update. */
   protected abstract stateOf(v: Var, create: boolean): Record<string, Tensor> | undefined;
@@ -161,14 +169,12 @@ export class SGD extends Optimizer {
     return buf && { momentum_buffer: buf };
   }
 
-  protected update(group: ParamGroup, v: Var): void {
-    const buf = this.stateOf(v, true)!.momentum_buffer;
-    sgdUpdate(v.data, v.grad!, buf, this.control, {
-      lr: group.lr,
-      momentum: group.momentum,
-      nesterov: this.nesterov,
-      weightDecay: group.weightDecay,
-    });
+  protected update(params: readonly { group: ParamGroup; v: Var }[]): void {
+    const hyper = perGroup(params, (group) => ({ lr: group.lr, momentum: group.momentum, nesterov: this.nesterov, weightDecay: group.weightDecay }));
+    sgdUpdateMany(
+      params.map(({ group, v }) => ({ param: v.data, grad: v.grad!, state: [this.stateOf(v, true)!.momentum_buffer], h: hyper.get(group)! })),
+      this.control,
+    );
   }
 
   stateTensors(): Tensor[] {
@@ -196,15 +202,15 @@ export class AdamW extends Optimizer {
   }
 
   /** The group's `momentum` is beta1, as the reference maps it. */
-  protected update(group: ParamGroup, v: Var): void {
-    const { exp_avg, exp_avg_sq } = this.stateOf(v, true)!;
-    adamwUpdate(v.data, v.grad!, exp_avg, exp_avg_sq, this.control, {
-      lr: group.lr,
-      beta1: group.momentum,
-      beta2: this.beta2,
-      eps: this.eps,
-      weightDecay: group.weightDecay,
-    });
+  protected update(params: readonly { group: ParamGroup; v: Var }[]): void {
+    const hyper = perGroup(params, (group) => ({ lr: group.lr, beta1: group.momentum, beta2: this.beta2, eps: this.eps, weightDecay: group.weightDecay }));
+    adamwUpdateMany(
+      params.map(({ group, v }) => {
+        const { exp_avg, exp_avg_sq } = this.stateOf(v, true)!;
+        return { param: v.data, grad: v.grad!, state: [exp_avg, exp_avg_sq], h: hyper.get(group)! };
+      }),
+      this.control,
+    );
   }
 
   stateTensors(): Tensor[] {

@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import type { Engine } from '../../src/gpu/engine.js';
+import { Engine } from '../../src/gpu/engine.js';
 import { Tensor } from '../../src/gpu/tensor.js';
-import { adamwUpdate, emaUpdate, sgdUpdate } from '../../src/kernels/optimizer.js';
+import { adamwUpdate, adamwUpdateMany, emaUpdate, sgdUpdate, sgdUpdateMany } from '../../src/kernels/optimizer.js';
 import { adamwUpdateCpu, emaUpdateCpu, sgdUpdateCpu } from '../../src/kernels/optimizer.cpu.js';
 import { expectClose, randomData, testEngine } from '../helpers/gpu.js';
 
@@ -59,6 +59,38 @@ describe('optimizer kernels', () => {
     // (1 - beta2) is rounded to f32 on the GPU, as in PyTorch: ~1e-5 relative.
     expectClose(await v.gpu.read(), v.host, 1e-4, 1e-9);
     for (const t of [p.gpu, m.gpu, v.gpu, control]) t.dispose();
+  });
+
+  it('updates many parameters at once across arena segments and more hyperparameter sets than one dispatch holds', async () => {
+    // Small segments spread the tensors over several; 6 hyperparameter sets split the rows over two dispatches.
+    const small = await Engine.open({ segmentBytes: 32 * 1024 });
+    const sizes = [1, 5, 1023, 1024, 1025, 3000, 77, 2049, 4, 600, 1500, 9];
+    for (const kind of ['sgd', 'adamw'] as const) {
+      const hypers = [0, 1, 2, 3, 4, 5].map((k) => ({ lr: 0.01 * (k + 1), momentum: 0.8 + 0.02 * k, beta1: 0.8 + 0.02 * k, beta2: 0.999, eps: 1e-8, nesterov: k % 2 === 0, weightDecay: 1e-3 * k }));
+      const control = Tensor.fromHost(small, [0.5, 0, 0, 1], [4], 'f32', 'other');
+      const rows = sizes.map((n, r) => {
+        const data = (seed: number) => randomData(n, 1000 * r + seed);
+        const host = { param: Float64Array.from(data(1)), grad: Float64Array.from(data(2)), state: [new Float64Array(n), new Float64Array(n)] };
+        const gpu = (a: Float64Array, c: 'params' | 'grads' | 'optimizer') => Tensor.fromHost(small, Float32Array.from(a), [n], 'f32', c);
+        const state = (kind === 'sgd' ? host.state.slice(0, 1) : host.state).map((a) => gpu(a, 'optimizer'));
+        return { host, h: hypers[r % 6], t: { param: gpu(host.param, 'params'), grad: gpu(host.grad, 'grads'), state } };
+      });
+      const segments = new Set(rows.map((r) => r.t.param.storage.allocation.segment));
+      expect(segments.size).toBeGreaterThan(1);
+      if (kind === 'sgd') sgdUpdateMany(rows.map((r) => ({ ...r.t, h: r.h })), control);
+      else adamwUpdateMany(rows.map((r) => ({ ...r.t, h: r.h })), control);
+      for (const r of rows) {
+        const [a, b] = r.host.state;
+        if (kind === 'sgd') sgdUpdateCpu(r.host.param, r.host.grad, a, 0.5, r.h);
+        else adamwUpdateCpu(r.host.param, r.host.grad, a, b, 0.5, { ...r.h, step: 1 });
+        expectClose(await r.t.param.read(), r.host.param, 1e-5, 1e-6);
+        expectClose(await r.t.state[0].read(), a, 1e-5, 1e-6);
+      }
+      for (const r of rows) for (const t of [r.t.param, r.t.grad, ...r.t.state]) t.dispose();
+      control.dispose();
+    }
+    expect(small.stats().liveBytes).toBe(0);
+    small.destroy();
   });
 
   it('EMA blends toward the value', async () => {
