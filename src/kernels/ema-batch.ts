@@ -8,10 +8,10 @@ const WG = 256;
 const CHUNK = WG * 4;
 
 /**
- * `emaUpdate` (optimizer.ts) of many (average, value) pairs as multi-tensor batches
- * (segment-batch.ts): a model's ~300 weights and buffers take one dispatch instead of ~300.
- * Same arithmetic, same bits. Built once for tensors that stay allocated (an EMA's averages
- * and the model's weights), all contiguous f32.
+ * Exponential moving averages, ema = decay * ema + (1 - decay) * value, of many (average,
+ * value) pairs (a model's weights and BatchNorm buffers) as multi-tensor batches
+ * (segment-batch.ts): ~300 pairs take one dispatch instead of ~300. Built once for tensors
+ * that stay allocated (an EMA's averages and the model's weights), all contiguous f32.
  */
 export class EmaBatch {
   private readonly batches: SegmentBatch[];

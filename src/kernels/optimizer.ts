@@ -1,5 +1,5 @@
 import type { Tensor } from '../gpu/tensor.js';
-import { grid1d, launch, linearIndexWgsl, Params } from './launch.js';
+import { Params } from './launch.js';
 import { segmentBatches } from './segment-batch.js';
 
 const WG = 256;
@@ -192,32 +192,4 @@ fn biasCorrection(logBeta: f32, t: f32) -> f32 {
 
 export function adamwUpdate(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, control: Tensor, h: AdamWHyper): void {
   adamwUpdateMany([{ param, grad, state: [m, v], h }], control);
-}
-
-/** Exponential moving average: ema = decay * ema + (1 - decay) * value (weights and BN buffers). */
-export function emaUpdate(ema: Tensor, value: Tensor, decay: number): void {
-  checkSameShape('ema', ema, value);
-  const engine = ema.engine;
-  launch(
-    engine,
-    {
-      key: 'optim:ema',
-      name: 'ema update',
-      build: () => /* wgsl */ `
-struct Params { n: u32, decay: f32 }
-@group(0) @binding(0) var<uniform> P: Params;
-@group(0) @binding(1) var<storage, read_write> ema: array<f32>;
-@group(0) @binding(2) var<storage, read_write> value: array<f32>;
-${linearIndexWgsl(WG)}
-@compute @workgroup_size(WG)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-  let i = linearIndex(gid, groups);
-  if (i >= P.n) { return; }
-  ema[i] = P.decay * ema[i] + (1.0 - P.decay) * value[i];
-}`,
-    },
-    [ema, value],
-    new Params().u32(ema.size).f32(decay),
-    grid1d(engine, ema.size, WG),
-  );
 }
