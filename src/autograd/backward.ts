@@ -1,4 +1,5 @@
 import { keep, tidy } from '../gpu/scope.js';
+import { DTYPE_BYTES } from '../gpu/dtype.js';
 import { Tensor } from '../gpu/tensor.js';
 import { copy, fill } from '../kernels/copy.js';
 import { add } from '../kernels/elementwise.js';
@@ -53,6 +54,11 @@ export function backward(root: Var, seed?: Tensor, options: { takeSeed?: boolean
   }
 }
 
+/** Whether `t` is the only view of its storage and covers all of it, contiguously. */
+function ownsWholeStorage(t: Tensor): boolean {
+  return t.storage.soleView && t.offset === 0 && t.isContiguous() && t.size * DTYPE_BYTES[t.dtype] === t.storage.bytes;
+}
+
 /** Hands gradient `g` (owned) to input `v`: into its producer's pending gradient, or its `.grad` if a leaf. */
 function deliver(v: Var, g: Tensor, grads: Map<Node, Tensor>): void {
   if (g.shape.join() !== v.shape.join()) throw new Error(`backward: gradient [${g.shape}] for a value of shape [${v.shape}]`);
@@ -69,6 +75,9 @@ function deliver(v: Var, g: Tensor, grads: Map<Node, Tensor>): void {
     g.dispose();
   } else if (v.data.storage.category !== 'params') {
     v.grad = keep(g); // an input's gradient (e.g. a checkpointed segment's) stays an activation: no copy
+  } else if (g.dtype === 'f32' && ownsWholeStorage(g)) {
+    g.engine.recategorize(g.storage.allocation, 'grads'); // the temporary becomes the parameter's gradient: no copy
+    v.grad = keep(g);
   } else {
     v.grad = keep(copy(g, 'grads', 'f32'));
     g.dispose();

@@ -18,7 +18,8 @@ export interface Allocation {
   readonly offset: number;
   readonly size: number;
   readonly requested: number;
-  readonly category: Category;
+  /** Changed only by `Arena.recategorize`. */
+  category: Category;
   freed: boolean;
 }
 
@@ -151,6 +152,15 @@ export class Arena {
       next.offset = a.offset;
       next.size += a.size;
     } else free.splice(i, 0, { offset: a.offset, size: a.size });
+  }
+
+  /** Counts a live allocation under another category from now on (a gradient computed as a temporary that becomes `.grad`). */
+  recategorize(a: Allocation, category: Category): void {
+    if (a.freed) throw new Error(`recategorize: allocation ${a.id} was freed`);
+    this.live[a.category] -= a.size;
+    this.live[category] += a.size;
+    this.categoryPeak[category] = Math.max(this.categoryPeak[category], this.live[category]);
+    a.category = category;
   }
 
   /** Gives back every segment with nothing live in it (real memory returns to the driver). */

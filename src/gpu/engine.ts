@@ -156,6 +156,10 @@ export class Engine {
     this.arena.free(allocation);
   }
 
+  recategorize(allocation: Allocation, category: Category): void {
+    this.arena.recategorize(allocation, category);
+  }
+
   stats(): ArenaStats {
     return this.arena.stats();
   }

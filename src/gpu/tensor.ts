@@ -27,6 +27,11 @@ export class Storage {
     return this.refs > 0;
   }
 
+  /** Whether exactly one view holds this storage. */
+  get soleView(): boolean {
+    return this.refs === 1;
+  }
+
   retain(): this {
     if (this.refs <= 0) throw new Error('a view of freed storage was taken');
     this.refs++;

@@ -59,6 +59,9 @@ describe('tape', () => {
     y.dispose();
     const live = engine.stats().live;
     expect(live.activations + live.workspace).toBe(0);
+    // The gradient computed as a temporary became .grad in place: counted as grads, no copy left behind.
+    expect(x.grad!.storage.category).toBe('grads');
+    expect(live.grads).toBe(x.grad!.storage.allocation.size);
     const z = noGrad(() => ag.mul(x, x));
     expect(z.node).toBeNull();
     z.dispose();

@@ -46,6 +46,21 @@ describe('Arena', () => {
     expect(a.stats().liveBytes).toBe(0);
   });
 
+  it('moves a live allocation to another category: live and peak bytes follow, the total does not change', () => {
+    const a = arena();
+    const g = a.alloc(1000, 'activations');
+    a.alloc(256, 'grads');
+    const total = a.stats().liveBytes;
+    a.recategorize(g, 'grads');
+    expect(a.stats().live.activations).toBe(0);
+    expect(a.stats().live.grads).toBe(1024 + 256);
+    expect(a.stats().peak.grads).toBe(1024 + 256);
+    expect(a.stats().liveBytes).toBe(total);
+    a.free(g);
+    expect(a.stats().live.grads).toBe(256);
+    expect(() => a.recategorize(g, 'params')).toThrow(/was freed/);
+  });
+
   it('grows new segments, gives large requests their own, and releases empty ones', () => {
     const a = arena();
     const x = a.alloc(4096, 'activations');
