@@ -1,7 +1,6 @@
 import type { Engine } from '../gpu/engine.js';
 import type { Tensor } from '../gpu/tensor.js';
-import { Params } from './launch.js';
-import { segmentBatches, type SegmentBatch } from './segment-batch.js';
+import { recordBatch, rowwiseMainWgsl, segmentBatches, type SegmentBatch } from './segment-batch.js';
 
 const WG = 256;
 /** Elements a workgroup updates (4 per thread). */
@@ -45,31 +44,16 @@ export class EmaBatch {
   /** ema = decay * ema + (1 - decay) * value for every pair. */
   update(decay: number): void {
     for (const b of this.batches) {
-      this.engine.run(
+      recordBatch(
+        this.engine,
+        b,
         {
-          key: `optim:ema-batch:${b.key}`,
+          key: 'optim:ema-batch',
           name: 'ema update (batched)',
-          bindings: b.bindings,
-          build: () => /* wgsl */ `
-struct Params { ${b.paramsWgsl}, decay: f32 }
-@group(0) @binding(0) var<uniform> P: Params;
-${b.wgsl}
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
-  let w = wid.x + wid.y * nwg.x;
-  let row = rowOf(w);
-  if (row == ROW_NONE) { return; }
-  let size = rowSize(row);
-  let start = chunkOf(row, w) * ${CHUNK}u;
-  for (var j = 0u; j < 4u; j++) {
-    let i = start + j * ${WG}u + t;
-    if (i < size) { store0(row, i, P.decay * load0(row, i) + (1.0 - P.decay) * load1(row, i)); }
-  }
-}`,
+          fields: 'decay: f32',
+          code: () => rowwiseMainWgsl(WG, '      store0(row, i, P.decay * load0(row, i) + (1.0 - P.decay) * load1(row, i));'),
         },
-        b.slices,
-        b.params(new Params()).f32(decay).build(),
-        b.groups,
+        (p) => p.f32(decay),
       );
     }
   }

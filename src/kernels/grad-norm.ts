@@ -1,6 +1,6 @@
 import { Tensor } from '../gpu/tensor.js';
 import { launch, Params } from './launch.js';
-import { segmentBatches } from './segment-batch.js';
+import { recordBatch, segmentBatches } from './segment-batch.js';
 
 const WG = 256;
 /** Elements each workgroup of the first pass sums (16 per thread). */
@@ -32,15 +32,10 @@ export function gradientControl(grads: readonly Tensor[], control: Tensor, optio
   // Partial sums of squares, one per CHUNK of each gradient, numbered in gradient order: all
   // gradients in one dispatch per set of arena segments (segment-batch.ts).
   for (const b of segmentBatches(grads.map((g) => ({ tensors: [g] })), [partials], CHUNK, WG)) {
-    engine.run(
-      {
-        key: `gradnorm:partial:${b.key}`,
-        name: 'grad sum of squares',
-        bindings: b.bindings,
-        build: () => /* wgsl */ `
-struct Params { ${b.paramsWgsl} }
-@group(0) @binding(0) var<uniform> P: Params;
-${b.wgsl}
+    recordBatch(engine, b, {
+      key: 'gradnorm:partial',
+      name: 'grad sum of squares',
+      code: () => /* wgsl */ `
 var<workgroup> sums: array<f32, ${WG}>;
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
@@ -64,11 +59,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   }
   if (t == 0u && row != ROW_NONE) { storeShared0(globalChunk(row, w), sums[0]); }
 }`,
-      },
-      b.slices,
-      b.params(new Params()).build(),
-      b.groups,
-    );
+    });
     b.table.dispose();
   }
   launch(

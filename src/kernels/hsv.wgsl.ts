@@ -31,6 +31,10 @@ export function hsvSdiv(v: number): number {
 export function hsvHdiv(d: number): number {
   return d === 0 ? 0 : Math.floor((2 * (180 << HSV_SHIFT) + 6 * d) / (12 * d));
 }
+/** HSV -> RGB's t(q) = round(v·(7650 - s·q) / 7650), half up: exact for these small integers. */
+export function hsvRgbT(v: number, s: number, q: number): number {
+  return Math.floor((2 * v * (HSV_DEN - s * q) + HSV_DEN) / (2 * HSV_DEN));
+}
 
 /** Bytes of one image's LUTs in a batch's `hsv` array: hue, sat, val, 256 each. */
 export const HSV_LUT_BYTES = 3 * 256;

@@ -1,6 +1,5 @@
 import type { Tensor } from '../gpu/tensor.js';
-import { Params } from './launch.js';
-import { segmentBatches } from './segment-batch.js';
+import { recordBatch, rowwiseMainWgsl, segmentBatches } from './segment-batch.js';
 
 const WG = 256;
 
@@ -87,39 +86,18 @@ function updateBatches<H>(
       WG,
     );
     for (const b of batches) {
-      engine.run(
+      recordBatch(
+        engine,
+        b,
         {
-          key: `${kernel.key}:${b.key}`,
+          key: kernel.key,
           name: kernel.name,
-          bindings: b.bindings,
-          build: () => /* wgsl */ `
-struct Params { ${b.paramsWgsl}, hyper: array<vec4<f32>, ${MAX_HYPERS * kernel.vec4s}> }
-@group(0) @binding(0) var<uniform> P: Params;
-${b.wgsl}
-${CONTROL_WGSL}
+          fields: `hyper: array<vec4<f32>, ${MAX_HYPERS * kernel.vec4s}>`,
+          code: () => `${CONTROL_WGSL}
 ${kernel.prelude ?? ''}
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
-  let w = wid.x + wid.y * nwg.x;
-  let row = rowOf(w);
-  if (row == ROW_NONE || skipStep()) { return; }
-  let size = rowSize(row);
-  let hyper = rowExtra(row, 0u) * ${kernel.vec4s}u;
-  let start = chunkOf(row, w) * ${CHUNK}u;
-  for (var j = 0u; j < 4u; j++) {
-    let i = start + j * ${WG}u + t;
-    if (i < size) {
-${kernel.body}
-    }
-  }
-}`,
+${rowwiseMainWgsl(WG, kernel.body, `  if (skipStep()) { return; }\n  let hyper = rowExtra(row, 0u) * ${kernel.vec4s}u;`)}`,
         },
-        b.slices,
-        b.params(new Params())
-          .align4()
-          .f32(...hypers.flatMap(hyperWords), ...new Array<number>((MAX_HYPERS - hypers.length) * 4 * kernel.vec4s).fill(0))
-          .build(),
-        b.groups,
+        (p) => p.align4().f32(...hypers.flatMap(hyperWords), ...new Array<number>((MAX_HYPERS - hypers.length) * 4 * kernel.vec4s).fill(0)),
       );
       b.table.dispose();
     }

@@ -3,6 +3,7 @@ import type { BufferSlice } from '../gpu/pipelines.js';
 import { keep } from '../gpu/scope.js';
 import { Tensor } from '../gpu/tensor.js';
 import { grid1d, Params } from './launch.js';
+import type { Engine } from '../gpu/engine.js';
 
 /**
  * Multi-tensor kernels: one dispatch walks many tensors (every weight's gradient, every
@@ -70,7 +71,9 @@ export function segmentBatches(
       }
     }
     const key = r.tensors.map((t) => t.storage.allocation.segment).join(':');
-    byKey.set(key, [...(byKey.get(key) ?? []), i]);
+    const same = byKey.get(key);
+    if (same) same.push(i);
+    else byKey.set(key, [i]);
     const first = firstChunk;
     firstChunk += Math.max(1, Math.ceil(size / chunk));
     return first;
@@ -126,4 +129,56 @@ fn storeShared${k}(i: u32, v: f32) { ${name(1 + roles + k)}[P.shared${k}At + i] 
       table,
     };
   });
+}
+
+/**
+ * Records batch `b`'s dispatch of a kernel: `fields` are its own Params fields (after the
+ * batch's), `code` its WGSL after the batch's bindings and accessors (helpers and `main`),
+ * `params` appends the words of `fields`.
+ */
+export function recordBatch(
+  engine: Engine,
+  b: SegmentBatch,
+  kernel: { key: string; name: string; fields?: string; code: () => string },
+  params: (p: Params) => Params = (p) => p,
+): void {
+  engine.run(
+    {
+      key: `${kernel.key}:${b.key}`,
+      name: kernel.name,
+      bindings: b.bindings,
+      build: () => /* wgsl */ `
+struct Params { ${b.paramsWgsl}${kernel.fields ? `, ${kernel.fields}` : ''} }
+@group(0) @binding(0) var<uniform> P: Params;
+${b.wgsl}
+${kernel.code()}`,
+    },
+    b.slices,
+    params(b.params(new Params())).build(),
+    b.groups,
+  );
+}
+
+/**
+ * WGSL `main` of an elementwise batch kernel with chunks of 4·`workgroupSize` elements:
+ * `rowSetup` runs once per workgroup with `row` known (it may return), `body` for each
+ * element index `i` of the row below `size`.
+ */
+export function rowwiseMainWgsl(workgroupSize: number, body: string, rowSetup = ''): string {
+  return /* wgsl */ `
+@compute @workgroup_size(${workgroupSize})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
+  let w = wid.x + wid.y * nwg.x;
+  let row = rowOf(w);
+  if (row == ROW_NONE) { return; }
+${rowSetup}
+  let size = rowSize(row);
+  let start = chunkOf(row, w) * ${4 * workgroupSize}u;
+  for (var j = 0u; j < 4u; j++) {
+    let i = start + j * ${workgroupSize}u + t;
+    if (i < size) {
+${body}
+    }
+  }
+}`;
 }

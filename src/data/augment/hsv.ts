@@ -11,7 +11,7 @@
  * (`kernels/image-input.ts`, with the constants and division formulas of `kernels/hsv.wgsl.ts`), so the data
  * loader only draws the gains and ships each image's three LUTs (`BatchData.hsv`).
  */
-import { HSV_DEN, HSV_LUT_BYTES, HSV_SECTORS, HSV_SHIFT, HSV_SKIP, hsvHdiv, hsvSdiv } from '../../kernels/hsv.wgsl.js';
+import { HSV_LUT_BYTES, HSV_SECTORS, HSV_SHIFT, HSV_SKIP, hsvHdiv, hsvRgbT, hsvSdiv } from '../../kernels/hsv.wgsl.js';
 import type { Rng } from '../rng.js';
 
 export interface HsvGains {
@@ -122,11 +122,10 @@ export function applyHsvLuts(img: Uint8Array, from: number, to: number, luts: Hs
     }
     const sector = (H * 2185) >> 16; // H / 30 for H < 256
     const k = H - sector * 30;
-    // round(V·(7650 - S·q) / 7650), half up; the quotient of these small integers is exact.
     tab[0] = V;
-    tab[1] = Math.floor((2 * V * (HSV_DEN - S * 30) + HSV_DEN) / (2 * HSV_DEN));
-    tab[2] = Math.floor((2 * V * (HSV_DEN - S * k) + HSV_DEN) / (2 * HSV_DEN));
-    tab[3] = Math.floor((2 * V * (HSV_DEN - S * (30 - k)) + HSV_DEN) / (2 * HSV_DEN));
+    tab[1] = hsvRgbT(V, S, 30);
+    tab[2] = hsvRgbT(V, S, k);
+    tab[3] = hsvRgbT(V, S, 30 - k);
     const o = sector * 3;
     img[i] = tab[SECTOR_ORDER[o]];
     img[i + 1] = tab[SECTOR_ORDER[o + 1]];
