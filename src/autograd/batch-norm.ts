@@ -1,3 +1,4 @@
+import type { DType } from '../gpu/dtype.js';
 import { Tensor } from '../gpu/tensor.js';
 import { batchNormGradApply, batchNormGradSums } from '../kernels/batch-norm.js';
 import { copy, copyInto, fill } from '../kernels/copy.js';
@@ -57,8 +58,9 @@ export function batchNorm2d(x: Var, p: BatchNormParams, o: BatchNormOptions): Va
   const sx = saveForBackward(x.data);
   const training = o.training;
   const silu = !!o.silu;
+  const dtype = x.data.dtype;
   return record('batchNorm2d', [x, p.weight, p.bias], y, [sx, mean, invstd, scale, shift], (g, needs) =>
-    backwardRule(g, needs, { sx, mean, invstd, scale, shift, silu, training, count }),
+    backwardRule(g, needs, { sx, mean, invstd, scale, shift, silu, training, count, dtype }),
   );
 }
 
@@ -71,6 +73,8 @@ interface Saved {
   silu: boolean;
   training: boolean;
   count: number;
+  /** The input's dtype, which its gradient takes (f16 in f16 training: the convolutions' backward then runs on f16). */
+  dtype: DType;
 }
 
 /**
@@ -78,12 +82,13 @@ interface Saved {
  * dgamma = invstd * sum(gu (x - mean)), dbeta = sum(gu); in training
  * dx = scale * gu + k * x + d with per-channel k = -scale * invstd^2 * sum(gu (x - mean)) / count
  * and d = -scale * sum(gu) / count - k * mean; in eval dx = scale * gu. One activation-sized
- * temporary (gu, which becomes dx), and g is freed as soon as gu exists.
+ * temporary (gu, which becomes dx, in the input's dtype), and g is freed as soon as gu
+ * exists. Per-channel sums accumulate in f32.
  */
 function backwardRule(g: Tensor, needs: readonly boolean[], s: Saved): (Tensor | null)[] {
   const gu = s.silu
-    ? elementwise('x0 * x1 + x2', [s.sx, s.scale, s.shift], { outDtype: 'f32', category: 'activations' })
-    : copy(g, 'activations', 'f32');
+    ? elementwise('x0 * x1 + x2', [s.sx, s.scale, s.shift], { outDtype: s.dtype, category: 'activations' })
+    : copy(g, 'activations', s.dtype);
   if (s.silu) elementwise('x0 * siluGradf(x1)', [g, gu], { out: gu });
   g.dispose();
   const sums = batchNormGradSums(gu, s.sx, s.mean);

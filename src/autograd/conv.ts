@@ -15,7 +15,9 @@ export interface ConvOptions {
 
 /**
  * 2-D convolution of NHWC x with a [Cout, KH, KW, Cin/groups] weight. Its backward keeps
- * x only if the weight needs a gradient and the weight only if x does; gradients are f32.
+ * x only if the weight needs a gradient and the weight only if x does. x's gradient takes
+ * x's dtype (f16 in f16 training: the backward convolutions then run on tensor cores where
+ * the device has them); the weight's and bias's gradients are f32.
  */
 export function conv2d(x: Var, weight: Var, o: ConvOptions = {}): Var {
   const shape = { stride: o.stride, padding: o.padding, groups: o.groups };
@@ -25,9 +27,10 @@ export function conv2d(x: Var, weight: Var, o: ConvOptions = {}): Var {
   const sx = tracking && weight.requiresGrad ? saveForBackward(x.data) : null;
   const sw = tracking && x.requiresGrad ? saveForBackward(weight.data) : null;
   const xShape = x.shape;
+  const xDtype = x.data.dtype;
   const wShape = weight.shape;
   return record('conv2d', inputs, y, [sx, sw].filter((t): t is Tensor => t !== null), (g, needs) => [
-    needs[0] ? conv2dInputGrad(g, sw!, xShape, { ...shape, dtype: 'f32' }) : null,
+    needs[0] ? conv2dInputGrad(g, sw!, xShape, { ...shape, dtype: xDtype }) : null,
     needs[1] ? conv2dWeightGrad(g, sx!, wShape, shape) : null,
     needs[2] ? conv2dBiasGrad(g) : null,
   ]);

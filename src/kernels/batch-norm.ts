@@ -9,7 +9,8 @@ import { reduce } from './reduce.js';
  *  - `batchNormGradSums`: per channel, sum(gu) and sum(gu * (x - mean)) in one read of gu
  *    and x (threads along channels read coalesced; row chunks go to a small workspace that
  *    a deterministic reduction sums);
- *  - `batchNormGradApply`: dx = gu * a + x * b + d with per-channel a, b, d, in place into gu.
+ *  - `batchNormGradApply`: dx = gu * a + x * b + d with per-channel a, b, d, in place into gu
+ *    (f32 or f16; computed in f32).
  * Both take contiguous [pixels, C] data (conv outputs and their gradients are).
  */
 
@@ -77,17 +78,17 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
 
 const APPLY_WG = 256;
 
-/** gu := gu * a + x * b + d per channel, with coef = [3, C] rows a, b, d (f32). */
+/** gu := gu * a + x * b + d per channel, with coef = [3, C] rows a, b, d (f32); gu f32 or f16. */
 export function batchNormGradApply(gu: Tensor, x: Tensor, coef: Tensor): void {
   const c = coef.shape[1];
   checkRows('batchNormGradApply', gu, c);
   checkRows('batchNormGradApply', x, c);
-  if (gu.dtype !== 'f32' || !coef.isContiguous() || coef.shape[0] !== 3) throw new Error('batchNormGradApply: gu must be f32 and coef a contiguous [3, C]');
-  const key = `bn-grad-apply:${x.dtype}`;
-  const build = () => /* wgsl */ `${enables(x.dtype)}
+  if ((gu.dtype !== 'f32' && gu.dtype !== 'f16') || !coef.isContiguous() || coef.shape[0] !== 3) throw new Error('batchNormGradApply: gu must be f32 or f16 and coef a contiguous [3, C]');
+  const key = `bn-grad-apply:${gu.dtype}:${x.dtype}`;
+  const build = () => /* wgsl */ `${enables(gu.dtype, x.dtype)}
 struct Params { n: u32, C: u32, guOff: u32, xOff: u32, coefOff: u32 }
 @group(0) @binding(0) var<uniform> P: Params;
-@group(0) @binding(1) var<storage, read_write> gu: array<f32>;
+@group(0) @binding(1) var<storage, read_write> gu: array<${gu.dtype}>;
 @group(0) @binding(2) var<storage, read_write> xs: array<${x.dtype}>;
 @group(0) @binding(3) var<storage, read_write> coef: array<f32>;
 ${linearIndexWgsl(APPLY_WG)}
@@ -97,7 +98,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   if (i >= P.n) { return; }
   let ch = i % P.C;
   let at = P.guOff + i;
-  gu[at] = gu[at] * coef[P.coefOff + ch] + f32(xs[P.xOff + i]) * coef[P.coefOff + P.C + ch] + coef[P.coefOff + 2u * P.C + ch];
+  gu[at] = ${gu.dtype}(f32(gu[at]) * coef[P.coefOff + ch] + f32(xs[P.xOff + i]) * coef[P.coefOff + P.C + ch] + coef[P.coefOff + 2u * P.C + ch]);
 }`;
   const params = new Params().u32(gu.size, c, gu.offset, x.offset, coef.offset);
   launch(gu.engine, { key, name: 'batchnorm grad apply', build }, [gu, x, coef], params, grid1d(gu.engine, gu.size, APPLY_WG));

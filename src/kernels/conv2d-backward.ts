@@ -3,8 +3,11 @@ import type { DType } from '../gpu/dtype.js';
 import { Tensor } from '../gpu/tensor.js';
 import { conv2dWithGeometry, convGeometry, type Conv2dOptions, type ConvGeometry } from './conv2d.js';
 import { PHASE_WEIGHT_WG, phaseWeightWgsl, WGRAD_BK, weightGradWgsl, type WeightGradTiles } from './conv2d-backward.wgsl.js';
+import { WGRAD_STAGE_AXES, weightGradSubgroupKey, weightGradSubgroupWgsl, type WeightGradSubgroupKernel } from './conv2d-wgrad-subgroup.wgsl.js';
 import { fill } from './copy.js';
 import { grid1d, launch, Params } from './launch.js';
+import { subgroupFragment } from './matmul.js';
+import { subgroupBlock, subgroupWorkgroupBytes, type SubgroupTiles } from './matmul-subgroup.wgsl.js';
 import { reduce } from './reduce.js';
 
 type ConvShape = Pick<Conv2dOptions, 'stride' | 'padding' | 'groups'>;
@@ -69,13 +72,60 @@ const WGRAD_MIN_SPLIT = 1024;
 
 const tileFor = (n: number): 16 | 32 | 64 => (n <= 16 ? 16 : n <= 32 ? 32 : 64);
 
+export interface WeightGradOptions extends ConvShape {
+  category?: Category;
+  /**
+   * Force the kernel (tests, benchmarks): `simt`, or tensor cores `sg:ROWSxCOLS:FMxFN:BK`
+   * (f16 dy and x on a device with subgroup matrices).
+   */
+  variant?: string;
+}
+
+/**
+ * Tensor-core tiles of the weight gradient: 64 columns (2 x 2 fragments of two subgroup
+ * columns), rows covering Cout/groups up to 64 (one subgroup row up to 32, else two),
+ * depth 32, double-buffered.
+ */
+function weightGradSubgroupTiles(m: number, frag: SubgroupTiles['frag'], sgSize: number): SubgroupTiles {
+  const across = Math.ceil(m / frag.m);
+  const [sgRows, fragsM] = across <= 2 ? [1, across] : [2, Math.min(2, Math.ceil(across / 2))];
+  return { frag, sgSize, sgRows, sgCols: 2, fragsM, fragsN: 2, bk: 32, buffers: 2 };
+}
+
+function parseWeightGradVariant(variant: string, frag: SubgroupTiles['frag'], sgSize: number): SubgroupTiles {
+  const match = /^sg:(\d+)x(\d+):(\d+)x(\d+):(\d+)$/.exec(variant);
+  if (!match) throw new Error(`conv2dWeightGrad: variant "${variant}" is neither simt nor sg:ROWSxCOLS:FMxFN:BK`);
+  const [sgRows, sgCols, fragsM, fragsN, bk] = match.slice(1).map(Number);
+  const tiles: SubgroupTiles = { frag, sgSize, sgRows, sgCols, fragsM, fragsN, bk, buffers: 2 };
+  const { bm, bn, threads } = subgroupBlock(tiles);
+  if (((bm * bk) / 4) % threads || ((bn * bk) / 4) % threads || bk % frag.k) throw new Error(`conv2dWeightGrad: variant "${variant}" does not split into vec4 chunks over the threads`);
+  return tiles;
+}
+
+/** The tensor-core tiles for this weight gradient, or null for the SIMT kernel. */
+function weightGradGemm(dy: Tensor, x: Tensor, m: number, variant: string | undefined): SubgroupTiles | null {
+  const engine = dy.engine;
+  const frag = dy.dtype === 'f16' && x.dtype === 'f16' ? subgroupFragment(engine) : null;
+  const sgSize = engine.gpu?.limits.subgroupMaxSize ?? 32;
+  if (variant === 'simt') return null;
+  if (variant) {
+    if (!frag) throw new Error(`conv2dWeightGrad: variant "${variant}" needs f16 dy and x on a device with f16 subgroup matrices (${dy.dtype}, ${x.dtype})`);
+    return parseWeightGradVariant(variant, frag, sgSize);
+  }
+  if (!frag) return null;
+  const tiles = weightGradSubgroupTiles(m, frag, sgSize);
+  const smem = engine.gpu?.limits.maxComputeWorkgroupStorageSize ?? 16384;
+  return subgroupWorkgroupBytes(tiles, WGRAD_STAGE_AXES) <= smem ? tiles : null;
+}
+
 /**
  * dL/dw of y = conv2d(x, w), f32, shaped like w [Cout, KH, KW, Cin/groups]: per group a GEMM
  * of dy^T (Cout/groups x pixels) with the im2col of x (pixels x KH*KW*Cg), gathered from
- * the views while tiles load. The pixel reduction is split across workgroups; the splits'
- * partial sums are added by the deterministic reduction (no atomics).
+ * the views while tiles load, on tensor cores for f16 operands where the device has them.
+ * The pixel reduction is split across workgroups; the splits' partial sums are added by
+ * the deterministic reduction (no atomics).
  */
-export function conv2dWeightGrad(dy: Tensor, x: Tensor, weightShape: readonly number[], options: ConvShape & { category?: Category } = {}): Tensor {
+export function conv2dWeightGrad(dy: Tensor, x: Tensor, weightShape: readonly number[], options: WeightGradOptions = {}): Tensor {
   const g = convGeometry(x.shape, weightShape, options);
   if (dy.shape.join() !== [g.n, g.ho, g.wo, g.cout].join()) throw new Error(`conv2dWeightGrad: dy [${dy.shape}] does not match the output [${g.n},${g.ho},${g.wo},${g.cout}]`);
   if (dy.storage === x.storage) throw new Error('conv2dWeightGrad: dy and x must not share a storage');
@@ -86,12 +136,15 @@ export function conv2dWeightGrad(dy: Tensor, x: Tensor, weightShape: readonly nu
   const cg = g.cin / g.groups;
   const aligned = (t: Tensor) => t.strides[3] === 1 && [t.offset, t.strides[0], t.strides[1], t.strides[2]].every((v) => v % 4 === 0);
   const vec = m % 4 === 0 && cg % 4 === 0 && aligned(dy) && aligned(x);
-  const tiles: WeightGradTiles = { bm: tileFor(m), bn: tileFor(n), vec };
-  const tilesM = Math.ceil(m / tiles.bm);
-  const tilesN = Math.ceil(n / tiles.bn);
+  const sgTiles = weightGradGemm(dy, x, m, options.variant);
+  const simt: WeightGradTiles = { bm: tileFor(m), bn: tileFor(n), vec };
+  const { bm, bn } = sgTiles ? subgroupBlock(sgTiles) : simt;
+  const bk = sgTiles ? sgTiles.bk : WGRAD_BK;
+  const tilesM = Math.ceil(m / bm);
+  const tilesN = Math.ceil(n / bn);
   const wanted = Math.ceil(WGRAD_TARGET_GROUPS / (tilesM * tilesN * g.groups));
   const splits = Math.max(1, Math.min(wanted, Math.floor(pixels / WGRAD_MIN_SPLIT), 65535));
-  const splitLen = Math.ceil(pixels / splits / WGRAD_BK) * WGRAD_BK;
+  const splitLen = Math.ceil(pixels / splits / bk) * bk;
   const used = Math.ceil(pixels / splitLen);
   const category = options.category ?? 'grads';
   const partial = Tensor.empty(engine, used === 1 ? weightShape : [used, g.cout * n], 'f32', used === 1 ? category : 'workspace');
@@ -101,8 +154,15 @@ export function conv2dWeightGrad(dy: Tensor, x: Tensor, weightShape: readonly nu
     .u32(g.ho, g.wo, g.h, g.w, cg, g.kw, g.cout)
     .i32(g.sh, g.sw, g.ph, g.pw)
     .u32(dy.offset, ...zeroed(dy), x.offset, ...zeroed(x));
-  const key = `conv2d-wgrad:${tiles.bm}x${tiles.bn}${vec ? 'v' : 's'}:${dy.dtype}:${x.dtype}`;
-  launch(engine, { key, name: 'conv2d weight grad', build: () => weightGradWgsl(tiles, dy.dtype, x.dtype) }, [partial, dy, x], params, [tilesM * tilesN, g.groups, used]);
+  const grid = [tilesM * tilesN, g.groups, used];
+  if (sgTiles) {
+    const kernel: WeightGradSubgroupKernel = { tiles: sgTiles, vec };
+    const key = `${weightGradSubgroupKey(kernel)}:${dy.dtype}:${x.dtype}`;
+    launch(engine, { key, name: 'conv2d weight grad (subgroup-matrix)', build: () => weightGradSubgroupWgsl(kernel, dy.dtype, x.dtype) }, [partial, dy, x], params, grid);
+  } else {
+    const key = `conv2d-wgrad:${simt.bm}x${simt.bn}${vec ? 'v' : 's'}:${dy.dtype}:${x.dtype}`;
+    launch(engine, { key, name: 'conv2d weight grad', build: () => weightGradWgsl(simt, dy.dtype, x.dtype) }, [partial, dy, x], params, grid);
+  }
   if (used === 1) return partial;
   const summed = reduce('sum', partial, [0], { category });
   partial.dispose();

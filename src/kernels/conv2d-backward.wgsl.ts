@@ -53,11 +53,14 @@ export interface WeightGradTiles {
 
 export const WGRAD_BK = 16;
 
-export function weightGradWgsl(t: WeightGradTiles, dy: DType, x: DType): string {
-  const threads = (t.bm / 4) * (t.bn / 4);
-  const bk = WGRAD_BK;
-  return /* wgsl */ `${enables(dy, x)}
-struct Params {
+/**
+ * The weight gradient's parameter block, bindings (partial sums, dy, x) and operand readers,
+ * shared by the SIMT and the tensor-core kernels: `dyVec(p, grp, m)` reads dy at output pixel
+ * p, channels m..m+3 of group grp; `xVec(p, grp, n)` the input under pixel p for columns
+ * n..n+3 = (kh, kw, ci). Both return f32 and zero outside the tensors and in the padding.
+ */
+export function weightGradCommonWgsl(vec: boolean, dy: DType, x: DType): string {
+  return /* wgsl */ `struct Params {
   M: u32, N: u32, pixels: u32, splitLen: u32, tilesN: u32,
   Ho: u32, Wo: u32, H: u32, W: u32, Cg: u32, KW: u32, Cout: u32,
   sh: i32, sw: i32, ph: i32, pw: i32,
@@ -66,15 +69,8 @@ struct Params {
 }
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read_write> partial: array<f32>;
-@group(0) @binding(2) var<storage, read_write> gy: array<${t.vec ? `vec4<${dy}>` : dy}>;
-@group(0) @binding(3) var<storage, read_write> xs: array<${t.vec ? `vec4<${x}>` : x}>;
-const BM: u32 = ${t.bm}u;
-const BN: u32 = ${t.bn}u;
-const BK: u32 = ${bk}u;
-const THREADS: u32 = ${threads}u;
-var<workgroup> As: array<vec4<f32>, ${(bk * t.bm) / 4}>;
-var<workgroup> Bs: array<vec4<f32>, ${(bk * t.bn) / 4}>;
-
+@group(0) @binding(2) var<storage, read_write> gy: array<${vec ? `vec4<${dy}>` : dy}>;
+@group(0) @binding(3) var<storage, read_write> xs: array<${vec ? `vec4<${x}>` : x}>;
 /** Offset of output pixel p (linear over N, Ho, Wo) in dy. */
 fn dyPixel(p: u32) -> u32 {
   let hw = P.Ho * P.Wo;
@@ -86,7 +82,7 @@ fn dyPixel(p: u32) -> u32 {
 fn dyVec(p: u32, grp: u32, m: u32) -> vec4<f32> {
   let at = dyPixel(p) + (grp * P.M + m) * P.sgC;
   ${
-    t.vec
+    vec
       ? 'return vec4<f32>(gy[at / 4u]);'
       : `var v = vec4<f32>();
   for (var e = 0u; e < 4u; e++) { if (m + e < P.M) { v[e] = f32(gy[at + e * P.sgC]); } }
@@ -102,7 +98,7 @@ fn xVec(p: u32, grp: u32, n: u32) -> vec4<f32> {
   let oh = i32(r / P.Wo) * P.sh - P.ph;
   let ow = i32(r % P.Wo) * P.sw - P.pw;
   ${
-    t.vec
+    vec
       ? `// Cg % 4 == 0: the four columns share one tap.
   let tap = n / P.Cg;
   let hi = oh + i32(tap / P.KW);
@@ -122,6 +118,21 @@ fn xVec(p: u32, grp: u32, n: u32) -> vec4<f32> {
   return v;`
   }
 }
+
+`;
+}
+
+export function weightGradWgsl(t: WeightGradTiles, dy: DType, x: DType): string {
+  const threads = (t.bm / 4) * (t.bn / 4);
+  const bk = WGRAD_BK;
+  return /* wgsl */ `${enables(dy, x)}
+${weightGradCommonWgsl(t.vec, dy, x)}
+const BM: u32 = ${t.bm}u;
+const BN: u32 = ${t.bn}u;
+const BK: u32 = ${bk}u;
+const THREADS: u32 = ${threads}u;
+var<workgroup> As: array<vec4<f32>, ${(bk * t.bm) / 4}>;
+var<workgroup> Bs: array<vec4<f32>, ${(bk * t.bn) / 4}>;
 
 @compute @workgroup_size(THREADS)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t: u32) {

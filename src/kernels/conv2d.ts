@@ -15,8 +15,11 @@ import {
   type ConvRole,
   type ConvTiles,
 } from './conv2d.wgsl.js';
+import { CONV_STAGE_AXES, convSubgroupKey, convSubgroupWgsl, type ConvSubgroupKernel } from './conv2d-subgroup.wgsl.js';
 import { grid1d, launch, Params } from './launch.js';
 import { tileGrid } from './matmul-common.wgsl.js';
+import { subgroupFragment } from './matmul.js';
+import { subgroupBlock, subgroupWorkgroupBytes, type SubgroupTiles } from './matmul-subgroup.wgsl.js';
 
 export interface Conv2dOptions {
   stride?: number | [number, number];
@@ -35,8 +38,11 @@ export interface Conv2dOptions {
   outDtype?: DType;
   category?: Category;
   /**
-   * Force a GEMM tile configuration (benchmarks): `BMxBN:TMxTN:BK`, optionally `/1` or `/2`
-   * staging buffers, and `u` to unroll the k-step loop at generation (e.g. `128x64:8x8:16/2u`).
+   * Force a GEMM kernel and tiles (benchmarks, tests). `simt`: the SIMT kernel with its default
+   * tiles; `BMxBN:TMxTN:BK`, optionally
+   * `/1` or `/2` staging buffers and `u` to unroll the k-step loop at generation (e.g.
+   * `128x64:8x8:16/2u`). Tensor cores (f16, devices with subgroup matrices):
+   * `sg:ROWSxCOLS:FMxFN:BK[/1|/2]` — a ROWS x COLS grid of subgroups, each FM x FN fragments.
    */
   variant?: string;
 }
@@ -110,6 +116,51 @@ export function chooseConvTiles(m: number, n: number, k: number, slices: number,
   }
   const bk: 8 | 16 = k <= 32 || bn <= 16 ? 8 : 16;
   return withBuffers({ bm, bn, bk, tm, tn, buffers: 2 }, smem, null);
+}
+
+/**
+ * Tensor-core tiles: the N tile covers the output channels in whole fragments (one subgroup
+ * column up to 6 fragments, i.e. Cout <= 96; else two columns of up to 4), four subgroup
+ * rows of 2 fragments (128 pixels), two rows when the grid would leave a large GPU half idle.
+ * Depth 32, double-buffered when it fits the workgroup memory, else depth 16 when the
+ * chunks still divide, else one buffer.
+ */
+export function chooseConvSubgroupTiles(m: number, n: number, slices: number, frag: SubgroupTiles['frag'], sgSize: number, smem: number): SubgroupTiles {
+  const across = Math.ceil(n / frag.n);
+  const [sgCols, fragsN] = across <= 6 ? [1, across] : [2, Math.min(4, Math.ceil(across / 2))];
+  const tiles: SubgroupTiles = { frag, sgSize, sgRows: 4, sgCols, fragsM: 2, fragsN, bk: 32, buffers: 2 };
+  const { bm, bn } = subgroupBlock(tiles);
+  if (Math.ceil(m / bm) * Math.ceil(n / bn) * slices < TARGET_GROUPS) tiles.sgRows = 2;
+  return fitSubgroupTiles(tiles, smem, null);
+}
+
+const subgroupBytes = (t: SubgroupTiles) => subgroupWorkgroupBytes(t, CONV_STAGE_AXES);
+
+/** Every thread moves whole vec4 chunks of both tiles. */
+function subgroupChunksDivide(t: SubgroupTiles): boolean {
+  const { bm, bn, threads } = subgroupBlock(t);
+  return ((bm * t.bk) / 4) % threads === 0 && ((bn * t.bk) / 4) % threads === 0;
+}
+
+function fitSubgroupTiles(t: SubgroupTiles, smem: number, forced: 1 | 2 | null): SubgroupTiles {
+  if (forced) return { ...t, buffers: forced };
+  const shallow = { ...t, bk: 16 };
+  const options = [{ ...t, buffers: 2 as const }, { ...shallow, buffers: 2 as const }, { ...t, buffers: 1 as const }];
+  return options.find((o) => subgroupChunksDivide(o) && subgroupBytes(o) <= smem) ?? options[2];
+}
+
+/** Parses `sg:ROWSxCOLS:FMxFN:BK[/buffers]`. */
+function parseSubgroupVariant(variant: string, frag: SubgroupTiles['frag'], sgSize: number, smem: number): SubgroupTiles {
+  const match = /^sg:(\d+)x(\d+):(\d+)x(\d+):(\d+)(?:\/([12]))?$/.exec(variant);
+  const bad = (why: string) => new Error(`conv2d: variant "${variant}": ${why} (format sg:ROWSxCOLS:FMxFN:BK[/1|/2])`);
+  if (!match) throw bad('unreadable');
+  const [sgRows, sgCols, fragsM, fragsN, bk] = match.slice(1, 6).map(Number);
+  if ([sgRows, sgCols, fragsM, fragsN].some((v) => v < 1) || sgRows * sgCols > 8) throw bad('1 to 8 subgroups of at least one fragment each');
+  if (bk % frag.k || bk % 4) throw bad(`BK must be a multiple of the fragment depth ${frag.k}`);
+  const tiles = fitSubgroupTiles({ frag, sgSize, sgRows, sgCols, fragsM, fragsN, bk, buffers: 2 }, smem, match[6] ? (Number(match[6]) as 1 | 2) : null);
+  if (!subgroupChunksDivide(tiles)) throw bad('the tiles do not split into vec4 chunks over the threads');
+  if (subgroupBytes(tiles) > smem) throw bad(`needs ${subgroupBytes(tiles)} bytes of workgroup memory, the device has ${smem}`);
+  return tiles;
 }
 
 function withBuffers(t: ConvTiles, smem: number, forced: 1 | 2 | null): ConvTiles {
@@ -221,11 +272,9 @@ export function conv2d(x: Tensor, weight: Tensor, options: Conv2dOptions = {}): 
     if (options.out.storage === x.storage && !disjointViews(x, options.out)) throw new Error(`conv2d: the output view overlaps the input (${describe})`);
   }
   const depthwise = g.groups > 1 && g.groups === g.cin && g.groups === g.cout;
-  const smem = engine.gpu?.limits.maxComputeWorkgroupStorageSize ?? 16384;
-  const forced = options.variant && !depthwise ? parseConvVariant(options.variant, smem) : null;
   const out = options.out ?? Tensor.empty(engine, outShape, options.outDtype ?? x.dtype, options.category ?? 'activations');
   try {
-    record(g, x, weight, out, options, depthwise, forced, smem);
+    record(g, x, weight, out, options, depthwise);
   } catch (e) {
     if (out !== options.out) out.dispose();
     throw e;
@@ -239,13 +288,33 @@ export function conv2d(x: Tensor, weight: Tensor, options: Conv2dOptions = {}): 
  * stride-1 conv whose window is offset and whose output is a strided view of dx).
  */
 export function conv2dWithGeometry(x: Tensor, weight: Tensor, out: Tensor, g: ConvGeometry): void {
-  const depthwise = g.groups > 1 && g.groups === g.cin && g.groups === g.cout;
-  const smem = x.engine.gpu?.limits.maxComputeWorkgroupStorageSize ?? 16384;
-  record(g, x, weight, out, {}, depthwise, null, smem);
+  record(g, x, weight, out, {}, g.groups > 1 && g.groups === g.cin && g.groups === g.cout);
+}
+
+type GemmChoice = { path: 'simt'; tiles: ConvTiles } | { path: 'subgroup-matrix'; tiles: SubgroupTiles };
+
+/**
+ * The GEMM kernel of a (non-depthwise) conv: tensor cores for f16 input on a device with
+ * subgroup matrices (an f32 weight is rounded to f16 as tiles load, as mixed precision
+ * does), else the SIMT kernel; a forced variant picks either.
+ */
+function chooseGemm(x: Tensor, m: number, n: number, k: number, slices: number, variant: string | undefined): GemmChoice {
+  const engine = x.engine;
+  const smem = engine.gpu?.limits.maxComputeWorkgroupStorageSize ?? 16384;
+  const frag = x.dtype === 'f16' ? subgroupFragment(engine) : null;
+  const sgSize = engine.gpu?.limits.subgroupMaxSize ?? 32;
+  if (variant?.startsWith('sg:')) {
+    if (!frag) throw new Error(`conv2d: variant "${variant}" needs an f16 input on a device with f16 subgroup matrices (input ${x.dtype})`);
+    return { path: 'subgroup-matrix', tiles: parseSubgroupVariant(variant, frag, sgSize, smem) };
+  }
+  if (variant === 'simt') return { path: 'simt', tiles: chooseConvTiles(m, n, k, slices, smem) };
+  if (variant) return { path: 'simt', tiles: parseConvVariant(variant, smem) };
+  if (frag) return { path: 'subgroup-matrix', tiles: chooseConvSubgroupTiles(m, n, slices, frag, sgSize, smem) };
+  return { path: 'simt', tiles: chooseConvTiles(m, n, k, slices, smem) };
 }
 
 /** Records the dispatch of a validated conv. */
-function record(g: ConvGeometry, x: Tensor, weight: Tensor, out: Tensor, options: Conv2dOptions, depthwise: boolean, forced: ConvTiles | null, smem: number): void {
+function record(g: ConvGeometry, x: Tensor, weight: Tensor, out: Tensor, options: Conv2dOptions, depthwise: boolean): void {
   const engine = x.engine;
   const lx = layout(x);
   const ly = layout(out);
@@ -253,8 +322,10 @@ function record(g: ConvGeometry, x: Tensor, weight: Tensor, out: Tensor, options
   const coutG = g.cout / g.groups;
   const m = g.n * g.ho * g.wo;
   const k = g.kh * g.kw * cg;
+  const gemm = depthwise ? null : chooseGemm(x, m, coutG, k, g.groups, options.variant);
   const xVec = depthwise ? vec4Channels(lx, g.cin) && vec4Channels(ly, g.cout) : vec4Channels(lx, cg);
-  const yVec = depthwise ? xVec : vec4Channels(ly, coutG);
+  // The tensor-core epilogue stores element by element.
+  const yVec = depthwise ? xVec : gemm?.path === 'simt' && vec4Channels(ly, coutG);
   const operands: Operand[] = [
     { role: 'x', t: x, vec: xVec },
     { role: 'w', t: weight, vec: !depthwise && k % 4 === 0 && weight.offset % 4 === 0 },
@@ -265,9 +336,9 @@ function record(g: ConvGeometry, x: Tensor, weight: Tensor, out: Tensor, options
   const { bindings, tensors } = groupBindings(operands);
   const epilogue: ConvEpilogue = { bias: !!options.bias, affine: !!options.scale, silu: !!options.silu };
 
-  const tiles = depthwise ? null : (forced ?? chooseConvTiles(m, coutG, k, g.groups, smem));
-  const tilesM = tiles ? Math.ceil(m / tiles.bm) : 0;
-  const tilesN = tiles ? Math.ceil(coutG / tiles.bn) : 0;
+  const block = !gemm ? null : gemm.path === 'simt' ? gemm.tiles : subgroupBlock(gemm.tiles);
+  const tilesM = block ? Math.ceil(m / block.bm) : 0;
+  const tilesN = block ? Math.ceil(coutG / block.bn) : 0;
   const params = new Params()
     .u32(m, depthwise ? g.cout : coutG, k, tilesM, tilesN)
     .u32(g.h, g.w, cg, g.kh, g.kw, g.ho, g.wo)
@@ -275,14 +346,21 @@ function record(g: ConvGeometry, x: Tensor, weight: Tensor, out: Tensor, options
     .u32(lx.off, ...lx.strides, weight.offset, ly.off, ...ly.strides)
     .u32(options.bias?.offset ?? 0, options.scale?.offset ?? 0, options.shift?.offset ?? 0);
 
-  if (!tiles) {
+  if (!gemm) {
     const kernel = { lanes: xVec ? 4 : 1, bindings, epilogue } as const;
     const key = depthwiseKey(kernel);
     launch(engine, { key, name: 'conv2d (depthwise)', build: () => depthwiseWgsl(kernel) }, tensors, params, grid1d(engine, (m * g.cout) / kernel.lanes, DEPTHWISE_WG));
     return;
   }
   const pointwise = g.kh === 1 && g.kw === 1 && g.sh === 1 && g.sw === 1 && g.ph === 0 && g.pw === 0 && g.ho === g.h && g.wo === g.w;
-  const kernel: ConvGemmKernel = { tiles, bindings, epilogue, a: pointwise ? 'pointwise' : cg % tiles.bk === 0 ? 'tap-aligned' : 'general' };
+  const a: ConvGemmKernel['a'] = pointwise ? 'pointwise' : cg % gemm.tiles.bk === 0 ? 'tap-aligned' : 'general';
   const limit = engine.gpu?.limits.maxComputeWorkgroupsPerDimension ?? 65535;
-  launch(engine, { key: convGemmKey(kernel), name: 'conv2d', build: () => convGemmWgsl(kernel) }, tensors, params, tileGrid(tilesM * tilesN, g.groups, limit));
+  const grid = tileGrid(tilesM * tilesN, g.groups, limit);
+  if (gemm.path === 'simt') {
+    const kernel: ConvGemmKernel = { tiles: gemm.tiles, bindings, epilogue, a };
+    launch(engine, { key: convGemmKey(kernel), name: 'conv2d', build: () => convGemmWgsl(kernel) }, tensors, params, grid);
+  } else {
+    const kernel: ConvSubgroupKernel = { tiles: gemm.tiles, bindings, epilogue, a };
+    launch(engine, { key: convSubgroupKey(kernel), name: 'conv2d (subgroup-matrix)', build: () => convSubgroupWgsl(kernel) }, tensors, params, grid);
+  }
 }

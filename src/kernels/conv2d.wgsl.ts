@@ -81,20 +81,20 @@ export const CONV_PARAMS_WGSL = /* wgsl */ `struct Params {
 
 const bindingName = (i: number) => `b${i + 1}`;
 
-function arrayOf(bindings: ConvBinding[], role: ConvRole): { name: string; binding: ConvBinding } {
+export function arrayOf(bindings: ConvBinding[], role: ConvRole): { name: string; binding: ConvBinding } {
   const i = bindings.findIndex((b) => b.roles.includes(role));
   if (i < 0) throw new Error(`conv2d: no binding for ${role}`);
   return { name: bindingName(i), binding: bindings[i] };
 }
 
-function bindingDecls(bindings: ConvBinding[]): string {
+export function bindingDecls(bindings: ConvBinding[]): string {
   return bindings
     .map((b, i) => `@group(0) @binding(${i + 1}) var<storage, read_write> ${bindingName(i)}: array<${b.vec ? `vec4<${b.dtype}>` : b.dtype}>;`)
     .join('\n');
 }
 
-const bindingsKey = (bindings: ConvBinding[]) => bindings.map((b) => `${b.roles.join('+')}=${b.dtype}${b.vec ? 'v' : 's'}`).join(',');
-const epilogueKey = (e: ConvEpilogue) => `${e.bias ? 'b' : ''}${e.affine ? 'a' : ''}${e.silu ? 's' : ''}`;
+export const bindingsKey = (bindings: ConvBinding[]) => bindings.map((b) => `${b.roles.join('+')}=${b.dtype}${b.vec ? 'v' : 's'}`).join(',');
+export const epilogueKey = (e: ConvEpilogue) => `${e.bias ? 'b' : ''}${e.affine ? 'a' : ''}${e.silu ? 's' : ''}`;
 
 export function convGemmKey(k: ConvGemmKernel): string {
   const t = k.tiles;
@@ -141,8 +141,17 @@ function epilogueLoads(e: ConvEpilogue, bindings: ConvBinding[], suffix: string,
   return lines.join('\n  ');
 }
 
+/** Statements applying the epilogue to the f32 scalar `v` of output channel `c` (absolute channel index expression). */
+export function epilogueScalar(e: ConvEpilogue, bindings: ConvBinding[], c: string): string {
+  return [
+    e.bias ? `v += f32(${arrayOf(bindings, 'bias').name}[P.biasOff + ${c}]);` : '',
+    e.affine ? `v = v * f32(${arrayOf(bindings, 'scale').name}[P.scaleOff + ${c}]) + f32(${arrayOf(bindings, 'shift').name}[P.shiftOff + ${c}]);` : '',
+    e.silu ? 'v = v / (1.0 + exp(-v));' : '',
+  ].join(' ');
+}
+
 /** Offset of output pixel m (n, ho, wo) in the output view. */
-const OUT_PIXEL_WGSL = /* wgsl */ `
+export const OUT_PIXEL_WGSL = /* wgsl */ `
 fn outPixel(m: u32) -> u32 {
   let hw = P.Ho * P.Wo;
   let r = m % hw;
@@ -156,53 +165,66 @@ function storeVec(y: { name: string; binding: ConvBinding }, row: string, c: str
   return `for (var e = 0u; e < 4u; e++) { if (${n} + e < ${limit}) { ${y.name}[${row} + (${c} + e) * P.syC] = ${t}(v[e]); } }`;
 }
 
-export function convGemmWgsl(k: ConvGemmKernel): string {
-  const { bm, bn, bk, tm, tn, buffers } = k.tiles;
-  const gx = bn / tn;
-  const gy = bm / tm;
-  const threads = gx * gy;
-  const ra = bm / 4 + 1; // vec4s per staged k row of A (one vec4 of padding)
-  const rb = bn / 4 + 1;
-  const aStage = bk * ra;
-  const bStage = bk * rb;
-  const perRow = bk / 4; // vec4 chunks per tile row: both operand tiles are read along k
-  const aTotal = bm * perRow;
-  const bTotal = bn * perRow;
-  const aChunks = Math.ceil(aTotal / threads);
-  const bChunks = Math.ceil(bTotal / threads);
-  const X = arrayOf(k.bindings, 'x');
-  const Wt = arrayOf(k.bindings, 'w');
-  const Y = arrayOf(k.bindings, 'y');
-  const xs = X.binding.vec ? '1u' : 'P.sxC';
+/**
+ * The gather of a conv's GEMM operand tiles into registers, shared by the SIMT and the
+ * tensor-core kernels: both move tiles as vec4 chunks along k, chunk i of thread t being
+ * tile row (i threads + t) / (bk / 4) and k offset 4 ((i threads + t) % (bk / 4)).
+ * A (pixels x k) is the im2col of the input view, B (k x output channels) the weight rows.
+ */
+export interface ConvOperandGather {
+  kernel: Pick<ConvGemmKernel, 'a' | 'bindings'>;
+  threads: number;
+  bk: number;
+  /** Chunks of the A and B tiles per thread, and their totals (the last chunk is guarded when a total does not divide). */
+  aChunks: number;
+  bChunks: number;
+  aTotal: number;
+  bTotal: number;
+  /** Register component type. */
+  reg: 'f32' | 'f16';
+}
 
-  // Per A chunk: the pixel of its (fixed) tile row, decomposed once.
-  const aSetup = range(aChunks)
-    .map(
-      (i) => `let qa${i} = ${i * threads}u + t; let al${i} = qa${i} / ${perRow}u; let ac${i} = (qa${i} % ${perRow}u) * 4u;
+/** Per-thread set-up: each chunk's tile row (pixel of A, output channel of B), decomposed once. */
+export function convGatherSetup(g: ConvOperandGather): string {
+  const perRow = g.bk / 4;
+  const a = range(g.aChunks).map(
+    (i) => `let qa${i} = ${i * g.threads}u + t; let al${i} = qa${i} / ${perRow}u; let ac${i} = (qa${i} % ${perRow}u) * 4u;
   let am${i} = m0 + al${i};
-  let aok${i} = am${i} < P.M${aTotal % threads ? ` && qa${i} < ${aTotal}u` : ''};
+  let aok${i} = am${i} < P.M${g.aTotal % g.threads ? ` && qa${i} < ${g.aTotal}u` : ''};
   var ah${i} = 0; var aw${i} = 0; var ab${i} = 0;
   { let img = am${i} / hw; let r = am${i} % hw; ah${i} = i32(r / P.Wo) * P.sh - P.ph; aw${i} = i32(r % P.Wo) * P.sw - P.pw;
     ab${i} = i32(P.xOff + img * P.sxN + slice * P.Cg * P.sxC) + ah${i} * i32(P.sxH) + aw${i} * i32(P.sxW); }`,
-    )
-    .join('\n  ');
+  );
+  const b = range(g.bChunks).map(
+    (i) => `let qb${i} = ${i * g.threads}u + t; let bl${i} = qb${i} / ${perRow}u; let bc${i} = (qb${i} % ${perRow}u) * 4u;
+  let bok${i} = n0 + bl${i} < P.N${g.bTotal % g.threads ? ` && qb${i} < ${g.bTotal}u` : ''};
+  let bw${i} = P.wOff + (slice * P.N + n0 + bl${i}) * P.K;`,
+  );
+  return [...a, ...b].join('\n  ');
+}
 
+/** Statements filling registers ra*, rb* with the tiles starting at k = `kBase`; zero in the padding and past the edges. */
+export function convGatherLoads(g: ConvOperandGather, kBase: string): string {
+  const X = arrayOf(g.kernel.bindings, 'x');
+  const Wt = arrayOf(g.kernel.bindings, 'w');
+  const T = g.reg;
+  const xs = X.binding.vec ? '1u' : 'P.sxC';
   // Element offset (i32) of input element (tap row kh, tap column kw, channel ci) for chunk i, and its padding test.
   const inside = (i: number, kh: string, kw: string) => `u32(ah${i} + ${kh}) < P.H && u32(aw${i} + ${kw}) < P.W`;
   const at = (i: number, kh: string, kw: string, ci: string) =>
     `u32(ab${i} + ${kh} * i32(P.sxH) + ${kw} * i32(P.sxW) + i32(${ci} * ${xs}))`;
-  const readX = (addr: string) => (X.binding.vec ? `vec4<f32>(${X.name}[${addr} / 4u])` : `f32(${X.name}[${addr}])`);
+  const readX = (addr: string) => (X.binding.vec ? `vec4<${T}>(${X.name}[${addr} / 4u])` : `${T}(${X.name}[${addr}])`);
   const tapOf = (kk: string) => `let tap = ${kk} / P.Cg; let ci = ${kk} % P.Cg; let kh = i32(tap / P.KW); let kw = i32(tap % P.KW);`;
   const loadA = (i: number): string => {
     const r = `ra${i}`;
-    const head = `${r} = vec4<f32>();`;
-    if (k.a === 'pointwise') {
+    const head = `${r} = vec4<${T}>();`;
+    if (g.kernel.a === 'pointwise') {
       if (X.binding.vec) return `${head} { let kk = kBase + ac${i}; if (aok${i} && kk < P.K) { ${r} = ${readX(`u32(ab${i} + i32(kk))`)}; } }`;
       return `${head} if (aok${i}) { ${range(4)
         .map((e) => `{ let kk = kBase + ac${i} + ${e}u; if (kk < P.K) { ${r}[${e}] = ${readX(`u32(ab${i} + i32(kk * P.sxC))`)}; } }`)
         .join(' ')} }`;
     }
-    if (k.a === 'tap-aligned') {
+    if (g.kernel.a === 'tap-aligned') {
       // Cg % bk == 0: the whole k tile lies in one (kh, kw) tap, computed once per step (tkh, tkw, tci).
       if (X.binding.vec) return `${head} if (aok${i} && ${inside(i, 'tkh', 'tkw')}) { ${r} = ${readX(at(i, 'tkh', 'tkw', `(tci + ac${i})`))}; }`;
       return `${head} if (aok${i} && ${inside(i, 'tkh', 'tkw')}) { ${range(4)
@@ -220,26 +242,45 @@ export function convGemmWgsl(k: ConvGemmKernel): string {
       )
       .join(' ')} }`;
   };
-
-  const bSetup = range(bChunks)
-    .map(
-      (i) => `let qb${i} = ${i * threads}u + t; let bl${i} = qb${i} / ${perRow}u; let bc${i} = (qb${i} % ${perRow}u) * 4u;
-  let bok${i} = n0 + bl${i} < P.N${bTotal % threads ? ` && qb${i} < ${bTotal}u` : ''};
-  let bw${i} = P.wOff + (slice * P.N + n0 + bl${i}) * P.K;`,
-    )
-    .join('\n  ');
   const loadB = (i: number): string => {
     const r = `rb${i}`;
-    if (Wt.binding.vec) return `${r} = vec4<f32>(); { let kk = kBase + bc${i}; if (bok${i} && kk < P.K) { ${r} = vec4<f32>(${Wt.name}[(bw${i} + kk) / 4u]); } }`;
-    return `${r} = vec4<f32>(); if (bok${i}) { ${range(4)
-      .map((e) => `{ let kk = kBase + bc${i} + ${e}u; if (kk < P.K) { ${r}[${e}] = f32(${Wt.name}[bw${i} + kk]); } }`)
+    if (Wt.binding.vec) return `${r} = vec4<${T}>(); { let kk = kBase + bc${i}; if (bok${i} && kk < P.K) { ${r} = vec4<${T}>(${Wt.name}[(bw${i} + kk) / 4u]); } }`;
+    return `${r} = vec4<${T}>(); if (bok${i}) { ${range(4)
+      .map((e) => `{ let kk = kBase + bc${i} + ${e}u; if (kk < P.K) { ${r}[${e}] = ${T}(${Wt.name}[bw${i} + kk]); } }`)
       .join(' ')} }`;
   };
+  return `{ let kBase = ${kBase};
+    ${g.kernel.a === 'tap-aligned' ? 'let tap = kBase / P.Cg; let tci = kBase % P.Cg; let tkh = i32(tap / P.KW); let tkw = i32(tap % P.KW);' : ''}
+    ${range(g.aChunks).map(loadA).join('\n    ')}
+    ${range(g.bChunks).map(loadB).join('\n    ')} }`;
+}
 
-  const loads = (kBase: string) => `{ let kBase = ${kBase};
-    ${k.a === 'tap-aligned' ? 'let tap = kBase / P.Cg; let tci = kBase % P.Cg; let tkh = i32(tap / P.KW); let tkw = i32(tap % P.KW);' : ''}
-    ${range(aChunks).map(loadA).join('\n    ')}
-    ${range(bChunks).map(loadB).join('\n    ')} }`;
+/** WGSL: the tile of this workgroup (output-channel tiles fastest, so workgroups running together read the same pixels), `slice` (group) and `hw`. */
+export const CONV_TILE_WGSL = (bm: number, bn: number) => `let linear = wg.x + wg.y * nwg.x;
+  if (linear >= P.tilesM * P.tilesN) { return; }
+  let m0 = (linear / P.tilesN) * ${bm}u;
+  let n0 = (linear % P.tilesN) * ${bn}u;
+  let slice = wg.z; // group
+  let hw = P.Ho * P.Wo;`;
+
+export function convGemmWgsl(k: ConvGemmKernel): string {
+  const { bm, bn, bk, tm, tn, buffers } = k.tiles;
+  const gx = bn / tn;
+  const gy = bm / tm;
+  const threads = gx * gy;
+  const ra = bm / 4 + 1; // vec4s per staged k row of A (one vec4 of padding)
+  const rb = bn / 4 + 1;
+  const aStage = bk * ra;
+  const bStage = bk * rb;
+  const perRow = bk / 4; // vec4 chunks per tile row: both operand tiles are read along k
+  const aTotal = bm * perRow;
+  const bTotal = bn * perRow;
+  const aChunks = Math.ceil(aTotal / threads);
+  const bChunks = Math.ceil(bTotal / threads);
+  const Y = arrayOf(k.bindings, 'y');
+  const gather: ConvOperandGather = { kernel: k, threads, bk, aChunks, bChunks, aTotal, bTotal, reg: 'f32' };
+
+  const loads = (kBase: string) => convGatherLoads(gather, kBase);
 
   // Registers -> workgroup memory: a chunk runs along k, so its 4 values go down a column.
   const scatter = (arr: string, reg: string, local: string, c: string, row: number, stage: number) =>
@@ -302,15 +343,9 @@ ${OUT_PIXEL_WGSL}
 
 @compute @workgroup_size(${threads})
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
-  let linear = wg.x + wg.y * nwg.x;
-  if (linear >= P.tilesM * P.tilesN) { return; }
-  let m0 = (linear / P.tilesN) * ${bm}u;
-  let n0 = (linear % P.tilesN) * ${bn}u;
-  let slice = wg.z; // group
-  let hw = P.Ho * P.Wo;
+  ${CONV_TILE_WGSL(bm, bn)}
   ${grid}
-  ${aSetup}
-  ${bSetup}
+  ${convGatherSetup(gather)}
   ${range(aChunks).map((i) => `var ra${i} = vec4<f32>();`).join(' ')} ${range(bChunks).map((i) => `var rb${i} = vec4<f32>();`).join(' ')}
   ${range(gm)
     .flatMap((g) => range(4).flatMap((i) => range(gn).map((h) => `var ${acc(g, i, h)} = vec4<f32>();`)))

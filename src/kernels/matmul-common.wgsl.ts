@@ -60,14 +60,23 @@ export function bindingType(dtype: DType, vec: boolean): string {
   return vec ? `array<vec4<${dtype}>>` : `array<${dtype}>`;
 }
 
-export interface TileLoad {
-  /** Binding array to read. */
-  array: string;
+/** An operand tile as moved in vec4 chunks by a workgroup: its extents, the threads moving it and their registers. */
+export interface TileShape {
   plan: OperandPlan;
   threads: number;
   /** Tile extent along the contiguous axis and along the other one. */
   contig: number;
   other: number;
+  /** Component type of the registers (f32 for the SIMT kernel, f16 for the tensor-core one). */
+  regType: 'f32' | 'f16';
+  /** Register name prefix. */
+  reg: string;
+}
+
+/** A tile read from a strided matrix. */
+export interface TileLoad extends TileShape {
+  /** Binding array to read. */
+  array: string;
   /** WGSL u32 expressions: element base (offset + batch), tile origin on both axes, their limits and strides. */
   base: string;
   contigStart: string;
@@ -76,28 +85,24 @@ export interface TileLoad {
   otherLimit: string;
   contigStride: string;
   otherStride: string;
-  /** Component type of the registers (f32 for the SIMT kernel, f16 for the tensor-core one). */
-  regType: 'f32' | 'f16';
-  /** Register name prefix. */
-  reg: string;
 }
 
 /** How many vec4 chunks of a tile each thread moves. */
-export function chunksPerThread(l: Pick<TileLoad, 'contig' | 'other' | 'threads'>): number {
+export function chunksPerThread(l: Pick<TileShape, 'contig' | 'other' | 'threads'>): number {
   const chunks = (l.contig * l.other) / 4 / l.threads;
   if (!Number.isInteger(chunks) || chunks < 1) throw new Error(`matmul: a ${l.other}x${l.contig} tile does not split into vec4s over ${l.threads} threads`);
   return chunks;
 }
 
 /** Local coordinates (other, contig) of chunk i of thread t, as WGSL expressions. */
-export function chunkCoords(l: TileLoad, i: number): { o: string; c: string } {
+export function chunkCoords(l: TileShape, i: number): { o: string; c: string } {
   const perRow = l.contig / 4;
   const chunk = `(${i * l.threads}u + t)`;
   return { o: `(${chunk} / ${perRow}u)`, c: `((${chunk} % ${perRow}u) * 4u)` };
 }
 
 /** Declarations of the chunk registers. */
-export function tileRegisters(l: TileLoad): string {
+export function tileRegisters(l: TileShape): string {
   return [...Array(chunksPerThread(l)).keys()].map((i) => `var ${l.reg}${i} = vec4<${l.regType}>();`).join(' ');
 }
 

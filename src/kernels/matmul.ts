@@ -242,7 +242,7 @@ function record(a: Tensor, b: Tensor, out: Tensor, A: ReturnType<typeof asBatche
       a: aPlan, b: bPlan, cType: out.dtype, biasType: bias?.dtype ?? null, beta: beta !== 0, sameAB,
       direct: out.dtype === 'f32' && cn === 1 && cAligned && !bias && beta === 0 && alpha === 1,
     };
-    const bytes = (tiles: SubgroupTiles) => subgroupWorkgroupBytes({ ...rest, tiles });
+    const bytes = (tiles: SubgroupTiles) => subgroupWorkgroupBytes(tiles, { a: aPlan.axis, b: bPlan.axis });
     const kernel: SubgroupKernel = { ...rest, tiles: subgroupTiles(frag!, sgSize, m, n, batch, smem, bytes, options.variant) };
     ({ bm, bn } = subgroupBlock(kernel.tiles));
     key = subgroupKey(kernel);

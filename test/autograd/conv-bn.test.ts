@@ -116,4 +116,29 @@ describe('conv2d and BatchNorm rules against finite differences', () => {
     noGrad(() => batchNorm2d(x, p, { training: false }));
     expect(Array.from(await p.runningMean.read())).toEqual(Array.from(rm));
   });
+
+  it('gives f16 inputs f16 gradients (conv and BatchNorm), close to the f32 gradients; weight gradients stay f32', async () => {
+    engine = await testEngine();
+    if (!engine.features.shaderF16) return;
+    const { backward } = await import('../../src/autograd/backward.js');
+    const shape = [2, 7, 6, 8];
+    const xd = randomData(2 * 7 * 6 * 8, 21);
+    const wd = randomData(4 * 3 * 3 * 8, 22, -0.3, 0.3);
+    const seed = randomData(2 * 4 * 3 * 4, 23);
+    const run = async (dtype: 'f32' | 'f16') => {
+      const x = new Var(Tensor.fromHost(engine, xd, shape, dtype, 'input'), true);
+      const w = new Var(Tensor.fromHost(engine, wd, [4, 3, 3, 8], 'f32', 'params'), true);
+      const g = new Var(Tensor.fromHost(engine, new Float32Array(4).fill(1.5), [4], 'f32', 'params'), true);
+      const b = new Var(Tensor.fromHost(engine, new Float32Array(4).fill(0.1), [4], 'f32', 'params'), true);
+      const y = convBnAct(x, { weight: w, stride: 2, padding: 1, groups: 1 }, bnParams(engine, g, b, 4), { act: true, training: true });
+      backward(y, Tensor.fromHost(engine, seed, y.shape, 'f32', 'other'));
+      expect([x.grad!.dtype, w.grad!.dtype, g.grad!.dtype]).toEqual([dtype, 'f32', 'f32']);
+      return { dx: await x.grad!.read(), dw: await w.grad!.read() };
+    };
+    const full = await run('f32');
+    const half = await run('f16');
+    const scale = (a: Float32Array) => Math.max(...Array.from(a, Math.abs));
+    expectClose(half.dx, full.dx, 1e-2, 1e-2 * scale(full.dx));
+    expectClose(half.dw, full.dw, 1e-2, 1e-2 * scale(full.dw));
+  });
 });

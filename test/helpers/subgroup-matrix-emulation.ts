@@ -85,7 +85,7 @@ fn smMma(a: u32, b: u32, c: u32) -> u32 {
     (_all, name: string) => `) {
   let ${name} = t / ${sgSize}u;
   smLeader = t % ${sgSize}u == 0u;
-  smZ = P.tilesM >> 31u;
+  smZ = P.tilesN >> 31u;
   smBase = ((wg.x + wg.y * nwg.x + wg.z * nwg.x * nwg.y) * ${nSub}u + ${name}) * ${sites}u;`,
   );
   const decls = `@group(0) @binding(${poolBinding}) var<storage, read_write> smPool: array<f32>;
@@ -118,7 +118,7 @@ export function withEmulatedSubgroupMatrix(
   let pool: Tensor | null = null;
   const sources = new Map<string, Emulated>();
   const run: Engine['run'] = (request, slices, params, groups) => {
-    if (!request.key.startsWith('matmul-sgmat')) return engine.run(request, slices, params, groups);
+    if (!request.key.includes('-sgmat:')) return engine.run(request, slices, params, groups);
     let emulated = sources.get(request.key);
     if (!emulated) sources.set(request.key, (emulated = emulateSubgroupMatrix(request.build(), sgSize, request.bindings + 1)));
     const need = emulated.poolPerWorkgroup * groups[0] * groups[1] * groups[2];

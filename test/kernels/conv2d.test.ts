@@ -7,6 +7,7 @@ import { conv2d, convGeometry, type Conv2dOptions } from '../../src/kernels/conv
 import { conv2dCpu } from '../../src/kernels/conv2d.cpu.js';
 import { hostTensor } from '../../src/kernels/host-tensor.js';
 import { asStored, expectClose, floatDtypes, randomData, tensorWithLayout, testEngine, type Layout } from '../helpers/gpu.js';
+import { withEmulatedSubgroupMatrix } from '../helpers/subgroup-matrix-emulation.js';
 
 interface Case {
   n: number;
@@ -21,6 +22,8 @@ interface Case {
   /** 'all' = bias + affine + SiLU. */
   epilogue?: 'bias' | 'all';
   variant?: string;
+  /** The weight's dtype when it differs from the input's. */
+  weightDtype?: DType;
 }
 
 /** Input layouts: the helper's (sliced: offset 2, pixel stride C+3; permuted) or a 16-byte aligned channel slice of a wider tensor. */
@@ -72,12 +75,12 @@ describe('conv2d', () => {
     const xs = [c.n, c.h, c.w, c.cin];
     const ws = [c.cout, c.k, c.k, c.cin / c.groups];
     const xd = asStored(randomData(xs.reduce((a, b) => a * b), seed), dtype);
-    const wd = asStored(randomData(ws.reduce((a, b) => a * b), seed + 1, -0.5, 0.5), dtype);
+    const wd = asStored(randomData(ws.reduce((a, b) => a * b), seed + 1, -0.5, 0.5), c.weightDtype ?? dtype);
     const bias = asStored(randomData(c.cout, seed + 2), dtype);
     const scale = asStored(randomData(c.cout, seed + 3, 0.5, 1.5), dtype);
     const shift = asStored(randomData(c.cout, seed + 4), dtype);
     const x = input(c, xd, dtype, layout);
-    const w = Tensor.fromHost(engine, wd, ws, dtype, 'params');
+    const w = Tensor.fromHost(engine, wd, ws, c.weightDtype ?? dtype, 'params');
     const g = convGeometry(xs, ws, { stride: c.stride, padding: c.pad, groups: c.groups });
     const total = c0 === undefined ? c.cout : c.cout + 13;
     const poison = dtype === 'f32' ? NaN : 60000;
@@ -151,6 +154,26 @@ describe('conv2d', () => {
     await check(CASES.odd3x3, 'f16', 'contiguous', 200);
     await check(CASES.tapAligned, 'f16', 'channel-slice', 210);
     await check(CASES.depthwise, 'f16', 'contiguous', 220);
+  });
+
+  it('runs f16 on the tensor-core kernel (fragments emulated here): every gather, ragged tiles, groups, views, output slices', async () => {
+    const real = await testEngine();
+    if (!real.features.shaderF16 || !real.features.subgroups) return;
+    const emulated = withEmulatedSubgroupMatrix(real, { M: 16, N: 16, K: 16 });
+    engine = emulated.engine;
+    const sg = (c: Case, variant: string): Case => ({ ...c, variant });
+    try {
+      await check(CASES.odd3x3, 'f16', 'contiguous', 600); // the default tiles: general scalar gather, Cout 7 of 16
+      await check(sg(CASES.cin3, 'sg:2x1:1x1:16/1'), 'f16', 'permuted', 605); // one staging buffer
+      await check(sg(CASES.tapAligned, 'sg:2x2:1x1:16'), 'f16', 'channel-slice', 610); // tap-aligned vec4 gather
+      await check(sg(CASES.pointwiseWide, 'sg:1x2:2x3:32'), 'f16', 'sliced', 620); // pointwise, N 70 of 96, scalar weight rows
+      await check(sg(CASES.vecStride2, 'sg:2x1:1x1:16'), 'f16', 'contiguous', 630, 5); // general vec4 gather, output slice
+      await check(sg(CASES.groups2vec, 'sg:2x1:1x1:32'), 'f16', 'contiguous', 640); // groups (grid z), depth 32 over K 72
+      await check({ ...CASES.stride2, weightDtype: 'f32' }, 'f16', 'contiguous', 650); // f32 weight rounded to f16 as it loads
+    } finally {
+      emulated.release();
+      engine = real;
+    }
   });
 
   it('gives the same bits on every run', async () => {
