@@ -1,8 +1,9 @@
 import type { DType } from '../gpu/dtype.js';
-import { Tensor } from '../gpu/tensor.js';
+import type { Tensor } from '../gpu/tensor.js';
 import { batchNormGradApply, batchNormGradSums } from '../kernels/batch-norm.js';
-import { copy, copyInto, fill } from '../kernels/copy.js';
-import { elementwise, mul } from '../kernels/elementwise.js';
+import { batchNormAffine, batchNormGradCoefs, type RunningStats } from '../kernels/batch-norm-channels.js';
+import { copy } from '../kernels/copy.js';
+import { elementwise } from '../kernels/elementwise.js';
 import { moments } from '../kernels/reduce.js';
 import { isRecomputing } from './checkpoint.js';
 import { record, saveForBackward } from './tape.js';
@@ -26,19 +27,14 @@ export interface BatchNormOptions {
   out?: Tensor;
 }
 
-/** Per-channel scale = gamma / sqrt(var + eps) and shift = beta - mean * scale, with 1 / sqrt(var + eps). */
-export function foldedAffine(p: BatchNormParams, mean: Tensor, variance: Tensor): { scale: Tensor; shift: Tensor; invstd: Tensor } {
-  const invstd = elementwise('inverseSqrt(x0 + x1)', [variance, p.eps]);
-  const scale = mul(p.weight.data, invstd);
-  const shift = elementwise('x1 - x0 * x2', [mean, p.bias.data, scale]);
-  return { scale, shift, invstd };
-}
-
-/** running = (1 - momentum) running + momentum batch; the variance enters unbiased (n / (n - 1)). */
-function updateRunningStats(p: BatchNormParams, mean: Tensor, variance: Tensor, count: number): void {
-  const m = p.momentum;
-  elementwise('x0 * x2 + x1 * x3', [p.runningMean, mean, 1 - m, m], { out: p.runningMean });
-  elementwise('x0 * x2 + x1 * x3', [p.runningVar, variance, 1 - m, (m * count) / Math.max(count - 1, 1)], { out: p.runningVar });
+/**
+ * Per-channel scale = gamma / sqrt(var + eps), shift = beta - mean * scale and invstd =
+ * 1 / sqrt(var + eps): views of one [3, C] tensor (`affine`, rows in that order).
+ */
+export function foldedAffine(p: BatchNormParams, mean: Tensor, variance: Tensor, running: RunningStats | null = null): { affine: Tensor; scale: Tensor; shift: Tensor; invstd: Tensor } {
+  const affine = batchNormAffine(mean, variance, p.weight.data, p.bias.data, p.eps, running);
+  const [scale, shift, invstd] = [0, 1, 2].map((i) => affine.row(i));
+  return { affine, scale, shift, invstd };
 }
 
 /**
@@ -51,25 +47,25 @@ export function batchNorm2d(x: Var, p: BatchNormParams, o: BatchNormOptions): Va
   const channels = x.shape[3];
   const count = x.data.size / channels;
   const stats = o.training ? moments(x.data, [0, 1, 2]) : { mean: p.runningMean, variance: p.runningVar };
-  const { scale, shift, invstd } = foldedAffine(p, stats.mean, stats.variance);
+  const running = o.training && !isRecomputing() ? { mean: p.runningMean, variance: p.runningVar, momentum: p.momentum, count } : null;
+  const { affine, scale, shift, invstd } = foldedAffine(p, stats.mean, stats.variance, running);
   const y = elementwise(o.silu ? 'siluf(x0 * x1 + x2)' : 'x0 * x1 + x2', [x.data, scale, shift], o.out ? { out: o.out } : { outDtype: x.data.dtype });
-  if (o.training && !isRecomputing()) updateRunningStats(p, stats.mean, stats.variance, count);
+  for (const t of [scale, shift, invstd]) t.dispose();
   const mean = stats.mean.view(stats.mean.shape, stats.mean.strides, stats.mean.offset);
   const sx = saveForBackward(x.data);
   const training = o.training;
   const silu = !!o.silu;
   const dtype = x.data.dtype;
-  return record('batchNorm2d', [x, p.weight, p.bias], y, [sx, mean, invstd, scale, shift], (g, needs) =>
-    backwardRule(g, needs, { sx, mean, invstd, scale, shift, silu, training, count, dtype }),
+  return record('batchNorm2d', [x, p.weight, p.bias], y, [sx, mean, affine], (g, needs) =>
+    backwardRule(g, needs, { sx, mean, affine, silu, training, count, dtype }),
   );
 }
 
 interface Saved {
   sx: Tensor;
   mean: Tensor;
-  invstd: Tensor;
-  scale: Tensor;
-  shift: Tensor;
+  /** [3, C] rows scale, shift, invstd. */
+  affine: Tensor;
   silu: boolean;
   training: boolean;
   count: number;
@@ -86,29 +82,20 @@ interface Saved {
  * exists. Per-channel sums accumulate in f32.
  */
 function backwardRule(g: Tensor, needs: readonly boolean[], s: Saved): (Tensor | null)[] {
+  const c = s.mean.size;
+  const [scale, shift] = [0, 1].map((i) => s.affine.row(i));
   const gu = s.silu
-    ? elementwise('x0 * x1 + x2', [s.sx, s.scale, s.shift], { outDtype: s.dtype, category: 'activations' })
+    ? elementwise('x0 * x1 + x2', [s.sx, scale, shift], { outDtype: s.dtype, category: 'activations' })
     : copy(g, 'activations', s.dtype);
   if (s.silu) elementwise('x0 * siluGradf(x1)', [g, gu], { out: gu });
   g.dispose();
   const sums = batchNormGradSums(gu, s.sx, s.mean);
-  const [sumGu, sumGuCentered] = [0, 1].map((i) => sums.slice(0, i, i + 1).reshape([s.mean.size]));
-  const dgamma = needs[1] ? mul(sumGuCentered, s.invstd) : null;
+  const sumGu = needs[2] ? sums.row(0) : null;
+  const { coef, dgamma } = batchNormGradCoefs(sums, s.affine, s.mean, s.count, s.training, needs[1]);
   if (!needs[0]) {
     gu.dispose();
-    return [null, dgamma, needs[2] ? sumGu : null];
-  }
-  const coef = Tensor.empty(gu.engine, [3, s.mean.size], 'f32', 'workspace');
-  const [a, k, d] = [0, 1, 2].map((i) => coef.slice(0, i, i + 1).reshape([s.mean.size]));
-  copyInto(s.scale, a);
-  if (s.training) {
-    elementwise('-x0 * x1 * x1 * x2 * x3', [s.scale, s.invstd, sumGuCentered, 1 / s.count], { out: k });
-    mul(k, s.mean, { out: d });
-    elementwise('-(x0 * x1 * x3) - x2', [s.scale, sumGu, d, 1 / s.count], { out: d });
-  } else {
-    fill(k, 0);
-    fill(d, 0);
+    return [null, dgamma, sumGu];
   }
   batchNormGradApply(gu, s.sx, coef);
-  return [gu, dgamma, needs[2] ? sumGu : null];
+  return [gu, dgamma, sumGu];
 }

@@ -155,6 +155,12 @@ export class Tensor {
     return this.view(shape, strides, this.offset + start * this.strides[a]);
   }
 
+  /** Row i of a rank-2 tensor, as a rank-1 view. */
+  row(i: number): Tensor {
+    if (this.rank !== 2 || !(0 <= i && i < this.shape[0])) throw new Error(`row ${i} of a tensor of shape [${this.shape}]`);
+    return this.view([this.shape[1]], [this.strides[1]], this.offset + i * this.strides[0]);
+  }
+
   /** Splits `axis` into consecutive pieces of the given sizes (views, no copy). */
   split(axis: number, sizes: readonly number[]): Tensor[] {
     const a = this.axis(axis);

@@ -1,7 +1,7 @@
 import type { Category } from '../gpu/arena.js';
 import type { DType } from '../gpu/dtype.js';
 import { Tensor } from '../gpu/tensor.js';
-import { broadcastShapes, enables, grid1d, launch, linearIndexWgsl, MAX_RANK, Params } from './launch.js';
+import { broadcastShapes, distinctBindings, enables, grid1d, launch, linearIndexWgsl, MAX_RANK, Params } from './launch.js';
 import { MAX_OPERANDS, STRIDED_WGSL, stridedParams } from './strided.js';
 
 const WG = 256;
@@ -213,11 +213,7 @@ export function elementwise(expr: string, inputs: readonly (Tensor | number)[], 
   // Operands sharing a storage (x * x, in place, slices of one buffer) are bound once:
   // WebGPU rejects two writable bindings of one buffer range in a dispatch.
   const operands = [out, ...tensors];
-  const bound = [...new Set(operands.map((t) => t.storage))].map((st) => operands.find((t) => t.storage === st)!);
-  const bindingOf = (t: Tensor) => bound.findIndex((b) => b.storage === t.storage);
-  for (const t of operands) {
-    if (t.dtype !== bound[bindingOf(t)].dtype) throw new Error(`elementwise ${expr}: operands sharing a storage must have one dtype`);
-  }
+  const { bound, slot: bindingOf } = distinctBindings(`elementwise ${expr}`, operands);
 
   const n = out.size;
   const vec4 = n % 4 === 0 && operands.every((t) => t.shape.join() === shape.join() && t.isContiguous() && t.offset % 4 === 0);

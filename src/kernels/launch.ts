@@ -101,6 +101,22 @@ export function launch(
   );
 }
 
+/**
+ * Storages bound once each: WebGPU rejects two writable bindings of one buffer in a
+ * dispatch, and operands often share one (in place, slices of a concat buffer, tensors of
+ * one arena segment). `slot(t)` is the 0-based binding of t's storage; views of one storage
+ * must share a dtype (one declared element type).
+ */
+export function distinctBindings(op: string, tensors: readonly Tensor[]): { bound: Tensor[]; slot: (t: Tensor) => number } {
+  const bound: Tensor[] = [];
+  for (const t of tensors) {
+    const other = bound.find((b) => b.storage === t.storage);
+    if (!other) bound.push(t);
+    else if (other.dtype !== t.dtype) throw new Error(`${op}: views of one storage must share a dtype (${other.dtype}, ${t.dtype})`);
+  }
+  return { bound, slot: (t) => bound.findIndex((b) => b.storage === t.storage) };
+}
+
 /** Right-aligns a shape/strides pair to MAX_RANK (leading size-1 axes with stride 0). */
 export function padRank(shape: readonly number[], strides: readonly number[]): { shape: number[]; strides: number[] } {
   if (shape.length > MAX_RANK) throw new Error(`rank ${shape.length} exceeds the supported ${MAX_RANK}`);

@@ -1,7 +1,7 @@
 import type { Category } from '../gpu/arena.js';
 import { isFloat } from '../gpu/dtype.js';
 import { Tensor } from '../gpu/tensor.js';
-import { enables, grid1d, launch, linearIndexWgsl, Params } from './launch.js';
+import { distinctBindings, enables, grid1d, launch, linearIndexWgsl, Params } from './launch.js';
 
 const WG = 256;
 
@@ -53,20 +53,6 @@ function geometry(op: string, shape: readonly number[], g: Pool2dGeometry): Geom
   return { k, s, p, n, h, w, c, ho, wo };
 }
 
-/**
- * Storages bound once each (WebGPU rejects two writable bindings of one buffer in a
- * dispatch; SPPF reads one slice of its concat buffer and writes another).
- */
-function distinctBindings(tensors: Tensor[]): { bound: Tensor[]; slot: (t: Tensor) => number } {
-  const bound: Tensor[] = [];
-  for (const t of tensors) {
-    const other = bound.find((b) => b.storage === t.storage);
-    if (!other) bound.push(t);
-    else if (other.dtype !== t.dtype) throw new Error('maxPool2d: views of one storage must share a dtype');
-  }
-  return { bound, slot: (t) => bound.findIndex((b) => b.storage === t.storage) };
-}
-
 /** Offset and NHWC strides of an operand: uniform fields <name>0 (offset) .. <name>4 (C stride). */
 const nhwc = (t: Tensor | null) => (t ? [t.offset, ...t.strides] : [0, 0, 0, 0, 0]);
 const layoutFields = (name: string) => [0, 1, 2, 3, 4].map((k) => `${name}${k}: u32`).join(', ');
@@ -83,7 +69,7 @@ const GEOMETRY_FIELDS = 'total: u32, H: u32, W: u32, C: u32, Ho: u32, Wo: u32, k
  * shader compiler keeps `v != v` (WGSL lets implementations assume no NaN).
  */
 function runForward(x: Tensor, g: Geometry, out: Tensor | null, indices: Tensor | null): void {
-  const { bound, slot } = distinctBindings([x, ...(out ? [out] : []), ...(indices ? [indices] : [])]);
+  const { bound, slot } = distinctBindings('maxPool2d', [x, ...(out ? [out] : []), ...(indices ? [indices] : [])]);
   const buf = (t: Tensor) => `buf${slot(t)}`;
   const total = g.n * g.ho * g.wo * g.c;
   const key = `maxpool:${bound.map((t) => t.dtype).join(',')}:x${slot(x)}:o${out ? slot(out) : '-'}:i${indices ? slot(indices) : '-'}`;

@@ -30,18 +30,20 @@ describe('BatchNorm backward kernels', () => {
     }
   });
 
-  it('applies dx = gu a + x b + d in place', async () => {
+  it('applies dx = gu a + x b + d in place, gu in f32 and f16', async () => {
     engine = await testEngine();
     const [rows, c] = [13, 6];
-    const gd = randomData(rows * c, 1);
-    const xd = randomData(rows * c, 2);
-    const cd = randomData(3 * c, 3);
-    const gu = Tensor.fromHost(engine, gd, [rows, c], 'f32', 'other');
-    const x = Tensor.fromHost(engine, xd, [rows, c], 'f32', 'other');
-    const coef = Tensor.fromHost(engine, cd, [3, c], 'f32', 'other');
-    batchNormGradApply(gu, x, coef);
-    const ref = Array.from(gd, (g, i) => g * cd[i % c] + xd[i] * cd[c + (i % c)] + cd[2 * c + (i % c)]);
-    expectClose(await gu.read(), ref, 1e-6);
-    for (const t of [gu, x, coef]) t.dispose();
+    for (const dtype of floatDtypes(engine)) {
+      const gd = asStored(randomData(rows * c, 1), dtype);
+      const xd = randomData(rows * c, 2);
+      const cd = randomData(3 * c, 3);
+      const gu = Tensor.fromHost(engine, gd, [rows, c], dtype, 'other');
+      const x = Tensor.fromHost(engine, xd, [rows, c], 'f32', 'other');
+      const coef = Tensor.fromHost(engine, cd, [3, c], 'f32', 'other');
+      batchNormGradApply(gu, x, coef);
+      const ref = asStored(Float32Array.from(gd, (g, i) => g * cd[i % c] + xd[i] * cd[c + (i % c)] + cd[2 * c + (i % c)]), dtype);
+      expectClose(await gu.read(), ref, dtype === 'f32' ? 1e-6 : 1e-3);
+      for (const t of [gu, x, coef]) t.dispose();
+    }
   });
 });

@@ -1,0 +1,63 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import type { Engine } from '../../src/gpu/engine.js';
+import { Tensor } from '../../src/gpu/tensor.js';
+import { batchNormAffine, batchNormGradCoefs } from '../../src/kernels/batch-norm-channels.js';
+import { expectClose, randomData, testEngine } from '../helpers/gpu.js';
+
+/** Vectors of `c` channels as slices of one storage (as parameters of one arena segment are), poison around them. */
+function packed(engine: Engine, vectors: Float32Array[], c: number): { whole: Tensor; views: Tensor[] } {
+  const host = new Float32Array(vectors.length * (c + 3)).fill(1e6);
+  vectors.forEach((v, i) => host.set(v, i * (c + 3) + 2));
+  const whole = Tensor.fromHost(engine, host, [host.length], 'f32', 'params');
+  return { whole, views: vectors.map((_, i) => whole.slice(0, i * (c + 3) + 2, i * (c + 3) + 2 + c)) };
+}
+
+describe('BatchNorm per-channel kernels', () => {
+  let engine: Engine;
+  afterAll(() => engine?.destroy());
+
+  it('affine rows and the running-statistics update, from views sharing storages', async () => {
+    engine = await testEngine();
+    const c = 37;
+    const [mean, variance, gamma, beta, rm, rv] = [1, 2, 3, 4, 5, 6].map((s) => randomData(c, s, s === 2 || s === 6 ? 0.1 : -1, s === 2 || s === 6 ? 2 : 1));
+    const [eps, momentum, count] = [1e-3, 0.03, 50];
+    for (const withRunning of [false, true]) {
+      const stats = packed(engine, [mean, variance], c);
+      const params = packed(engine, [gamma, beta, rm, rv], c);
+      const [m, v] = stats.views;
+      const [g, b, runMean, runVar] = params.views;
+      const affine = batchNormAffine(m, v, g, b, eps, withRunning ? { mean: runMean, variance: runVar, momentum, count } : null);
+      const invstd = Array.from(variance, (x) => 1 / Math.sqrt(x + eps));
+      const scale = invstd.map((s, i) => gamma[i] * s);
+      expectClose(await affine.read(), [...scale, ...scale.map((s, i) => beta[i] - mean[i] * s), ...invstd], 1e-6, 1e-6);
+      const after = await params.whole.read();
+      const run = (i: number) => after.subarray(i * (c + 3) + 2, i * (c + 3) + 2 + c);
+      expectClose(run(2), withRunning ? Array.from(rm, (x, i) => 0.97 * x + 0.03 * mean[i]) : rm, 1e-6, 1e-6);
+      expectClose(run(3), withRunning ? Array.from(rv, (x, i) => 0.97 * x + ((0.03 * count) / (count - 1)) * variance[i]) : rv, 1e-6, 1e-6);
+      expect(after.filter((x) => x === 1e6).length).toBe(4 * 3); // the poison around the views is untouched
+      for (const t of [affine, stats.whole, params.whole, ...stats.views, ...params.views]) t.dispose();
+    }
+  });
+
+  it('gradient coefficients in training and eval, with and without dgamma', async () => {
+    engine = await testEngine();
+    const c = 21;
+    const [sumGu, sumGuX, scale, shift, invstd, mean] = [7, 8, 9, 10, 11, 12].map((s) => randomData(c, s));
+    const count = 96;
+    const sums = Tensor.fromHost(engine, Float32Array.from([...sumGu, ...sumGuX]), [2, c], 'f32', 'activations');
+    const affine = Tensor.fromHost(engine, Float32Array.from([...scale, ...shift, ...invstd]), [3, c], 'f32', 'activations');
+    const m = Tensor.fromHost(engine, mean, [c], 'f32', 'activations');
+    for (const training of [true, false]) {
+      for (const withDgamma of [true, false]) {
+        const { coef, dgamma } = batchNormGradCoefs(sums, affine, m, count, training, withDgamma);
+        const k = Array.from(scale, (s, i) => (training ? (-s * invstd[i] * invstd[i] * sumGuX[i]) / count : 0));
+        const d = Array.from(scale, (s, i) => (training ? (-s * sumGu[i]) / count - k[i] * mean[i] : 0));
+        expectClose(await coef.read(), [...scale, ...k, ...d], 1e-6, 1e-7);
+        expect(dgamma === null).toBe(!withDgamma);
+        if (dgamma) expectClose(await dgamma.read(), Array.from(sumGuX, (x, i) => x * invstd[i]), 1e-6, 1e-7);
+        for (const t of [coef, dgamma]) t?.dispose();
+      }
+    }
+    for (const t of [sums, affine, m]) t.dispose();
+  });
+});
