@@ -178,14 +178,17 @@ function coalesce(shape: readonly number[], operands: readonly Tensor[]): { shap
   return { shape: outShape, strides: outStrides };
 }
 
-type Path = 'vec4' | 'strided';
+type Path = 'vec4' | 'channels' | 'strided';
 
 /**
  * The one elementwise kernel: `expr` (a WGSL f32 expression over x0, x1, ... in `inputs`
  * order) applied with numpy broadcasting to up to three tensor views and up to four
- * scalars. Two code paths, chosen from the layouts only:
+ * scalars. Three code paths, chosen from the layouts only:
  *  - vec4: every tensor contiguous with the output's shape, sizes and offsets multiples
  *    of 4: 4 elements per thread through vec4 loads/stores, no index arithmetic;
+ *  - channels: the same, except that some inputs are per-channel vectors [C] broadcast
+ *    along the last axis (C a multiple of 4): BatchNorm's affine and its gradient; the
+ *    vector's vec4 is the element's channel quad, one remainder per 4 elements;
  *  - strided: anything else. Axes are merged first, so contiguous operands become one
  *    axis (no division at all) and [N,H,W,C] + [C] becomes [N*H*W, C] (one division).
  */
@@ -216,8 +219,12 @@ export function elementwise(expr: string, inputs: readonly (Tensor | number)[], 
   const { bound, slot: bindingOf } = distinctBindings(`elementwise ${expr}`, operands);
 
   const n = out.size;
-  const vec4 = n % 4 === 0 && operands.every((t) => t.shape.join() === shape.join() && t.isContiguous() && t.offset % 4 === 0);
-  const path: Path = vec4 ? 'vec4' : 'strided';
+  const channels = shape.length > 0 ? shape[shape.length - 1] : 1;
+  const whole = (t: Tensor) => t.shape.join() === shape.join() && t.isContiguous() && t.offset % 4 === 0;
+  const perChannel = (t: Tensor) => t !== out && t.size === channels && t.shape[t.rank - 1] === channels && (channels === 1 || t.strides[t.rank - 1] === 1) && t.offset % 4 === 0;
+  const vec4 = n % 4 === 0 && operands.every(whole);
+  const path: Path = vec4 ? 'vec4' : n % 4 === 0 && channels % 4 === 0 && operands.every((t) => whole(t) || perChannel(t)) ? 'channels' : 'strided';
+  const isChannelVector = (t: Tensor) => path === 'channels' && !whole(t);
   const scalars = inputs.filter((x): x is number => typeof x === 'number');
   let params: Params;
   if (path === 'strided') {
@@ -228,17 +235,17 @@ export function elementwise(expr: string, inputs: readonly (Tensor | number)[], 
   } else {
     const offsets = operands.map((t) => t.offset / 4);
     params = new Params()
-      .u32(n / 4)
+      .u32(n / 4, channels / 4)
       .align4()
       .u32(...offsets, ...new Array<number>(MAX_OPERANDS - offsets.length).fill(0))
       .f32(...[...scalars, 0, 0, 0, 0].slice(0, 4));
   }
   if (n === 0) return out;
 
-  const signature = inputs.map((x) => (typeof x === 'number' ? 's' : `${x.dtype}@${bindingOf(x)}`)).join(',');
+  const signature = inputs.map((x) => (typeof x === 'number' ? 's' : `${x.dtype}@${bindingOf(x)}${isChannelVector(x) ? 'c' : ''}`)).join(',');
   const key = `ew:${path}:${expr}:${signature}->${out.dtype}@${bindingOf(out)}`;
-  const build = () => elementwiseWgsl(expr, inputs, out, bound, bindingOf, path);
-  launch(engine, { key, name: `elementwise ${expr}`, build }, bound, params, grid1d(engine, vec4 ? n / 4 : n, WG));
+  const build = () => elementwiseWgsl(expr, inputs, out, bound, bindingOf, path, isChannelVector);
+  launch(engine, { key, name: `elementwise ${expr}`, build }, bound, params, grid1d(engine, path === 'strided' ? n : n / 4, WG));
   return out;
 }
 
@@ -266,9 +273,10 @@ function elementwiseWgsl(
   bound: readonly Tensor[],
   bindingOf: (t: Tensor) => number,
   path: Path,
+  isChannelVector: (t: Tensor) => boolean,
 ): string {
   const swz = ['x', 'y', 'z', 'w'];
-  const vec = path === 'vec4';
+  const vec = path !== 'strided';
   const decls = bound.map((t, b) => `@group(0) @binding(${b + 1}) var<storage, read_write> buf${b}: array<${vec ? `vec4<${t.dtype}>` : t.dtype}>;`);
   const args = inputs.map((_, i) => `x${i}: f32`).join(', ');
   // Per input: its value for element i (vec4 path: a vec4 loaded once, then component c).
@@ -280,14 +288,14 @@ function elementwiseWgsl(
     const o = swz[operand++];
     const b = bindingOf(x);
     if (!vec) return `f32(buf${b}[o.${o}])`;
-    loads.push(`let v${i} = buf${b}[P.offsets.${o} + i];`);
+    loads.push(`let v${i} = buf${b}[P.offsets.${o} + ${isChannelVector(x) ? 'i % P.quads' : 'i'}];`);
     return `f32(v${i}[c])`;
   });
   const call = `op(${argOf.join(', ')})`;
   const ob = bindingOf(out);
   const T = out.dtype;
   const header = vec
-    ? `struct Params { n: u32, offsets: vec4<u32>, scalars: vec4<f32> }
+    ? `struct Params { n: u32, quads: u32, offsets: vec4<u32>, scalars: vec4<f32> }
 @group(0) @binding(0) var<uniform> P: Params;`
     : `${STRIDED_WGSL}${OFFSETS_AT_WGSL}`;
   const body = vec

@@ -93,6 +93,42 @@ describe('elementwise', () => {
     }
   });
 
+  it('per-channel vectors over contiguous [N,H,W,C], C a multiple of 4, take the channels path (BatchNorm apply), views at offsets', async () => {
+    engine = await testEngine();
+    const big = [2, 3, 5, 8];
+    const keys: string[] = [];
+    const run = engine.run.bind(engine);
+    engine.run = (request, ...rest) => (keys.push(request.key), run(request, ...rest));
+    try {
+      for (const dtype of floatDtypes(engine)) {
+        for (const vectorOffset of [4, 2]) {
+          const xd = asStored(randomData(size(big), 60, -3, 3), dtype);
+          const sd = randomData(8, 61, 0.5, 1.5);
+          const td = randomData(8, 62);
+          // Both vectors are views into one buffer (as BatchNorm's affine rows are), at the given offset.
+          const host = new Float32Array(vectorOffset + 16).fill(1e6);
+          host.set(sd, vectorOffset);
+          host.set(td, vectorOffset + 8);
+          const vectors = Tensor.fromHost(engine, host, [host.length], 'f32', 'other');
+          const scale = vectors.slice(0, vectorOffset, vectorOffset + 8);
+          const shift = vectors.view([1, 8], [8, 1], vectorOffset + 8);
+          const x = Tensor.fromHost(engine, xd, big, dtype, 'other');
+          keys.length = 0;
+          const y = elementwise('siluf(x0 * x1 + x2)', [x, scale, shift], { outDtype: dtype });
+          expect(keys[0]).toMatch(vectorOffset % 4 === 0 ? /^ew:channels:/ : /^ew:strided:/);
+          const ref = Float32Array.from(xd, (v, i) => {
+            const u = v * sd[i % 8] + td[i % 8];
+            return u / (1 + Math.exp(-u));
+          });
+          expectClose(await y.read(), asStored(ref, dtype), tol(dtype) * 2, tol(dtype) * 2);
+          for (const t of [vectors, scale, shift, x, y]) t.dispose();
+        }
+      }
+    } finally {
+      engine.run = run;
+    }
+  });
+
   it('contiguous views at offsets (vec4 path at 4-aligned offsets, strided otherwise); mixed dtypes promote to f32', async () => {
     engine = await testEngine();
     for (const dtype of floatDtypes(engine)) {
