@@ -1,8 +1,7 @@
 import type { DType } from '../gpu/dtype.js';
-import type { Tensor } from '../gpu/tensor.js';
+import { Tensor } from '../gpu/tensor.js';
 import { batchNormGradApply, batchNormGradSums } from '../kernels/batch-norm.js';
 import { batchNormAffine, batchNormGradCoefs, type RunningStats } from '../kernels/batch-norm-channels.js';
-import { copy } from '../kernels/copy.js';
 import { elementwise } from '../kernels/elementwise.js';
 import { moments } from '../kernels/reduce.js';
 import { isRecomputing } from './checkpoint.js';
@@ -77,19 +76,14 @@ interface Saved {
  * With u = x * scale + shift and gu = dL/du (g itself, or g * silu'(u)):
  * dgamma = invstd * sum(gu (x - mean)), dbeta = sum(gu); in training
  * dx = scale * gu + k * x + d with per-channel k = -scale * invstd^2 * sum(gu (x - mean)) / count
- * and d = -scale * sum(gu) / count - k * mean; in eval dx = scale * gu. One activation-sized
- * temporary (gu, which becomes dx, in the input's dtype), and g is freed as soon as gu
- * exists. Per-channel sums accumulate in f32.
+ * and d = -scale * sum(gu) / count - k * mean; in eval dx = scale * gu. Two passes over the
+ * activations: gu (from g and x, the SiLU input recomputed) with the per-channel sums, then
+ * dx in place of gu (in the input's dtype); g is freed in between. Sums accumulate in f32.
  */
 function backwardRule(g: Tensor, needs: readonly boolean[], s: Saved): (Tensor | null)[] {
-  const c = s.mean.size;
-  const [scale, shift] = [0, 1].map((i) => s.affine.row(i));
-  const gu = s.silu
-    ? elementwise('x0 * x1 + x2', [s.sx, scale, shift], { outDtype: s.dtype, category: 'activations' })
-    : copy(g, 'activations', s.dtype);
-  if (s.silu) elementwise('x0 * siluGradf(x1)', [g, gu], { out: gu });
+  const gu = Tensor.empty(g.engine, s.sx.shape, s.dtype, 'activations');
+  const sums = batchNormGradSums(g, s.sx, s.mean, gu, s.silu ? s.affine : null);
   g.dispose();
-  const sums = batchNormGradSums(gu, s.sx, s.mean);
   const sumGu = needs[2] ? sums.row(0) : null;
   const { coef, dgamma } = batchNormGradCoefs(sums, s.affine, s.mean, s.count, s.training, needs[1]);
   if (!needs[0]) {

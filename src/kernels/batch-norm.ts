@@ -1,14 +1,16 @@
 import type { Category } from '../gpu/arena.js';
 import { Tensor } from '../gpu/tensor.js';
-import { enables, grid1d, launch, linearIndexWgsl, Params } from './launch.js';
+import { copy } from './copy.js';
+import { HELPERS_WGSL } from './elementwise.js';
+import { distinctBindings, enables, grid1d, launch, linearIndexWgsl, Params } from './launch.js';
 import { reduce } from './reduce.js';
 
 /**
  * The two passes of BatchNorm's backward over NHWC data that elementwise ops and plain
  * reductions cannot do without activation-sized temporaries:
- *  - `batchNormGradSums`: per channel, sum(gu) and sum(gu * (x - mean)) in one read of gu
- *    and x (threads along channels read coalesced; row chunks go to a small workspace that
- *    a deterministic reduction sums);
+ *  - `batchNormGradSums`: gu (g, or g silu'(u) with u recomputed) and per channel sum(gu)
+ *    and sum(gu * (x - mean)) in one read of g and x (threads along channels read
+ *    coalesced; row chunks go to a small workspace that a deterministic reduction sums);
  *  - `batchNormGradApply`: dx = gu * a + x * b + d with per-channel a, b, d, in place into gu
  *    (f32 or f16; computed in f32).
  * Both take contiguous [pixels, C] data (conv outputs and their gradients are).
@@ -20,28 +22,64 @@ const TY = 8;
 const TARGET_GROUPS = 1024;
 const MIN_ROWS_PER_THREAD = 16;
 
+/** Pixel and channel strides of a [..., C] view whose pixels are evenly spaced (e.g. a channel slice of a concat buffer), else null. */
+function rowStrides(t: Tensor, channels: number): { row: number; channel: number } | null {
+  const r = t.rank;
+  if (t.shape[r - 1] !== channels) throw new Error(`batchNormGradSums: expected [..., ${channels}] data, got [${t.shape}]`);
+  let pixel: number | null = null;
+  let span = 1;
+  for (let i = r - 2; i >= 0; i--) {
+    if (t.shape[i] === 1) continue;
+    if (pixel === null) [pixel, span] = [t.strides[i], t.shape[i]];
+    else if (t.strides[i] !== span * pixel) return null;
+    else span *= t.shape[i];
+  }
+  return { row: pixel ?? 0, channel: t.strides[r - 1] };
+}
+
 function checkRows(op: string, t: Tensor, channels: number): void {
   if (!t.isContiguous() || t.shape[t.rank - 1] !== channels) throw new Error(`${op}: expected contiguous [..., ${channels}] data, got [${t.shape}]`);
 }
 
-/** [2, C] f32: sum over rows of gu, and of gu * (x - mean). */
-export function batchNormGradSums(gu: Tensor, x: Tensor, mean: Tensor, category: Category = 'activations'): Tensor {
+/**
+ * The first pass of BatchNorm's backward: gu = dL/du for u = x scale + shift — g itself,
+ * or with `siluAffine` (the forward's [3, C] rows scale, shift, invstd) g silu'(u), u
+ * recomputed from x — written to `gu` (its dtype), and the per-channel sums of gu and
+ * gu (x - mean) as a [2, C] f32 tensor (of the f32 values, before an f16 gu rounds them).
+ * One read of g and x, one write of gu.
+ */
+export function batchNormGradSums(g: Tensor, x: Tensor, mean: Tensor, gu: Tensor, siluAffine: Tensor | null, category: Category = 'activations'): Tensor {
   const c = mean.size;
-  checkRows('batchNormGradSums', gu, c);
-  checkRows('batchNormGradSums', x, c);
-  const rows = gu.size / c;
+  for (const t of [x, gu]) checkRows('batchNormGradSums', t, c);
+  const gRows = rowStrides(g, c);
+  if (!gRows) {
+    // g's pixels are not evenly spaced: one contiguous copy.
+    const dense = copy(g, 'activations');
+    try {
+      return batchNormGradSums(dense, x, mean, gu, siluAffine, category);
+    } finally {
+      dense.dispose();
+    }
+  }
+  if (g.size !== x.size || gu.size !== x.size) throw new Error(`batchNormGradSums: g [${g.shape}], x [${x.shape}] and gu [${gu.shape}] differ in size`);
+  if (siluAffine && (siluAffine.rank !== 2 || siluAffine.shape[1] !== c || !siluAffine.isContiguous())) throw new Error(`batchNormGradSums: the affine rows must be a contiguous [3, ${c}], got [${siluAffine.shape}]`);
+  const rows = x.size / c;
   const tiles = Math.ceil(c / TX);
   const chunks = Math.max(1, Math.min(Math.ceil(TARGET_GROUPS / tiles), Math.floor(rows / (TY * MIN_ROWS_PER_THREAD))));
   const chunkLen = Math.ceil(rows / chunks);
-  const partial = Tensor.empty(gu.engine, [chunks, 2, c], 'f32', chunks === 1 ? category : 'workspace');
-  const key = `bn-grad-sums:${gu.dtype}:${x.dtype}:${mean.dtype}`;
-  const build = () => /* wgsl */ `${enables(gu.dtype, x.dtype, mean.dtype)}
-struct Params { C: u32, rows: u32, chunkLen: u32, tiles: u32, guOff: u32, xOff: u32, meanOff: u32 }
+  const partial = Tensor.empty(x.engine, [chunks, 2, c], 'f32', chunks === 1 ? category : 'workspace');
+  const operands = [partial, g, x, mean, gu, ...(siluAffine ? [siluAffine] : [])];
+  const { bound, slot } = distinctBindings('batchNormGradSums', operands);
+  const [pOut, pG, pX, pMean, pGu, pAff] = operands.map((t) => `b${slot(t)}`);
+  const key = `bn-grad-sums:${operands.map((t) => `${t.dtype}@${slot(t)}`).join(',')}`;
+  const gradient = siluAffine
+    ? `f32(${pG}[P.gOff + r * P.gRow + ch * P.gCh]) * siluGradf(xv * ${pAff}[P.affOff + ch] + ${pAff}[P.affOff + P.C + ch])`
+    : `f32(${pG}[P.gOff + r * P.gRow + ch * P.gCh])`;
+  const build = () => /* wgsl */ `${enables(...operands.map((t) => t.dtype))}
+struct Params { C: u32, rows: u32, chunkLen: u32, tiles: u32, gOff: u32, gRow: u32, gCh: u32, xOff: u32, meanOff: u32, guOff: u32, affOff: u32 }
 @group(0) @binding(0) var<uniform> P: Params;
-@group(0) @binding(1) var<storage, read_write> out: array<f32>;
-@group(0) @binding(2) var<storage, read_write> gu: array<${gu.dtype}>;
-@group(0) @binding(3) var<storage, read_write> xs: array<${x.dtype}>;
-@group(0) @binding(4) var<storage, read_write> mean: array<${mean.dtype}>;
+${bound.map((t, b) => `@group(0) @binding(${b + 1}) var<storage, read_write> b${b}: array<${t.dtype}>;`).join('\n')}
+${HELPERS_WGSL}
 var<workgroup> sh: array<vec2<f32>, ${TX * TY}>;
 @compute @workgroup_size(${TX}, ${TY})
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
@@ -51,10 +89,13 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
   let end = min(begin + P.chunkLen, P.rows);
   var s = vec2<f32>();
   if (ch < P.C) {
-    let m = f32(mean[P.meanOff + ch]);
+    let m = f32(${pMean}[P.meanOff + ch]);
     for (var r = begin + lid.y; r < end; r += ${TY}u) {
-      let g = f32(gu[P.guOff + r * P.C + ch]);
-      s += vec2<f32>(g, g * (f32(xs[P.xOff + r * P.C + ch]) - m));
+      let at = r * P.C + ch;
+      let xv = f32(${pX}[P.xOff + at]);
+      let gv = ${gradient};
+      ${pGu}[P.guOff + at] = ${gu.dtype}(gv);
+      s += vec2<f32>(gv, gv * (xv - m));
     }
   }
   sh[lid.y * ${TX}u + lid.x] = s;
@@ -64,12 +105,12 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     workgroupBarrier();
   }
   if (lid.y == 0u && ch < P.C) {
-    out[(chunk * 2u) * P.C + ch] = sh[lid.x].x;
-    out[(chunk * 2u + 1u) * P.C + ch] = sh[lid.x].y;
+    ${pOut}[(chunk * 2u) * P.C + ch] = sh[lid.x].x;
+    ${pOut}[(chunk * 2u + 1u) * P.C + ch] = sh[lid.x].y;
   }
 }`;
-  const params = new Params().u32(c, rows, chunkLen, tiles, gu.offset, x.offset, mean.offset);
-  launch(gu.engine, { key, name: 'batchnorm grad sums', build }, [partial, gu, x, mean], params, grid1d(gu.engine, tiles * chunks, 1));
+  const params = new Params().u32(c, rows, chunkLen, tiles, g.offset, gRows.row, gRows.channel, x.offset, mean.offset, gu.offset, siluAffine?.offset ?? 0);
+  launch(x.engine, { key, name: 'batchnorm grad sums', build }, bound, params, grid1d(x.engine, tiles * chunks, 1));
   if (chunks === 1) return partial.reshape([2, c]);
   const sums = reduce('sum', partial, [0], { category });
   partial.dispose();

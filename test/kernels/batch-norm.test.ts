@@ -2,30 +2,51 @@ import { afterAll, describe, it } from 'vitest';
 import type { Engine } from '../../src/gpu/engine.js';
 import { Tensor } from '../../src/gpu/tensor.js';
 import { batchNormGradApply, batchNormGradSums } from '../../src/kernels/batch-norm.js';
-import { asStored, expectClose, floatDtypes, randomData, testEngine } from '../helpers/gpu.js';
+import { asStored, expectClose, floatDtypes, randomData, tensorWithLayout, testEngine } from '../helpers/gpu.js';
 
 describe('BatchNorm backward kernels', () => {
   let engine: Engine;
   afterAll(() => engine?.destroy());
 
-  it('per-channel sums of gu and gu (x - mean), one chunk and many, x in f32 and f16', async () => {
+  it('gu (g, or g silu\'(x scale + shift)) and its per-channel sums, one chunk and many, f32 and f16', async () => {
     engine = await testEngine();
     for (const [rows, c] of [[7, 5], [1000, 37]]) {
       for (const dtype of floatDtypes(engine)) {
-        const gd = randomData(rows * c, rows);
-        const xd = asStored(randomData(rows * c, rows + 1, -2, 3), dtype);
-        const md = randomData(c, rows + 2);
-        const gu = Tensor.fromHost(engine, gd, [rows, c], 'f32', 'other');
-        const x = Tensor.fromHost(engine, xd, [rows, c], dtype, 'other');
-        const mean = Tensor.fromHost(engine, md, [c], 'f32', 'other');
-        const sums = batchNormGradSums(gu, x, mean);
-        const ref = new Float64Array(2 * c);
-        for (let i = 0; i < rows * c; i++) {
-          ref[i % c] += gd[i];
-          ref[c + (i % c)] += gd[i] * (xd[i] - md[i % c]);
+        for (const silu of [false, true]) {
+          const gd = asStored(randomData(rows * c, rows), dtype);
+          const xd = asStored(randomData(rows * c, rows + 1, -2, 3), dtype);
+          const md = randomData(c, rows + 2);
+          const ad = randomData(3 * c, rows + 3, 0.5, 1.5);
+          // g as a channel slice of a wider buffer (a concat's gradient), or permuted (copied first).
+          const wide = new Float32Array(rows * (c + 3)).fill(1e4);
+          for (let r = 0; r < rows; r++) wide.set(gd.subarray(r * c, (r + 1) * c), r * (c + 3) + 1);
+          const gWide = Tensor.fromHost(engine, wide, [rows, c + 3], dtype, 'other');
+          const g = silu ? gWide.slice(1, 1, 1 + c) : tensorWithLayout(engine, gd, [rows, c], dtype, 'permuted');
+          gWide.dispose();
+          const x = Tensor.fromHost(engine, xd, [rows, c], dtype, 'other');
+          const mean = Tensor.fromHost(engine, md, [c], 'f32', 'other');
+          const affine = Tensor.fromHost(engine, ad, [3, c], 'f32', 'other');
+          const gu = Tensor.empty(engine, [rows, c], dtype, 'other');
+          const sums = batchNormGradSums(g, x, mean, gu, silu ? affine : null);
+          const siluGrad = (u: number) => {
+            const s = 1 / (1 + Math.exp(-u));
+            return s * (1 + u * (1 - s));
+          };
+          const exact = Array.from(gd, (v, i) => (silu ? v * siluGrad(xd[i] * ad[i % c] + ad[c + (i % c)]) : v));
+          expectClose(await gu.read(), asStored(Float32Array.from(exact), dtype), dtype === 'f32' ? 1e-5 : 2e-3, 1e-5);
+          // The sums are of the f32 values (before an f16 gu rounds them).
+          const ref = new Float64Array(2 * c);
+          for (let i = 0; i < rows * c; i++) {
+            ref[i % c] += exact[i];
+            ref[c + (i % c)] += exact[i] * (xd[i] - md[i % c]);
+          }
+          try {
+            expectClose(await sums.read(), ref, 1e-5, 1e-4 * Math.sqrt(rows));
+          } catch (e) {
+            throw new Error(`${rows}x${c} ${dtype} silu ${silu}: ${(e as Error).message}`);
+          }
+          for (const t of [g, x, mean, affine, gu, sums]) t.dispose();
         }
-        expectClose(await sums.read(), ref, 1e-5, 1e-4 * Math.sqrt(rows));
-        for (const t of [gu, x, mean, sums]) t.dispose();
       }
     }
   });
