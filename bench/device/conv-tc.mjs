@@ -3,7 +3,8 @@
 // forced tile variants), then times yolov8n's convolutions at batch B, 640x640, f16: the
 // tensor-core kernels next to the SIMT ones (forward and weight gradient), time-weighted.
 //
-//   node bench/device/conv-tc.mjs [--batch 16] [--small] [--out $OUT/conv-tc.json]
+//   node bench/device/conv-tc.mjs [--batch 16] [--seconds 90] [--small] [--out $OUT/conv-tc.json]
+// Timing rows print as they finish; shapes left when --seconds have passed are skipped (totals cover the rows shown).
 // Harness (checks, report, --small for a dry run on a CPU driver): kernel-check.mjs.
 import { readFileSync } from 'node:fs';
 import { Tensor } from '../../dist/src/gpu/tensor.js';
@@ -18,7 +19,9 @@ import { subgroupFragment } from '../../dist/src/kernels/matmul.js';
 import { benchData, check, engine, finish, size, small, stored } from './kernel-check.mjs';
 
 const args = process.argv.slice(2);
-const batch = Number(args[args.indexOf('--batch') + 1] || 16) || 16;
+const arg = (name, dflt) => (args.includes(name) ? Number(args[args.indexOf(name) + 1]) : dflt);
+const batch = arg('--batch', 16);
+const deadline = performance.now() + 1000 * arg('--seconds', 90);
 console.log(`tensor-core fragment: ${JSON.stringify(subgroupFragment(engine))}`);
 
 // 1. Checks: odd sizes, strides, padding, groups, Cin 3, Cout not a multiple of 16, f32 weights.
@@ -63,8 +66,12 @@ const shapes = JSON.parse(readFileSync(new URL('../shapes/yolov8n-convs.json', i
 const reps = small ? 2 : 10;
 const n = small ? 1 : batch;
 const totals = { fwdTc: 0, fwdSimt: 0, wgTc: 0, wgSimt: 0 };
-const rows = [];
+let timed = 0;
+const cell = (v, w) => (typeof v === 'number' ? v.toFixed(3) : v).padStart(w);
+console.log(`\nyolov8n convolutions, f16, batch ${n}: ms per launch (tensor cores / SIMT)`);
+console.log(`${'layer'.padEnd(18)}${'x'.padStart(3)}${cell('fwd tc', 9)}${cell('fwd simt', 10)}${cell('wgrad tc', 10)}${cell('wgrad simt', 12)}${'tc rel err'.padStart(12)}`);
 for (const s of small ? shapes.slice(0, 3) : shapes) {
+  if (performance.now() > deadline) break;
   const c = { n, h: small ? 32 : s.h, w: small ? 32 : s.w, cin: s.cin, cout: s.cout, k: s.k, stride: s.stride, pad: s.pad, groups: 1, dtype: 'f16', reps };
   const [tc, simt] = await sweepConv(engine, c, [undefined, 'simt']);
   const xs = [c.n, c.h, c.w, c.cin];
@@ -80,12 +87,8 @@ for (const s of small ? shapes.slice(0, 3) : shapes) {
   totals.fwdSimt += simt.ms * s.count;
   totals.wgTc += wgTc * s.count;
   totals.wgSimt += wgSimt * s.count;
-  rows.push({ name: s.name, count: s.count, fwdTc: tc.ms, fwdSimt: simt.ms, tcErr: tc.maxRelErr, wgTc, wgSimt });
+  timed++;
+  console.log(`${s.name.padEnd(18)}${String(s.count).padStart(3)}${cell(tc.ms, 9)}${cell(simt.ms, 10)}${cell(wgTc, 10)}${cell(wgSimt, 12)}${tc.maxRelErr.toExponential(1).padStart(12)}`);
 }
-console.log(`\nyolov8n convolutions, f16, batch ${n}: ms per launch (tensor cores / SIMT)`);
-console.log(`${'layer'.padEnd(18)}${'x'.padStart(3)}${'fwd tc'.padStart(9)}${'fwd simt'.padStart(10)}${'wgrad tc'.padStart(10)}${'wgrad simt'.padStart(12)}${'tc rel err'.padStart(12)}`);
-for (const r of rows) {
-  console.log(`${r.name.padEnd(18)}${String(r.count).padStart(3)}${r.fwdTc.toFixed(3).padStart(9)}${r.fwdSimt.toFixed(3).padStart(10)}${r.wgTc.toFixed(3).padStart(10)}${r.wgSimt.toFixed(3).padStart(12)}${r.tcErr.toExponential(1).padStart(12)}`);
-}
-console.log(`time-weighted: forward ${totals.fwdTc.toFixed(2)} ms (tensor cores) vs ${totals.fwdSimt.toFixed(2)} (SIMT); weight grad ${totals.wgTc.toFixed(2)} vs ${totals.wgSimt.toFixed(2)}`);
+console.log(`time-weighted over ${timed} of ${shapes.length} shapes: forward ${totals.fwdTc.toFixed(2)} ms (tensor cores) vs ${totals.fwdSimt.toFixed(2)} (SIMT); weight grad ${totals.wgTc.toFixed(2)} vs ${totals.wgSimt.toFixed(2)}`);
 finish();
