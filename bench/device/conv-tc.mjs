@@ -1,7 +1,7 @@
-// Tensor-core convolutions on the GPU host (issue 4): first checks them against the float64 CPU
-// references on awkward shapes (forward with f16 and f32 weights, input and weight gradients,
-// forced tile variants), then times yolov8n's convolutions at batch B, 640x640, f16: the
-// tensor-core kernels next to the SIMT ones (forward and weight gradient), time-weighted.
+// Tensor-core convolutions (opt-in: conv2d's variant `sg`) on the GPU host (issue 4): first checks
+// them against the float64 CPU references on awkward shapes (forward with f16 and f32 weights,
+// input and weight gradients), then times yolov8n's convolutions at batch B, 640x640, f16: the
+// tensor-core kernels next to the default SIMT ones (forward and weight gradient), time-weighted.
 //
 //   node bench/device/conv-tc.mjs [--batch 16] [--seconds 90] [--small] [--out $OUT/conv-tc.json]
 // Timing rows print as they finish; shapes left when --seconds have passed are skipped (totals cover the rows shown).
@@ -22,7 +22,12 @@ const args = process.argv.slice(2);
 const arg = (name, dflt) => (args.includes(name) ? Number(args[args.indexOf(name) + 1]) : dflt);
 const batch = arg('--batch', 16);
 const deadline = performance.now() + 1000 * arg('--seconds', 90);
-console.log(`tensor-core fragment: ${JSON.stringify(subgroupFragment(engine))}`);
+const fragment = subgroupFragment(engine);
+console.log(`tensor-core fragment: ${JSON.stringify(fragment)}`);
+if (!fragment) {
+  console.log('this device has no f16 subgroup matrices: nothing to check or time');
+  finish();
+}
 
 // 1. Checks: odd sizes, strides, padding, groups, Cin 3, Cout not a multiple of 16, f32 weights.
 const CASES = [
@@ -48,15 +53,15 @@ for (const [i, c] of CASES.entries()) {
   const refY = conv2dCpu(hostTensor(xs, xd), hostTensor(ws, wd), o).data;
   for (const wType of ['f16', 'f32']) {
     const w = Tensor.fromHost(engine, wd, ws, wType, 'params');
-    const y = conv2d(x, w, { ...o, outDtype: 'f32' });
+    const y = conv2d(x, w, { ...o, outDtype: 'f32', variant: 'sg' });
     await check(`conv2d ${label} (${wType} weight)`, y, refY, 2e-3, 2e-3);
     y.dispose();
     w.dispose();
   }
   const w = Tensor.fromHost(engine, wd, ws, 'f16', 'params');
-  const dx = conv2dInputGrad(dy, w, xs, { ...o, dtype: 'f32' });
+  const dx = conv2dInputGrad(dy, w, xs, { ...o, dtype: 'f32', variant: 'sg' });
   await check(`input grad ${label}`, dx, conv2dInputGradCpu(hostTensor(ys, dyd), hostTensor(ws, wd), xs, o).data, 2e-3, 2e-3);
-  const dw = conv2dWeightGrad(dy, x, ws, o);
+  const dw = conv2dWeightGrad(dy, x, ws, { ...o, variant: 'sg' });
   await check(`weight grad ${label}`, dw, conv2dWeightGradCpu(hostTensor(ys, dyd), hostTensor(xs, xd), ws, o).data, 2e-3, 2e-2);
   for (const t of [x, dy, w, dx, dw]) t.dispose();
 }
@@ -73,14 +78,14 @@ console.log(`${'layer'.padEnd(18)}${'x'.padStart(3)}${cell('fwd tc', 9)}${cell('
 for (const s of small ? shapes.slice(0, 3) : shapes) {
   if (performance.now() > deadline) break;
   const c = { n, h: small ? 32 : s.h, w: small ? 32 : s.w, cin: s.cin, cout: s.cout, k: s.k, stride: s.stride, pad: s.pad, groups: 1, dtype: 'f16', reps };
-  const [tc, simt] = await sweepConv(engine, c, [undefined, 'simt']);
+  const [tc, simt] = await sweepConv(engine, c, ['sg', undefined]);
   const xs = [c.n, c.h, c.w, c.cin];
   const ws = [c.cout, c.k, c.k, c.cin];
   const geo = convGeometry(xs, ws, { stride: c.stride, padding: c.pad });
   const x = Tensor.fromHost(engine, stored(benchData(size(xs), 1), 'f16'), xs, 'f16', 'input');
   const dy = Tensor.fromHost(engine, stored(benchData(c.n * geo.ho * geo.wo * c.cout, 2), 'f16'), [c.n, geo.ho, geo.wo, c.cout], 'f16', 'input');
   const wg = (variant) => medianMs(engine, () => conv2dWeightGrad(dy, x, ws, { stride: c.stride, padding: c.pad, variant }).dispose(), reps);
-  const [wgTc, wgSimt] = [await wg(undefined), await wg('simt')];
+  const [wgTc, wgSimt] = [await wg('sg'), await wg(undefined)];
   x.dispose();
   dy.dispose();
   totals.fwdTc += tc.ms * s.count;

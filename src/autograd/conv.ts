@@ -16,8 +16,8 @@ export interface ConvOptions {
 /**
  * 2-D convolution of NHWC x with a [Cout, KH, KW, Cin/groups] weight. Its backward keeps
  * x only if the weight needs a gradient and the weight only if x does. x's gradient takes
- * x's dtype (f16 in f16 training: the backward convolutions then run on tensor cores where
- * the device has them); the weight's and bias's gradients are f32.
+ * x's dtype (f16 in f16 training: half the bytes through the backward, as mixed precision
+ * does); the weight's and bias's gradients are f32.
  */
 export function conv2d(x: Var, weight: Var, o: ConvOptions = {}): Var {
   const shape = { stride: o.stride, padding: o.padding, groups: o.groups };

@@ -15,6 +15,8 @@ type ConvShape = Pick<Conv2dOptions, 'stride' | 'padding' | 'groups'>;
 export interface ConvGradOptions {
   dtype?: DType;
   category?: Category;
+  /** The GEMM kernel of the per-phase convolutions (conv2d's `variant`). */
+  variant?: string;
 }
 
 /** Taps of a kernel of `k` reaching input positions of phase r (stride s, padding p): first tap, count, and window shift. */
@@ -56,7 +58,7 @@ export function conv2dInputGrad(dy: Tensor, weight: Tensor, inputShape: readonly
           sh: 1, sw: 1, ph: th.count - 1 - th.shift, pw: tw.count - 1 - tw.shift,
           groups: g.groups, ho: phase.shape[1], wo: phase.shape[2],
         };
-        conv2dWithGeometry(dy, v, phase, pg);
+        conv2dWithGeometry(dy, v, phase, pg, options.variant);
         v.dispose();
       }
       phase.dispose();
@@ -75,8 +77,8 @@ const tileFor = (n: number): 16 | 32 | 64 => (n <= 16 ? 16 : n <= 32 ? 32 : 64);
 export interface WeightGradOptions extends ConvShape {
   category?: Category;
   /**
-   * Force the kernel (tests, benchmarks): `simt`, or tensor cores `sg:ROWSxCOLS:FMxFN:BK`
-   * (f16 dy and x on a device with subgroup matrices).
+   * Force the kernel (tests, benchmarks): `simt` (the default), or tensor cores `sg` (default
+   * tiles) or `sg:ROWSxCOLS:FMxFN:BK` (f16 dy and x on a device with subgroup matrices).
    */
   variant?: string;
 }
@@ -102,26 +104,27 @@ function parseWeightGradVariant(variant: string, frag: SubgroupTiles['frag'], sg
   return tiles;
 }
 
-/** The tensor-core tiles for this weight gradient, or null for the SIMT kernel. */
+/**
+ * The tensor-core tiles for this weight gradient when the variant asks for them (`sg`:
+ * default tiles, `sg:...`), or null for the SIMT kernel (the default: the tensor-core
+ * kernel measured slower on yolov8n's shapes, bench/RESULTS.md).
+ */
 function weightGradGemm(dy: Tensor, x: Tensor, m: number, variant: string | undefined): SubgroupTiles | null {
+  if (!variant || variant === 'simt') return null;
   const engine = dy.engine;
   const frag = dy.dtype === 'f16' && x.dtype === 'f16' ? subgroupFragment(engine) : null;
+  if (!frag) throw new Error(`conv2dWeightGrad: variant "${variant}" needs f16 dy and x on a device with f16 subgroup matrices (${dy.dtype}, ${x.dtype})`);
   const sgSize = engine.gpu?.limits.subgroupMaxSize ?? 32;
-  if (variant === 'simt') return null;
-  if (variant) {
-    if (!frag) throw new Error(`conv2dWeightGrad: variant "${variant}" needs f16 dy and x on a device with f16 subgroup matrices (${dy.dtype}, ${x.dtype})`);
-    return parseWeightGradVariant(variant, frag, sgSize);
-  }
-  if (!frag) return null;
-  const tiles = weightGradSubgroupTiles(m, frag, sgSize);
+  const tiles = variant === 'sg' ? weightGradSubgroupTiles(m, frag, sgSize) : parseWeightGradVariant(variant, frag, sgSize);
   const smem = engine.gpu?.limits.maxComputeWorkgroupStorageSize ?? 16384;
-  return subgroupWorkgroupBytes(tiles, WGRAD_STAGE_AXES) <= smem ? tiles : null;
+  if (subgroupWorkgroupBytes(tiles, WGRAD_STAGE_AXES) > smem) throw new Error(`conv2dWeightGrad: variant "${variant}" needs more than the device's ${smem} bytes of workgroup memory`);
+  return tiles;
 }
 
 /**
  * dL/dw of y = conv2d(x, w), f32, shaped like w [Cout, KH, KW, Cin/groups]: per group a GEMM
  * of dy^T (Cout/groups x pixels) with the im2col of x (pixels x KH*KW*Cg), gathered from
- * the views while tiles load, on tensor cores for f16 operands where the device has them.
+ * the views while tiles load (on tensor cores when a variant asks for them).
  * The pixel reduction is split across workgroups; the splits' partial sums are added by
  * the deterministic reduction (no atomics).
  */

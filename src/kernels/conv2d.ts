@@ -38,11 +38,11 @@ export interface Conv2dOptions {
   outDtype?: DType;
   category?: Category;
   /**
-   * Force a GEMM kernel and tiles (benchmarks, tests). `simt`: the SIMT kernel with its default
-   * tiles; `BMxBN:TMxTN:BK`, optionally
-   * `/1` or `/2` staging buffers and `u` to unroll the k-step loop at generation (e.g.
-   * `128x64:8x8:16/2u`). Tensor cores (f16, devices with subgroup matrices):
-   * `sg:ROWSxCOLS:FMxFN:BK[/1|/2]` — a ROWS x COLS grid of subgroups, each FM x FN fragments.
+   * Force a GEMM kernel and tiles (benchmarks, tests). SIMT (the default): `simt` (default
+   * tiles) or `BMxBN:TMxTN:BK`, optionally `/1` or `/2` staging buffers and `u` to unroll the
+   * k-step loop at generation (e.g. `128x64:8x8:16/2u`). Tensor cores (f16 input, devices
+   * with subgroup matrices): `sg` (default tiles) or `sg:ROWSxCOLS:FMxFN:BK[/1|/2]` — a
+   * ROWS x COLS grid of subgroups, each FM x FN fragments.
    */
   variant?: string;
 }
@@ -287,29 +287,31 @@ export function conv2d(x: Tensor, weight: Tensor, options: Conv2dOptions = {}): 
  * and the output size is given (each stride phase of a strided conv's input gradient is a
  * stride-1 conv whose window is offset and whose output is a strided view of dx).
  */
-export function conv2dWithGeometry(x: Tensor, weight: Tensor, out: Tensor, g: ConvGeometry): void {
-  record(g, x, weight, out, {}, g.groups > 1 && g.groups === g.cin && g.groups === g.cout);
+export function conv2dWithGeometry(x: Tensor, weight: Tensor, out: Tensor, g: ConvGeometry, variant?: string): void {
+  record(g, x, weight, out, { variant }, g.groups > 1 && g.groups === g.cin && g.groups === g.cout);
 }
 
 type GemmChoice = { path: 'simt'; tiles: ConvTiles } | { path: 'subgroup-matrix'; tiles: SubgroupTiles };
 
 /**
- * The GEMM kernel of a (non-depthwise) conv: tensor cores for f16 input on a device with
- * subgroup matrices (an f32 weight is rounded to f16 as tiles load, as mixed precision
- * does), else the SIMT kernel; a forced variant picks either.
+ * The GEMM kernel of a (non-depthwise) conv: the SIMT kernel, unless a variant asks for the
+ * tensor cores (`sg` with their default tiles, or `sg:...`; f16 input on a device with
+ * subgroup matrices, an f32 weight rounded to f16 as tiles load). The tensor-core kernel is
+ * not the default because it measured slower than the SIMT one on yolov8n's shapes (H100,
+ * bench/RESULTS.md): its tiles stay in the 2 x N fragments per subgroup regime where the
+ * matmul sweep also ran far below the hardware.
  */
 function chooseGemm(x: Tensor, m: number, n: number, k: number, slices: number, variant: string | undefined): GemmChoice {
   const engine = x.engine;
   const smem = engine.gpu?.limits.maxComputeWorkgroupStorageSize ?? 16384;
-  const frag = x.dtype === 'f16' ? subgroupFragment(engine) : null;
-  const sgSize = engine.gpu?.limits.subgroupMaxSize ?? 32;
-  if (variant?.startsWith('sg:')) {
+  if (variant === 'sg' || variant?.startsWith('sg:')) {
+    const frag = x.dtype === 'f16' ? subgroupFragment(engine) : null;
     if (!frag) throw new Error(`conv2d: variant "${variant}" needs an f16 input on a device with f16 subgroup matrices (input ${x.dtype})`);
-    return { path: 'subgroup-matrix', tiles: parseSubgroupVariant(variant, frag, sgSize, smem) };
+    const sgSize = engine.gpu?.limits.subgroupMaxSize ?? 32;
+    const tiles = variant === 'sg' ? chooseConvSubgroupTiles(m, n, slices, frag, sgSize, smem) : parseSubgroupVariant(variant, frag, sgSize, smem);
+    return { path: 'subgroup-matrix', tiles };
   }
-  if (variant === 'simt') return { path: 'simt', tiles: chooseConvTiles(m, n, k, slices, smem) };
-  if (variant) return { path: 'simt', tiles: parseConvVariant(variant, smem) };
-  if (frag) return { path: 'subgroup-matrix', tiles: chooseConvSubgroupTiles(m, n, slices, frag, sgSize, smem) };
+  if (variant && variant !== 'simt') return { path: 'simt', tiles: parseConvVariant(variant, smem) };
   return { path: 'simt', tiles: chooseConvTiles(m, n, k, slices, smem) };
 }
 

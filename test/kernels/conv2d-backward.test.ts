@@ -41,7 +41,7 @@ describe('conv2d gradients', () => {
   let engine: Engine;
   afterAll(() => engine?.destroy());
 
-  async function check(name: string, c: Case, dtype: DType, layout: Layout, seed: number, wgradVariant?: string): Promise<void> {
+  async function check(name: string, c: Case, dtype: DType, layout: Layout, seed: number, variant?: string): Promise<void> {
     const xs = [c.n, c.h, c.w, c.cin];
     const ws = [c.cout, c.k, c.k, c.cin / c.groups];
     const o = { stride: c.stride, padding: c.pad, groups: c.groups };
@@ -54,8 +54,8 @@ describe('conv2d gradients', () => {
     const x = tensorWithLayout(engine, xd, xs, dtype, layout);
     const dy = tensorWithLayout(engine, dyd, ys, dtype, layout);
     const w = Tensor.fromHost(engine, wd, ws, dtype, 'params');
-    const dx = conv2dInputGrad(dy, w, xs, { ...o, dtype: 'f32' });
-    const dw = conv2dWeightGrad(dy, x, ws, { ...o, variant: wgradVariant });
+    const dx = conv2dInputGrad(dy, w, xs, { ...o, dtype: 'f32', variant });
+    const dw = conv2dWeightGrad(dy, x, ws, { ...o, variant });
     const db = conv2dBiasGrad(dy);
     const refDx = conv2dInputGradCpu(hostTensor(ys, dyd), hostTensor(ws, wd), xs, o);
     const refDw = conv2dWeightGradCpu(hostTensor(ys, dyd), hostTensor(xs, xd), ws, o);
@@ -70,7 +70,7 @@ describe('conv2d gradients', () => {
       expectClose(await dw.read(), refDw.data, tol * 4, tol * Math.sqrt(g.n * g.ho * g.wo));
       expectClose(await db.read(), refDb, tol * 4, tol * Math.sqrt(g.n * g.ho * g.wo));
     } catch (e) {
-      throw new Error(`case ${name} (${dtype}, ${layout}${wgradVariant ? `, weight grad ${wgradVariant}` : ''}): ${(e as Error).message}`);
+      throw new Error(`case ${name} (${dtype}, ${layout}${variant ? `, variant ${variant}` : ''}): ${(e as Error).message}`);
     }
     for (const t of [x, dy, w, dx, dw, db]) t.dispose();
   }
@@ -91,13 +91,13 @@ describe('conv2d gradients', () => {
     }
   });
 
-  it('runs f16 weight gradients on the tensor-core kernel (fragments emulated here): vec4 and scalar gathers, groups, split pixels, views', async () => {
+  it('runs f16 input and weight gradients on the tensor-core kernels on request (fragments emulated here): vec4 and scalar gathers, groups, split pixels, views', async () => {
     const real = await testEngine();
     if (!real.features.shaderF16 || !real.features.subgroups) return;
     const emulated = withEmulatedSubgroupMatrix(real, { M: 16, N: 16, K: 16 });
     engine = emulated.engine;
     try {
-      await check('wideTiles', CASES.wideTiles, 'f16', 'contiguous', 700); // the default tiles: vec4 reads, Cout 40 of 64, N 216 of 256
+      await check('wideTiles', CASES.wideTiles, 'f16', 'contiguous', 700, 'sg'); // the default tensor-core tiles: vec4 reads, Cout 40 of 64, N 216 of 256
       await check('splitPixels', CASES.splitPixels, 'f16', 'contiguous', 710, 'sg:1x2:1x2:32'); // scalar reads, two pixel splits
       await check('k5groups2', CASES.k5groups2, 'f16', 'sliced', 720, 'sg:1x2:1x2:32'); // groups, strided views
       await check('stride2pad0', CASES.stride2pad0, 'f16', 'permuted', 730, 'sg:2x2:2x2:32');

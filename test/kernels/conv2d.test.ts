@@ -156,20 +156,20 @@ describe('conv2d', () => {
     await check(CASES.depthwise, 'f16', 'contiguous', 220);
   });
 
-  it('runs f16 on the tensor-core kernel (fragments emulated here): every gather, ragged tiles, groups, views, output slices', async () => {
+  it('runs the tensor-core kernel on request (fragments emulated here): every gather, ragged tiles, groups, views, output slices', async () => {
     const real = await testEngine();
     if (!real.features.shaderF16 || !real.features.subgroups) return;
     const emulated = withEmulatedSubgroupMatrix(real, { M: 16, N: 16, K: 16 });
     engine = emulated.engine;
     const sg = (c: Case, variant: string): Case => ({ ...c, variant });
     try {
-      await check(CASES.odd3x3, 'f16', 'contiguous', 600); // the default tiles: general scalar gather, Cout 7 of 16
+      await check(sg(CASES.odd3x3, 'sg'), 'f16', 'contiguous', 600); // the default tensor-core tiles: general scalar gather, Cout 7 of 16
       await check(sg(CASES.cin3, 'sg:2x1:1x1:16/1'), 'f16', 'permuted', 605); // one staging buffer
       await check(sg(CASES.tapAligned, 'sg:2x2:1x1:16'), 'f16', 'channel-slice', 610); // tap-aligned vec4 gather
       await check(sg(CASES.pointwiseWide, 'sg:1x2:2x3:32'), 'f16', 'sliced', 620); // pointwise, N 70 of 96, scalar weight rows
       await check(sg(CASES.vecStride2, 'sg:2x1:1x1:16'), 'f16', 'contiguous', 630, 5); // general vec4 gather, output slice
       await check(sg(CASES.groups2vec, 'sg:2x1:1x1:32'), 'f16', 'contiguous', 640); // groups (grid z), depth 32 over K 72
-      await check({ ...CASES.stride2, weightDtype: 'f32' }, 'f16', 'contiguous', 650); // f32 weight rounded to f16 as it loads
+      await check({ ...sg(CASES.stride2, 'sg'), weightDtype: 'f32' }, 'f16', 'contiguous', 650); // f32 weight rounded to f16 as it loads
     } finally {
       emulated.release();
       engine = real;
