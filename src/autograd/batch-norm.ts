@@ -27,13 +27,12 @@ export interface BatchNormOptions {
 }
 
 /**
- * Per-channel scale = gamma / sqrt(var + eps), shift = beta - mean * scale and invstd =
- * 1 / sqrt(var + eps): views of one [3, C] tensor (`affine`, rows in that order).
+ * Per-channel scale = gamma / sqrt(var + eps) and shift = beta - mean * scale: views of
+ * rows 0 and 1 of `affine`, a [3, C] tensor whose row 2 is invstd = 1 / sqrt(var + eps).
  */
-export function foldedAffine(p: BatchNormParams, mean: Tensor, variance: Tensor, running: RunningStats | null = null): { affine: Tensor; scale: Tensor; shift: Tensor; invstd: Tensor } {
+export function foldedAffine(p: BatchNormParams, mean: Tensor, variance: Tensor, running: RunningStats | null = null): { affine: Tensor; scale: Tensor; shift: Tensor } {
   const affine = batchNormAffine(mean, variance, p.weight.data, p.bias.data, p.eps, running);
-  const [scale, shift, invstd] = [0, 1, 2].map((i) => affine.row(i));
-  return { affine, scale, shift, invstd };
+  return { affine, scale: affine.row(0), shift: affine.row(1) };
 }
 
 /**
@@ -47,9 +46,9 @@ export function batchNorm2d(x: Var, p: BatchNormParams, o: BatchNormOptions): Va
   const count = x.data.size / channels;
   const stats = o.training ? moments(x.data, [0, 1, 2]) : { mean: p.runningMean, variance: p.runningVar };
   const running = o.training && !isRecomputing() ? { mean: p.runningMean, variance: p.runningVar, momentum: p.momentum, count } : null;
-  const { affine, scale, shift, invstd } = foldedAffine(p, stats.mean, stats.variance, running);
+  const { affine, scale, shift } = foldedAffine(p, stats.mean, stats.variance, running);
   const y = elementwise(o.silu ? 'siluf(x0 * x1 + x2)' : 'x0 * x1 + x2', [x.data, scale, shift], o.out ? { out: o.out } : { outDtype: x.data.dtype });
-  for (const t of [scale, shift, invstd]) t.dispose();
+  for (const t of [scale, shift]) t.dispose();
   const mean = stats.mean.view(stats.mean.shape, stats.mean.strides, stats.mean.offset);
   const sx = saveForBackward(x.data);
   const training = o.training;

@@ -32,7 +32,7 @@ function bindRoles(op: string, roles: Record<string, Tensor>): { tensors: Tensor
 }
 
 function run(op: string, key: string, roles: Record<string, Tensor>, scalars: number[], body: (at: Record<string, (i: string) => string>) => string): void {
-  const c = Object.values(roles)[0].size;
+  const { size: c, engine } = Object.values(roles)[0];
   for (const [name, t] of Object.entries(roles)) if (t.size !== c) throw new Error(`${op}: ${name} has ${t.size} channels, expected ${c}`);
   const b = bindRoles(op, roles);
   const words = Math.ceil(b.offsets.length / 4);
@@ -46,7 +46,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   ${body(b.at)}
 }`;
   const params = new Params().u32(c).f32(...scalars, ...new Array(3 - scalars.length).fill(0)).u32(...b.offsets).align4();
-  launch(roles[Object.keys(roles)[0]].engine, { key: `${key}:${b.slots}`, name: op, build }, b.tensors, params, grid1d(roles[Object.keys(roles)[0]].engine, c, WG));
+  launch(engine, { key: `${key}:${b.slots}`, name: op, build }, b.tensors, params, grid1d(engine, c, WG));
 }
 
 export interface RunningStats {

@@ -125,7 +125,7 @@ export function chooseConvTiles(m: number, n: number, k: number, slices: number,
  * Depth 32, double-buffered when it fits the workgroup memory, else depth 16 when the
  * chunks still divide, else one buffer.
  */
-export function chooseConvSubgroupTiles(m: number, n: number, slices: number, frag: SubgroupTiles['frag'], sgSize: number, smem: number): SubgroupTiles {
+function chooseConvSubgroupTiles(m: number, n: number, slices: number, frag: SubgroupTiles['frag'], sgSize: number, smem: number): SubgroupTiles {
   const across = Math.ceil(n / frag.n);
   const [sgCols, fragsN] = across <= 6 ? [1, across] : [2, Math.min(4, Math.ceil(across / 2))];
   const tiles: SubgroupTiles = { frag, sgSize, sgRows: 4, sgCols, fragsM: 2, fragsN, bk: 32, buffers: 2 };
