@@ -2,12 +2,14 @@
 # Training-step benchmark on the GPU host, ours and PyTorch's in one call (issue 4's table in bench/RESULTS.md):
 # yolov8n at 640, batch 16 and 64, f32 and f16 (PyTorch: f32 and AMP + channels_last), plus f32 b64 with
 # every layer checkpointed. Full JSON under $OUT; a short table last.
-# Usage (device tool): carry .gl .device dist; command: bash bench/device/step.sh
+# Usage (device tool): carry .gl .device dist; command: bash bench/device/step.sh ["f16 64 none" ...]
+# (arguments: the rows to run, "precision batch checkpoint" each; default all five)
 set -euo pipefail
 source bench/device/setup.sh
 nvidia-smi --query-gpu=clocks.sm,power.draw --format=csv,noheader
 python3 bench/torch/step.py --out "$OUT/torch-step.jsonl" > "$OUT/torch-step.txt" 2>&1 || echo "torch step.py failed: see torch-step.txt"
-for run in "f32 16 none" "f32 64 none" "f16 16 none" "f16 64 none" "f32 64 all"; do
+[ $# -gt 0 ] || set -- "f32 16 none" "f32 64 none" "f16 16 none" "f16 64 none" "f32 64 all"
+for run in "$@"; do
   set -- $run
   node dist/bin/yolo-wgpu.js bench step --model yolov8n.yaml --imgsz 640 --precision "$1" --batch "$2" --checkpoint "$3" --steps 10 --json \
     > "$OUT/step-$1-b$2-$3.json" 2> "$OUT/step-$1-b$2-$3.log" || echo "bench step $run failed: see step-$1-b$2-$3.log"
