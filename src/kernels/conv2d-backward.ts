@@ -2,12 +2,14 @@ import type { Category } from '../gpu/arena.js';
 import type { DType } from '../gpu/dtype.js';
 import { Tensor } from '../gpu/tensor.js';
 import { conv2dWithGeometry, convGeometry, type Conv2dOptions, type ConvGeometry } from './conv2d.js';
-import { PHASE_WEIGHT_WG, phaseWeightWgsl, WGRAD_BK, weightGradWgsl, type WeightGradTiles } from './conv2d-backward.wgsl.js';
+import { PHASE_WEIGHT_WG, phaseWeightWgsl, weightGradKey, weightGradWgsl, weightGradWorkgroupBytes, type WeightGradTiles } from './conv2d-backward.wgsl.js';
 import { WGRAD_STAGE_AXES, weightGradSubgroupKey, weightGradSubgroupWgsl, type WeightGradSubgroupKernel } from './conv2d-wgrad-subgroup.wgsl.js';
 import { fill } from './copy.js';
 import { grid1d, launch, Params } from './launch.js';
 import { subgroupFragment } from './matmul.js';
 import { subgroupBlock, subgroupWorkgroupBytes, type SubgroupTiles } from './matmul-subgroup.wgsl.js';
+import { chunksPerThread } from './matmul-common.wgsl.js';
+import { registerTileThreads } from './register-tile.wgsl.js';
 import { reduce } from './reduce.js';
 
 type ConvShape = Pick<Conv2dOptions, 'stride' | 'padding' | 'groups'>;
@@ -67,18 +69,42 @@ export function conv2dInputGrad(dy: Tensor, weight: Tensor, inputShape: readonly
   return dx;
 }
 
-/** Workgroups the weight gradient aims for (splitting the pixel reduction): enough to fill a large GPU. */
-const WGRAD_TARGET_GROUPS = 512;
+/** Threads the weight gradient aims to keep resident (splitting the pixel reduction): enough to fill a large GPU. */
+const WGRAD_TARGET_THREADS = 1 << 18;
 /** Fewest pixels one split reduces, so tiny problems do not pay for a workspace. */
 const WGRAD_MIN_SPLIT = 1024;
+/** Most f32 partial sums the splits may hold at once (the workspace counts toward the step's peak). */
+const WGRAD_MAX_PARTIALS = 1 << 23;
 
-const tileFor = (n: number): 16 | 32 | 64 => (n <= 16 ? 16 : n <= 32 ? 32 : 64);
+/**
+ * SIMT tiles of the weight gradient for M = Cout/groups rows and N = KH*KW*Cg columns: the
+ * narrowest power-of-two tile covering each side up to 64 rows and 128 columns, 8 x 8 outputs
+ * per thread where the tile allows (4 x 4 at 16), 16 pixels per double-buffered step.
+ */
+function weightGradTiles(m: number, n: number, vec: boolean): WeightGradTiles {
+  const bm = m <= 16 ? 16 : m <= 32 ? 32 : 64;
+  const bn = n <= 16 ? 16 : n <= 32 ? 32 : n <= 64 ? 64 : 128;
+  return { bm, bn, tm: bm >= 32 ? 8 : 4, tn: bn >= 32 ? 8 : 4, bk: 16, buffers: 2, vec };
+}
+
+function parseWeightGradSimtVariant(variant: string, vec: boolean): WeightGradTiles {
+  const match = /^(\d+)x(\d+):(\d+)x(\d+):(\d+)(?:\/([12]))?$/.exec(variant);
+  if (!match) throw new Error(`conv2dWeightGrad: variant "${variant}" is neither simt, BMxBN:TMxTN:BK[/1|/2] nor sg[:ROWSxCOLS:FMxFN:BK]`);
+  const [bm, bn, tm, tn, bk, buffers = 2] = match.slice(1).map((v) => (v === undefined ? undefined : Number(v))) as number[];
+  const tiles = { bm, bn, tm, tn, bk, buffers, vec } as WeightGradTiles;
+  const ok = [16, 32, 64, 128].includes(bm) && [16, 32, 64, 128].includes(bn) && [4, 8].includes(tm) && [4, 8].includes(tn) && [8, 16, 32].includes(bk) && tm <= bm / 2 && tn <= bn / 2;
+  if (!ok) throw new Error(`conv2dWeightGrad: variant "${variant}" has an unsupported tile`);
+  const threads = registerTileThreads(tiles);
+  for (const side of [bm, bn]) chunksPerThread({ contig: side, other: bk, threads });
+  return tiles;
+}
 
 export interface WeightGradOptions extends ConvShape {
   category?: Category;
   /**
-   * Force the kernel (tests, benchmarks): `simt` (the default), or tensor cores `sg` (default
-   * tiles) or `sg:ROWSxCOLS:FMxFN:BK` (f16 dy and x on a device with subgroup matrices).
+   * Force the kernel (tests, benchmarks): `simt` (the default) or SIMT tiles `BMxBN:TMxTN:BK[/1|/2]`,
+   * or tensor cores `sg` (default tiles) or `sg:ROWSxCOLS:FMxFN:BK` (f16 dy and x on a device
+   * with subgroup matrices).
    */
   variant?: string;
 }
@@ -110,7 +136,7 @@ function parseWeightGradVariant(variant: string, frag: SubgroupTiles['frag'], sg
  * kernel measured slower on yolov8n's shapes, bench/RESULTS.md).
  */
 function weightGradGemm(dy: Tensor, x: Tensor, m: number, variant: string | undefined): SubgroupTiles | null {
-  if (!variant || variant === 'simt') return null;
+  if (!variant || !variant.startsWith('sg')) return null;
   const engine = dy.engine;
   const frag = dy.dtype === 'f16' && x.dtype === 'f16' ? subgroupFragment(engine) : null;
   if (!frag) throw new Error(`conv2dWeightGrad: variant "${variant}" needs f16 dy and x on a device with f16 subgroup matrices (${dy.dtype}, ${x.dtype})`);
@@ -140,13 +166,17 @@ export function conv2dWeightGrad(dy: Tensor, x: Tensor, weightShape: readonly nu
   const aligned = (t: Tensor) => t.strides[3] === 1 && [t.offset, t.strides[0], t.strides[1], t.strides[2]].every((v) => v % 4 === 0);
   const vec = m % 4 === 0 && cg % 4 === 0 && aligned(dy) && aligned(x);
   const sgTiles = weightGradGemm(dy, x, m, options.variant);
-  const simt: WeightGradTiles = { bm: tileFor(m), bn: tileFor(n), vec };
-  const { bm, bn } = sgTiles ? subgroupBlock(sgTiles) : simt;
-  const bk = sgTiles ? sgTiles.bk : WGRAD_BK;
+  const forced = options.variant && options.variant !== 'simt' && !sgTiles;
+  const simt = forced ? parseWeightGradSimtVariant(options.variant!, vec) : weightGradTiles(m, n, vec);
+  const smem = engine.gpu?.limits.maxComputeWorkgroupStorageSize ?? 16384;
+  if (!sgTiles && weightGradWorkgroupBytes(simt) > smem) throw new Error(`conv2dWeightGrad: variant "${options.variant}" needs more than the device's ${smem} bytes of workgroup memory`);
+  const { bm, bn, threads } = sgTiles ? subgroupBlock(sgTiles) : { ...simt, threads: registerTileThreads(simt) };
+  const bk = sgTiles ? sgTiles.bk : simt.bk;
   const tilesM = Math.ceil(m / bm);
   const tilesN = Math.ceil(n / bn);
-  const wanted = Math.ceil(WGRAD_TARGET_GROUPS / (tilesM * tilesN * g.groups));
-  const splits = Math.max(1, Math.min(wanted, Math.floor(pixels / WGRAD_MIN_SPLIT), 65535));
+  const tiles = tilesM * tilesN * g.groups;
+  const wanted = Math.ceil(WGRAD_TARGET_THREADS / threads / tiles);
+  const splits = Math.max(1, Math.min(wanted, Math.floor(pixels / WGRAD_MIN_SPLIT), Math.floor(WGRAD_MAX_PARTIALS / (g.cout * n)), 65535));
   const splitLen = Math.ceil(pixels / splits / bk) * bk;
   const used = Math.ceil(pixels / splitLen);
   const category = options.category ?? 'grads';
@@ -163,7 +193,7 @@ export function conv2dWeightGrad(dy: Tensor, x: Tensor, weightShape: readonly nu
     const key = `${weightGradSubgroupKey(kernel)}:${dy.dtype}:${x.dtype}`;
     launch(engine, { key, name: 'conv2d weight grad (subgroup-matrix)', build: () => weightGradSubgroupWgsl(kernel, dy.dtype, x.dtype) }, [partial, dy, x], params, grid);
   } else {
-    const key = `conv2d-wgrad:${simt.bm}x${simt.bn}${vec ? 'v' : 's'}:${dy.dtype}:${x.dtype}`;
+    const key = `${weightGradKey(simt)}:${dy.dtype}:${x.dtype}`;
     launch(engine, { key, name: 'conv2d weight grad', build: () => weightGradWgsl(simt, dy.dtype, x.dtype) }, [partial, dy, x], params, grid);
   }
   if (used === 1) return partial;

@@ -1,5 +1,7 @@
 import type { DType } from '../gpu/dtype.js';
 import { enables, linearIndexWgsl } from './launch.js';
+import { chunkCoords, chunksPerThread, range, stagedKLoop, type TileShape } from './matmul-common.wgsl.js';
+import { registerTileAccumulators, registerTileGrid, registerTileOutputs, registerTileStep, registerTileThreads, type RegisterTile } from './register-tile.wgsl.js';
 
 /**
  * WGSL of the two conv2d gradient kernels that the forward template does not cover:
@@ -13,8 +15,8 @@ import { enables, linearIndexWgsl } from './launch.js';
  * (kh, kw), ci], per group: a GEMM of M = Cout/groups rows, N = KH*KW*Cg columns and a
  * reduction over the N*Ho*Wo output pixels, split into `splits` ranges (grid z) whose
  * partial sums go to a workspace and are summed by the deterministic reduction after.
- * Tiles of BK pixels are staged in workgroup memory along m and n; each thread owns a
- * 4 x 4 block of the BM x BN tile.
+ * Tiles of bk pixels are staged in workgroup memory along m and n (both operands are
+ * contiguous along their channels) and multiplied by the register-blocked micro-kernel.
  */
 
 export const PHASE_WEIGHT_WG = 256;
@@ -42,8 +44,14 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
 }
 
 export interface WeightGradTiles {
-  bm: 16 | 32 | 64;
-  bn: 16 | 32 | 64;
+  /** Tile rows (output channels of a group) and columns ((kh, kw, ci)); per-thread block tm x tn. */
+  bm: 16 | 32 | 64 | 128;
+  bn: 16 | 32 | 64 | 128;
+  tm: 4 | 8;
+  tn: 4 | 8;
+  /** Pixels per staged step. */
+  bk: 8 | 16 | 32;
+  buffers: 1 | 2;
   /**
    * vec4 loads: Cout/groups and Cin/groups multiples of 4, unit channel strides and every
    * other stride and offset a multiple of 4 (four columns of a tile row are one load).
@@ -51,15 +59,12 @@ export interface WeightGradTiles {
   vec: boolean;
 }
 
-export const WGRAD_BK = 16;
+export const weightGradKey = (t: WeightGradTiles) => `conv2d-wgrad:${t.bm}x${t.bn}:${t.tm}x${t.tn}:${t.bk}/${t.buffers}:${t.vec ? 'v' : 's'}`;
 
-/**
- * The weight gradient's parameter block, bindings (partial sums, dy, x) and operand readers,
- * shared by the SIMT and the tensor-core kernels: `dyVec(p, grp, m)` reads dy at output pixel
- * p, channels m..m+3 of group grp; `xVec(p, grp, n)` the input under pixel p for columns
- * n..n+3 = (kh, kw, ci). Both return f32 and zero outside the tensors and in the padding.
- */
-export function weightGradCommonWgsl(vec: boolean, dy: DType, x: DType): string {
+export const weightGradWorkgroupBytes = (t: WeightGradTiles) => 16 * t.buffers * t.bk * (t.bm / 4 + t.bn / 4);
+
+/** The weight gradient's parameter block and bindings (partial sums, dy, x), shared by the SIMT and the tensor-core kernels. */
+export function weightGradParamsWgsl(vec: boolean, dy: DType, x: DType): string {
   return /* wgsl */ `struct Params {
   M: u32, N: u32, pixels: u32, splitLen: u32, tilesN: u32,
   Ho: u32, Wo: u32, H: u32, W: u32, Cg: u32, KW: u32, Cout: u32,
@@ -70,116 +75,126 @@ export function weightGradCommonWgsl(vec: boolean, dy: DType, x: DType): string 
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read_write> partial: array<f32>;
 @group(0) @binding(2) var<storage, read_write> gy: array<${vec ? `vec4<${dy}>` : dy}>;
-@group(0) @binding(3) var<storage, read_write> xs: array<${vec ? `vec4<${x}>` : x}>;
-/** Offset of output pixel p (linear over N, Ho, Wo) in dy. */
-fn dyPixel(p: u32) -> u32 {
-  let hw = P.Ho * P.Wo;
-  let r = p % hw;
-  return P.gOff + (p / hw) * P.sgN + (r / P.Wo) * P.sgH + (r % P.Wo) * P.sgW;
+@group(0) @binding(3) var<storage, read_write> xs: array<${vec ? `vec4<${x}>` : x}>;`;
 }
 
-/** dy[p, channels c..c+3] (zero past M within the group). */
-fn dyVec(p: u32, grp: u32, m: u32) -> vec4<f32> {
-  let at = dyPixel(p) + (grp * P.M + m) * P.sgC;
-  ${
-    vec
-      ? 'return vec4<f32>(gy[at / 4u]);'
-      : `var v = vec4<f32>();
-  for (var e = 0u; e < 4u; e++) { if (m + e < P.M) { v[e] = f32(gy[at + e * P.sgC]); } }
-  return v;`
-  }
+/**
+ * The gather of the weight gradient's operand tiles into chunk registers, shared by the SIMT
+ * and the tensor-core kernels. A chunk is four columns of one tile row (pixel): of dy along
+ * m (output channels), of the im2col of x along n = (kh, kw, ci). A thread's chunks keep
+ * their columns for the whole reduction, so the column decomposition (tap, channel) happens
+ * once, and each chunk's pixel (image, row, column) is advanced by bk per step instead of
+ * being divided out of a linear index for every load.
+ */
+export interface WeightGradGather {
+  /** dy tile (contig = bm along m) and x tile (contig = bn along n); `other` is bk for both. */
+  a: TileShape;
+  b: TileShape;
+  vec: boolean;
 }
 
-/** x under output pixel p for columns n..n+3 = (kh, kw, ci) of group grp; 0 in the padding and past N. */
-fn xVec(p: u32, grp: u32, n: u32) -> vec4<f32> {
-  let hw = P.Ho * P.Wo;
-  let r = p % hw;
-  let base = P.xOff + (p / hw) * P.sxN;
-  let oh = i32(r / P.Wo) * P.sh - P.ph;
-  let ow = i32(r % P.Wo) * P.sw - P.pw;
-  ${
-    vec
-      ? `// Cg % 4 == 0: the four columns share one tap.
-  let tap = n / P.Cg;
-  let hi = oh + i32(tap / P.KW);
-  let wi = ow + i32(tap % P.KW);
-  if (u32(hi) >= P.H || u32(wi) >= P.W) { return vec4<f32>(); }
-  return vec4<f32>(xs[(base + u32(hi) * P.sxH + u32(wi) * P.sxW + grp * P.Cg + n % P.Cg) / 4u]);`
-      : `var v = vec4<f32>();
-  for (var e = 0u; e < 4u; e++) {
-    let col = n + e;
-    let tap = col / P.Cg;
-    let hi = oh + i32(tap / P.KW);
-    let wi = ow + i32(tap % P.KW);
-    if (col < P.N && u32(hi) < P.H && u32(wi) < P.W) {
-      v[e] = f32(xs[base + u32(hi) * P.sxH + u32(wi) * P.sxW + (grp * P.Cg + col % P.Cg) * P.sxC]);
+/** Per-thread set-up (after m0, n0, grp, pBegin are defined): chunk columns and pixel trackers. */
+export function weightGradGatherSetup(g: WeightGradGather): string {
+  const tracker = (name: string, o: string) =>
+    `var ${name}p = pBegin + ${o}; var ${name}n = 0u; var ${name}h = 0u; var ${name}w = 0u;
+  { let r = ${name}p % (P.Ho * P.Wo); ${name}n = ${name}p / (P.Ho * P.Wo); ${name}h = r / P.Wo; ${name}w = r % P.Wo; }`;
+  const a = range(chunksPerThread(g.a)).map((i) => {
+    const { o, c } = chunkCoords(g.a, i);
+    return `let am${i} = m0 + ${c}; let ach${i} = (grp * P.M + am${i}) * P.sgC;
+  ${tracker(`a${i}`, o)}`;
+  });
+  const b = range(chunksPerThread(g.b)).map((i) => {
+    const { o, c } = chunkCoords(g.b, i);
+    // Per column: tap row and column and the channel's offset; with vec4 loads (Cg % 4 == 0) the four share one tap.
+    const columns = g.vec
+      ? `let bn${i} = n0 + ${c}; let tap${i} = bn${i} / P.Cg; let bkh${i} = i32(tap${i} / P.KW); let bkw${i} = i32(tap${i} % P.KW); let bch${i} = grp * P.Cg + bn${i} % P.Cg;`
+      : `let bn${i} = n0 + ${c}; var bkh${i} = vec4<i32>(); var bkw${i} = vec4<i32>(); var bch${i} = vec4<u32>();
+  for (var e = 0u; e < 4u; e++) { let tap = (bn${i} + e) / P.Cg; bkh${i}[e] = i32(tap / P.KW); bkw${i}[e] = i32(tap % P.KW); bch${i}[e] = (grp * P.Cg + (bn${i} + e) % P.Cg) * P.sxC; }`;
+    return `${columns}
+  ${tracker(`b${i}`, o)}`;
+  });
+  return [...a, ...b].join('\n  ');
+}
+
+/** Statements loading the current step's chunks (zero past the split, the edges and in the padding), then advancing the trackers. */
+export function weightGradGatherLoads(g: WeightGradGather): string {
+  const T = g.a.regType;
+  const bk = g.a.other;
+  const dyAt = (i: number) => `P.gOff + a${i}n * P.sgN + a${i}h * P.sgH + a${i}w * P.sgW + ach${i}`;
+  const loadA = (i: number) => {
+    const r = `ra${i}`;
+    if (g.vec) return `${r} = vec4<${T}>(); if (a${i}p < pEnd && am${i} < P.M) { ${r} = vec4<${T}>(gy[(${dyAt(i)}) / 4u]); }`;
+    return `${r} = vec4<${T}>(); if (a${i}p < pEnd) { let at = ${dyAt(i)}; for (var e = 0u; e < 4u; e++) { if (am${i} + e < P.M) { ${r}[e] = ${T}(gy[at + e * P.sgC]); } } }`;
+  };
+  const loadB = (i: number) => {
+    const r = `rb${i}`;
+    const origin = `let hi = i32(b${i}h) * P.sh - P.ph; let wi = i32(b${i}w) * P.sw - P.pw; let base = P.xOff + b${i}n * P.sxN;`;
+    if (g.vec) {
+      return `${r} = vec4<${T}>(); if (b${i}p < pEnd && bn${i} < P.N) { ${origin} let h = hi + bkh${i}; let w = wi + bkw${i};
+      if (u32(h) < P.H && u32(w) < P.W) { ${r} = vec4<${T}>(xs[(base + u32(h) * P.sxH + u32(w) * P.sxW + bch${i}) / 4u]); } }`;
     }
-  }
-  return v;`
-  }
+    return `${r} = vec4<${T}>(); if (b${i}p < pEnd) { ${origin} for (var e = 0u; e < 4u; e++) { let h = hi + bkh${i}[e]; let w = wi + bkw${i}[e];
+      if (bn${i} + e < P.N && u32(h) < P.H && u32(w) < P.W) { ${r}[e] = ${T}(xs[base + u32(h) * P.sxH + u32(w) * P.sxW + bch${i}[e]]); } } }`;
+  };
+  const advance = (name: string) =>
+    `${name}p += ${bk}u; ${name}w += ${bk}u; while (${name}w >= P.Wo) { ${name}w -= P.Wo; ${name}h += 1u; } while (${name}h >= P.Ho) { ${name}h -= P.Ho; ${name}n += 1u; }`;
+  const nA = chunksPerThread(g.a);
+  const nB = chunksPerThread(g.b);
+  return `{ ${range(nA).map(loadA).join('\n    ')}
+    ${range(nB).map(loadB).join('\n    ')}
+    ${[...range(nA).map((i) => advance(`a${i}`)), ...range(nB).map((i) => advance(`b${i}`))].join('\n    ')} }`;
 }
 
-`;
-}
-
-export function weightGradWgsl(t: WeightGradTiles, dy: DType, x: DType): string {
-  const threads = (t.bm / 4) * (t.bn / 4);
-  const bk = WGRAD_BK;
-  return /* wgsl */ `${enables(dy, x)}
-${weightGradCommonWgsl(t.vec, dy, x)}
-const BM: u32 = ${t.bm}u;
-const BN: u32 = ${t.bn}u;
-const BK: u32 = ${bk}u;
-const THREADS: u32 = ${threads}u;
-var<workgroup> As: array<vec4<f32>, ${(bk * t.bm) / 4}>;
-var<workgroup> Bs: array<vec4<f32>, ${(bk * t.bn) / 4}>;
-
-@compute @workgroup_size(THREADS)
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
-  let m0 = (wg.x / P.tilesN) * BM;
-  let n0 = (wg.x % P.tilesN) * BN;
+/** The tile's first rows and columns, group, split and its pixel range, from the workgroup id. */
+export const WEIGHT_GRAD_TILE_WGSL = (bm: number, bn: number) => `let m0 = (wg.x / P.tilesN) * ${bm}u;
+  let n0 = (wg.x % P.tilesN) * ${bn}u;
   let grp = wg.y;
   let split = wg.z;
   let pBegin = split * P.splitLen;
-  let pEnd = min(pBegin + P.splitLen, P.pixels);
-  let tx = t % (BN / 4u);
-  let ty = t / (BN / 4u);
-  var acc: array<vec4<f32>, 4>;
-  for (var p0 = pBegin; p0 < pEnd; p0 += BK) {
-    for (var q = t; q < BK * BM / 4u; q += THREADS) {
-      let kk = q / (BM / 4u);
-      let m = m0 + (q % (BM / 4u)) * 4u;
-      var v = vec4<f32>();
-      if (p0 + kk < pEnd && m < P.M) { v = dyVec(p0 + kk, grp, m); }
-      As[q] = v;
-    }
-    for (var q = t; q < BK * BN / 4u; q += THREADS) {
-      let kk = q / (BN / 4u);
-      let n = n0 + (q % (BN / 4u)) * 4u;
-      var v = vec4<f32>();
-      if (p0 + kk < pEnd && n < P.N) { v = xVec(p0 + kk, grp, n); }
-      Bs[q] = v;
-    }
-    workgroupBarrier();
-    for (var kk = 0u; kk < BK; kk++) {
-      let a = As[kk * (BM / 4u) + ty];
-      let b = Bs[kk * (BN / 4u) + tx];
-      acc[0] = fma(vec4<f32>(a.x), b, acc[0]);
-      acc[1] = fma(vec4<f32>(a.y), b, acc[1]);
-      acc[2] = fma(vec4<f32>(a.z), b, acc[2]);
-      acc[3] = fma(vec4<f32>(a.w), b, acc[3]);
-    }
-    workgroupBarrier();
-  }
+  let pEnd = min(pBegin + P.splitLen, P.pixels);`;
+
+export function weightGradWgsl(t: WeightGradTiles, dy: DType, x: DType): string {
+  const threads = registerTileThreads(t);
+  const micro: RegisterTile = { bm: t.bm, bn: t.bn, tm: t.tm, tn: t.tn, ra: t.bm / 4, rb: t.bn / 4 };
+  const aStage = (t.bk * t.bm) / 4;
+  const bStage = (t.bk * t.bn) / 4;
+  const gather: WeightGradGather = {
+    a: { plan: { axis: 'm', vec: t.vec }, threads, contig: t.bm, other: t.bk, regType: 'f32', reg: 'ra' },
+    b: { plan: { axis: 'n', vec: t.vec }, threads, contig: t.bn, other: t.bk, regType: 'f32', reg: 'rb' },
+    vec: t.vec,
+  };
+  // Registers -> workgroup memory: chunks run along the staged rows, one vec4 store each.
+  const stageStores = (l: TileShape, arr: string, stage: number) =>
+    range(chunksPerThread(l)).map((i) => {
+      const { o, c } = chunkCoords(l, i);
+      return `${arr}[s * ${stage}u + ${o} * ${l.contig / 4}u + ${c} / 4u] = ${l.reg}${i};`;
+    });
+  const stores = (stage: string) => `{ let s = ${stage}; ${[...stageStores(gather.a, 'As', aStage), ...stageStores(gather.b, 'Bs', bStage)].join(' ')} }`;
+  const compute = (stage: string) => `{ let aS = ${stage} * ${aStage}u; let bS = ${stage} * ${bStage}u;
+      for (var kk = 0u; kk < ${t.bk}u; kk++) ${registerTileStep(micro, 'kk')} }`;
+  const out = registerTileOutputs(micro);
   // partial[split][grp * M + m][n]: the weight layout [Cout, KH, KW, Cg] per split.
-  for (var i = 0u; i < 4u; i++) {
-    let m = m0 + ty * 4u + i;
-    if (m >= P.M) { continue; }
-    let row = (split * P.Cout + grp * P.M + m) * P.N;
-    for (var e = 0u; e < 4u; e++) {
-      let n = n0 + tx * 4u + e;
-      if (n < P.N) { partial[row + n] = acc[i][e]; }
-    }
-  }
+  const epilogue = out.rows
+    .map(({ g, i, row }) => {
+      const cols = out.cols.map(({ h, col }) => `{ let n = n0 + ${col}; let v = ${out.acc(g, i, h)}; for (var e = 0u; e < 4u; e++) { if (n + e < P.N) { partial[at + n + e] = v[e]; } } }`);
+      return `{ let m = m0 + ${row}; if (m < P.M) { let at = (split * P.Cout + grp * P.M + m) * P.N;
+    ${cols.join('\n    ')} } }`;
+    })
+    .join('\n  ');
+  return /* wgsl */ `${enables(dy, x)}
+${weightGradParamsWgsl(t.vec, dy, x)}
+var<workgroup> As: array<vec4<f32>, ${t.buffers * aStage}>;
+var<workgroup> Bs: array<vec4<f32>, ${t.buffers * bStage}>;
+
+@compute @workgroup_size(${threads})
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
+  ${WEIGHT_GRAD_TILE_WGSL(t.bm, t.bn)}
+  ${registerTileGrid(micro)}
+  ${weightGradGatherSetup(gather)}
+  ${range(chunksPerThread(gather.a)).map((i) => `var ra${i} = vec4<f32>();`).join(' ')} ${range(chunksPerThread(gather.b)).map((i) => `var rb${i} = vec4<f32>();`).join(' ')}
+  ${registerTileAccumulators(micro)}
+  let nk = (pEnd - pBegin + ${t.bk - 1}u) / ${t.bk}u;
+  ${stagedKLoop(t.buffers, t.bk, () => weightGradGatherLoads(gather), stores, compute)}
+  ${epilogue}
 }`;
 }

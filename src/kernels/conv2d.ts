@@ -4,7 +4,6 @@ import { Tensor } from '../gpu/tensor.js';
 import {
   convGemmKey,
   convGemmWgsl,
-  convThreads,
   convWorkgroupBytes,
   DEPTHWISE_WG,
   depthwiseKey,
@@ -18,6 +17,7 @@ import {
 import { CONV_STAGE_AXES, convSubgroupKey, convSubgroupWgsl, type ConvSubgroupKernel } from './conv2d-subgroup.wgsl.js';
 import { grid1d, launch, Params } from './launch.js';
 import { tileGrid } from './matmul-common.wgsl.js';
+import { registerTileThreads } from './register-tile.wgsl.js';
 import { subgroupFragment } from './matmul.js';
 import { subgroupBlock, subgroupWorkgroupBytes, type SubgroupTiles } from './matmul-subgroup.wgsl.js';
 
@@ -109,7 +109,7 @@ export function chooseConvTiles(m: number, n: number, k: number, slices: number,
   const tn: 4 | 8 = bn >= 64 && bn % 8 === 0 && !short64 ? 8 : 4;
   const wide = bn >= 128;
   let tm: 4 | 8 = wide ? 8 : 4;
-  let bm = short64 || (!wide && convThreads({ bm: 128, bn, tm: 4, tn }) > 256) ? 64 : 128;
+  let bm = short64 || (!wide && registerTileThreads({ bm: 128, bn, tm: 4, tn }) > 256) ? 64 : 128;
   if (bm === 128 && Math.ceil(m / bm) * Math.ceil(n / bn) * slices < TARGET_GROUPS) {
     bm = 64;
     tm = 4;
@@ -176,7 +176,7 @@ export function parseConvVariant(variant: string, smem: number): ConvTiles {
   if (![4, 8].includes(tm) || ![4, 8].includes(tn)) throw bad('TM and TN must be 4 or 8');
   if (![8, 16, 32].includes(bk)) throw bad('BK must be 8, 16 or 32');
   if (bm % tm || bn % tn) throw bad('BM and BN must be multiples of TM and TN');
-  const threads = convThreads({ bm, bn, tm, tn });
+  const threads = registerTileThreads({ bm, bn, tm, tn });
   if (threads < 32 || threads > 256) throw bad(`${threads} threads per workgroup (32..256 allowed)`);
   const tiles = withBuffers({ bm, bn, bk, tm, tn, buffers: 2 }, smem, match[6] ? (Number(match[6]) as 1 | 2) : null);
   return match[7] ? { ...tiles, unroll: true } : tiles;

@@ -1,16 +1,15 @@
 import type { DType } from '../gpu/dtype.js';
 import { enables, linearIndexWgsl } from './launch.js';
 import { range, stagedKLoop } from './matmul-common.wgsl.js';
+import { registerTileAccumulators, registerTileGrid, registerTileOutputs, registerTileStep, registerTileThreads, type RegisterTile } from './register-tile.wgsl.js';
 
 /**
  * WGSL templates of conv2d (NHWC input, [Cout, KH, KW, Cin/groups] weight):
  *
  * `convGemmWgsl` — implicit GEMM C[M = N*Ho*Wo pixels, N = Cout/groups] = A B with
  * A(m, k) the im2col row of pixel m (k = (kh, kw, ci), gathered from the input view while
- * the tile is loaded; padding reads as 0) and B(k, n) = weight[n, k]. A workgroup of
- * (bm/tm) x (bn/tn) threads computes a bm x bn tile; each thread owns tm x tn outputs made
- * of 4 x 4 sub-blocks (rows 4 (ty + gy g) + i, columns 4 (tx + gx h) + e), so every
- * workgroup-memory read is a vec4 and feeds 4 vec4 FMAs. Tiles of depth bk go global ->
+ * the tile is loaded; padding reads as 0) and B(k, n) = weight[n, k], computed by the
+ * register-blocked micro-kernel of `register-tile.wgsl.ts`. Tiles of depth bk go global ->
  * registers -> workgroup memory (k-major, rows padded by one vec4), double-buffered when
  * `buffers` is 2 (one barrier per k step). The k loop body is unrolled at generation.
  * Which tile each workgroup takes: output-channel tiles fastest, so workgroups running
@@ -107,10 +106,6 @@ export function depthwiseKey(k: DepthwiseKernel): string {
 
 export function convWorkgroupBytes(t: ConvTiles): number {
   return 16 * t.buffers * t.bk * (t.bm / 4 + 1 + t.bn / 4 + 1);
-}
-
-export function convThreads(t: Pick<ConvTiles, 'bm' | 'bn' | 'tm' | 'tn'>): number {
-  return (t.bm / t.tm) * (t.bn / t.tn);
 }
 
 /**
@@ -265,9 +260,7 @@ export const CONV_TILE_WGSL = (bm: number, bn: number) => `let linear = wg.x + w
 
 export function convGemmWgsl(k: ConvGemmKernel): string {
   const { bm, bn, bk, tm, tn, buffers } = k.tiles;
-  const gx = bn / tn;
-  const gy = bm / tm;
-  const threads = gx * gy;
+  const threads = registerTileThreads(k.tiles);
   const ra = bm / 4 + 1; // vec4s per staged k row of A (one vec4 of padding)
   const rb = bn / 4 + 1;
   const aStage = bk * ra;
@@ -297,41 +290,24 @@ export function convGemmWgsl(k: ConvGemmKernel): string {
       .map((i) => (bTotal % threads && i === bChunks - 1 ? `if (qb${i} < ${bTotal}u) ` : '') + scatter('Bs', `rb${i}`, `bl${i}`, `bc${i}`, rb, bStage))
       .join('\n    ')} }`;
 
-  const gm = tm / 4;
-  const gn = tn / 4;
-  const acc = (g: number, i: number, h: number) => `c${g}${i}_${h}`;
-  const step = (kk: string | number) => {
-    const a = range(gm).map((g) => `let a${g} = As[aS + ${kk} * ${ra}u + ${gy * g}u + ty];`);
-    const b = range(gn).map((h) => `let b${h} = Bs[bS + ${kk} * ${rb}u + ${gx * h}u + tx];`);
-    const f = range(gm).flatMap((g) =>
-      range(4).flatMap((i) => range(gn).map((h) => `${acc(g, i, h)} = fma(vec4<f32>(a${g}.${'xyzw'[i]}), b${h}, ${acc(g, i, h)});`)),
-    );
-    return `{ ${a.join(' ')} ${b.join(' ')}\n      ${f.join(' ')} }`;
-  };
+  const micro: RegisterTile = { bm, bn, tm, tn, ra, rb };
   const compute = (stage: string) => `{ let aS = ${stage} * ${aStage}u; let bS = ${stage} * ${bStage}u;
-      ${k.tiles.unroll ? range(bk).map((kk) => step(`${kk}u`)).join('\n      ') : `for (var kk = 0u; kk < ${bk}u; kk++) ${step('kk')}`} }`;
+      ${k.tiles.unroll ? range(bk).map((kk) => registerTileStep(micro, `${kk}u`)).join('\n      ') : `for (var kk = 0u; kk < ${bk}u; kk++) ${registerTileStep(micro, 'kk')}`} }`;
   const mainLoop = stagedKLoop(buffers, bk, loads, stores, compute);
 
-  // Thread grid: a warp covers an 8 x 4 patch when the grid allows it (fewer distinct workgroup-memory reads).
-  const patch = gx % 8 === 0 && gy % 4 === 0 && threads % 32 === 0;
-  const grid = patch
-    ? `let warp = t / 32u; let lane = t % 32u; let tx = (warp % ${gx / 8}u) * 8u + lane % 8u; let ty = (warp / ${gx / 8}u) * 4u + lane / 8u;`
-    : `let tx = t % ${gx}u; let ty = t / ${gx}u;`;
-
-  const epiLoads = range(gn)
-    .map((h) => epilogueLoads(k.epilogue, k.bindings, `${h}`, `(slice * P.N + n0 + ${4 * gx * h}u + tx * 4u)`, '(slice + 1u) * P.N'))
+  const out = registerTileOutputs(micro);
+  const epiLoads = out.cols
+    .map(({ h, col }) => epilogueLoads(k.epilogue, k.bindings, `${h}`, `(slice * P.N + n0 + ${col})`, '(slice + 1u) * P.N'))
     .join('\n  ');
-  const epilogue = range(gm)
-    .flatMap((g) =>
-      range(4).map((i) => {
-        const cols = range(gn).map(
-          (h) => `{ let n = n0 + ${4 * gx * h}u + tx * 4u; var v = ${acc(g, i, h)}; ${epilogueVec(k.epilogue, `${h}`)}
+  const epilogue = out.rows
+    .map(({ g, i, row }) => {
+      const cols = out.cols.map(
+        ({ h, col }) => `{ let n = n0 + ${col}; var v = ${out.acc(g, i, h)}; ${epilogueVec(k.epilogue, `${h}`)}
       ${storeVec(Y, 'row', '(slice * P.N + n)', 'n', 'P.N')} }`,
-        );
-        return `{ let m = m0 + ${4 * gy * g + i}u + ty * 4u; if (m < P.M) { let row = outPixel(m);
+      );
+      return `{ let m = m0 + ${row}; if (m < P.M) { let row = outPixel(m);
     ${cols.join('\n    ')} } }`;
-      }),
-    )
+    })
     .join('\n  ');
 
   return /* wgsl */ `${enables(...k.bindings.map((b) => b.dtype))}
@@ -344,12 +320,10 @@ ${OUT_PIXEL_WGSL}
 @compute @workgroup_size(${threads})
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
   ${CONV_TILE_WGSL(bm, bn)}
-  ${grid}
+  ${registerTileGrid(micro)}
   ${convGatherSetup(gather)}
   ${range(aChunks).map((i) => `var ra${i} = vec4<f32>();`).join(' ')} ${range(bChunks).map((i) => `var rb${i} = vec4<f32>();`).join(' ')}
-  ${range(gm)
-    .flatMap((g) => range(4).flatMap((i) => range(gn).map((h) => `var ${acc(g, i, h)} = vec4<f32>();`)))
-    .join(' ')}
+  ${registerTileAccumulators(micro)}
   let nk = (P.K + ${bk - 1}u) / ${bk}u;
   ${mainLoop}
   ${epiLoads}

@@ -93,8 +93,8 @@ var<private> smLeader: bool;
 var<private> smZ: u32;
 var<private> smBase: u32;
 ${[...helpers.values()].join('\n')}`;
-  // Helpers go after the module-scope declarations they use (the first function starts there).
-  const first = src.indexOf('\nfn ');
+  // Helpers go after the module-scope declarations they use (the first function, or the entry point's attributes, starts there).
+  const first = Math.min(...['\nfn ', '\n@compute'].map((head) => src.indexOf(head)).filter((at) => at >= 0));
   return { source: `${src.slice(0, first)}\n${decls}\n${src.slice(first)}`, poolPerWorkgroup: nSub * sites * elems };
 }
 

@@ -22,7 +22,7 @@ interface Case {
 }
 
 // Every phase pattern of the input gradient (stride 1, 2 with even/odd sizes, kernel smaller
-// than the stride, padding 0..2), grouped and depthwise, and weight-gradient tiles of 16/32/64
+// than the stride, padding 0..2), grouped and depthwise, and weight-gradient tiles of 16 to 128
 // with ragged edges and a pixel count large enough to split the reduction.
 const CASES: Record<string, Case> = {
   odd3x3: { n: 2, h: 11, w: 9, cin: 5, cout: 7, k: 3, stride: 1, pad: 1, groups: 1 },
@@ -33,6 +33,7 @@ const CASES: Record<string, Case> = {
   depthwise: { n: 2, h: 9, w: 7, cin: 8, cout: 8, k: 3, stride: 2, pad: 1, groups: 8 },
   wideTiles: { n: 2, h: 6, w: 5, cin: 24, cout: 40, k: 3, stride: 1, pad: 1, groups: 1 },
   splitPixels: { n: 3, h: 33, w: 31, cin: 3, cout: 16, k: 3, stride: 1, pad: 1, groups: 1 },
+  tinyImages: { n: 9, h: 3, w: 2, cin: 8, cout: 12, k: 3, stride: 1, pad: 1, groups: 1 },
 };
 
 const TOL: Record<DType, number> = { f32: 2e-5, f16: 3e-3, i32: 0, u32: 0 };
@@ -41,7 +42,7 @@ describe('conv2d gradients', () => {
   let engine: Engine;
   afterAll(() => engine?.destroy());
 
-  async function check(name: string, c: Case, dtype: DType, layout: Layout, seed: number, variant?: string): Promise<void> {
+  async function check(name: string, c: Case, dtype: DType, layout: Layout, seed: number, variant?: string, weightVariant = variant): Promise<void> {
     const xs = [c.n, c.h, c.w, c.cin];
     const ws = [c.cout, c.k, c.k, c.cin / c.groups];
     const o = { stride: c.stride, padding: c.pad, groups: c.groups };
@@ -55,7 +56,7 @@ describe('conv2d gradients', () => {
     const dy = tensorWithLayout(engine, dyd, ys, dtype, layout);
     const w = Tensor.fromHost(engine, wd, ws, dtype, 'params');
     const dx = conv2dInputGrad(dy, w, xs, { ...o, dtype: 'f32', variant });
-    const dw = conv2dWeightGrad(dy, x, ws, { ...o, variant });
+    const dw = conv2dWeightGrad(dy, x, ws, { ...o, variant: weightVariant });
     const db = conv2dBiasGrad(dy);
     const refDx = conv2dInputGradCpu(hostTensor(ys, dyd), hostTensor(ws, wd), xs, o);
     const refDw = conv2dWeightGradCpu(hostTensor(ys, dyd), hostTensor(xs, xd), ws, o);
@@ -70,7 +71,7 @@ describe('conv2d gradients', () => {
       expectClose(await dw.read(), refDw.data, tol * 4, tol * Math.sqrt(g.n * g.ho * g.wo));
       expectClose(await db.read(), refDb, tol * 4, tol * Math.sqrt(g.n * g.ho * g.wo));
     } catch (e) {
-      throw new Error(`case ${name} (${dtype}, ${layout}${variant ? `, variant ${variant}` : ''}): ${(e as Error).message}`);
+      throw new Error(`case ${name} (${dtype}, ${layout}${variant ? `, variant ${variant}` : ''}${weightVariant !== variant ? `, weight variant ${weightVariant}` : ''}): ${(e as Error).message}`);
     }
     for (const t of [x, dy, w, dx, dw, db]) t.dispose();
   }
@@ -89,6 +90,23 @@ describe('conv2d gradients', () => {
         for (const name of pick) await check(name, CASES[name], dtype, layout, 99);
       }
     }
+  });
+
+  it('computes the weight gradient with every SIMT tile shape on request: 4 and 8 outputs per thread, steps of 8 to 32 pixels spanning rows and images, one or two buffers', async () => {
+    engine = await testEngine();
+    const runs: [string, DType, Layout, string][] = [
+      ['wideTiles', 'f32', 'contiguous', '64x128:8x8:16/2'], // vec4 reads, Cout 40 of 64, N 216 of 256, rows of 5 pixels
+      ['wideTiles', 'f32', 'permuted', '32x64:8x4:32/1'], // scalar reads through strides
+      ['splitPixels', 'f32', 'contiguous', '16x32:4x8:8'], // N 27 of 32, split pixels
+      ['tinyImages', 'f32', 'sliced', '16x128:4x8:32/1'], // a step spans several 6-pixel images
+      ['k5groups2', 'f32', 'sliced', '16x16:4x4:16/1'], // groups, ragged tiles
+      ['stride2pad0', floatDtypes(engine).at(-1)!, 'contiguous', '128x32:8x8:8/2'], // taller tile than Cout
+    ];
+    for (const [i, [name, dtype, layout, variant]] of runs.entries()) await check(name, CASES[name], dtype, layout, 600 + i, undefined, variant);
+    const [a, b] = [0, 1].map(() => Tensor.empty(engine, [1, 4, 4, 8], 'f32', 'input'));
+    expect(() => conv2dWeightGrad(a, b, [8, 1, 1, 8], { variant: '64x64:8x8:12/2' })).toThrow(/unsupported tile/);
+    a.dispose();
+    b.dispose();
   });
 
   it('runs f16 input and weight gradients on the tensor-core kernels on request (fragments emulated here): vec4 and scalar gathers, groups, split pixels, views', async () => {
