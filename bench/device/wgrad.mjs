@@ -3,7 +3,7 @@
 // batch B, 640x640: the default tiles next to forced alternatives (`--variants`, conv2dWeightGrad's
 // BMxBN:TMxTN:BK[/1|/2] format), per layer and time-weighted by how often each shape occurs.
 //
-//   node bench/device/wgrad.mjs [--batch 64] [--seconds 120] [--variants "64x64:8x8:16/2,..."] [--small] [--out PATH]
+//   node bench/device/wgrad.mjs [--batch 64] [--seconds 120] [--variants "64x64:8x8:16/2,..."] [--dtype f32|f16] [--small] [--out PATH]
 // Rows print as they finish; shapes left when --seconds have passed are skipped (totals cover the rows shown).
 import { readFileSync } from 'node:fs';
 import { Tensor } from '../../dist/src/gpu/tensor.js';
@@ -52,7 +52,7 @@ const reps = small ? 2 : 10;
 const n = small ? 1 : batch;
 const cell = (v, w) => (typeof v === 'number' ? v.toFixed(3) : v).padStart(w);
 const summary = [];
-for (const dtype of dtypes) {
+for (const dtype of dtypes.filter((d) => d === arg('--dtype', d))) {
   const totals = variants.map(() => 0);
   let best = 0;
   let timed = 0;

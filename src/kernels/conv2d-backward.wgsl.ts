@@ -93,11 +93,11 @@ export interface WeightGradGather {
   vec: boolean;
 }
 
-/** Per-thread set-up (after m0, n0, grp, pBegin are defined): chunk columns and pixel trackers. */
+/** Per-thread set-up (after m0, n0, grp, pBegin are defined): chunk columns, tile rows and pixel trackers. */
 export function weightGradGatherSetup(g: WeightGradGather): string {
   const tracker = (name: string, o: string) =>
-    `var ${name}p = pBegin + ${o}; var ${name}n = 0u; var ${name}h = 0u; var ${name}w = 0u;
-  { let r = ${name}p % (P.Ho * P.Wo); ${name}n = ${name}p / (P.Ho * P.Wo); ${name}h = r / P.Wo; ${name}w = r % P.Wo; }`;
+    `let ${name}o = ${o}; var ${name}n = 0u; var ${name}h = 0u; var ${name}w = 0u;
+  { let p = pBegin + ${name}o; let r = p % (P.Ho * P.Wo); ${name}n = p / (P.Ho * P.Wo); ${name}h = r / P.Wo; ${name}w = r % P.Wo; }`;
   const a = range(chunksPerThread(g.a)).map((i) => {
     const { o, c } = chunkCoords(g.a, i);
     return `let am${i} = m0 + ${c}; let ach${i} = (grp * P.M + am${i}) * P.sgC;
@@ -116,31 +116,35 @@ export function weightGradGatherSetup(g: WeightGradGather): string {
   return [...a, ...b].join('\n  ');
 }
 
-/** Statements loading the current step's chunks (zero past the split, the edges and in the padding), then advancing the trackers. */
-export function weightGradGatherLoads(g: WeightGradGather): string {
+/**
+ * Statements loading the step's chunks (the step's first pixel is `kBase` past pBegin; zero past
+ * the split, the edges and in the padding), then advancing the trackers to the next step.
+ */
+export function weightGradGatherLoads(g: WeightGradGather, kBase: string): string {
   const T = g.a.regType;
   const bk = g.a.other;
   const dyAt = (i: number) => `P.gOff + a${i}n * P.sgN + a${i}h * P.sgH + a${i}w * P.sgW + ach${i}`;
   const loadA = (i: number) => {
     const r = `ra${i}`;
-    if (g.vec) return `${r} = vec4<${T}>(); if (a${i}p < pEnd && am${i} < P.M) { ${r} = vec4<${T}>(gy[(${dyAt(i)}) / 4u]); }`;
-    return `${r} = vec4<${T}>(); if (a${i}p < pEnd) { let at = ${dyAt(i)}; for (var e = 0u; e < 4u; e++) { if (am${i} + e < P.M) { ${r}[e] = ${T}(gy[at + e * P.sgC]); } } }`;
+    if (g.vec) return `${r} = vec4<${T}>(); if (a${i}o < splitEnd && am${i} < P.M) { ${r} = vec4<${T}>(gy[(${dyAt(i)}) / 4u]); }`;
+    return `${r} = vec4<${T}>(); if (a${i}o < splitEnd) { let at = ${dyAt(i)}; for (var e = 0u; e < 4u; e++) { if (am${i} + e < P.M) { ${r}[e] = ${T}(gy[at + e * P.sgC]); } } }`;
   };
   const loadB = (i: number) => {
     const r = `rb${i}`;
     const origin = `let hi = i32(b${i}h) * P.sh - P.ph; let wi = i32(b${i}w) * P.sw - P.pw; let base = P.xOff + b${i}n * P.sxN;`;
     if (g.vec) {
-      return `${r} = vec4<${T}>(); if (b${i}p < pEnd && bn${i} < P.N) { ${origin} let h = hi + bkh${i}; let w = wi + bkw${i};
+      return `${r} = vec4<${T}>(); if (b${i}o < splitEnd && bn${i} < P.N) { ${origin} let h = hi + bkh${i}; let w = wi + bkw${i};
       if (u32(h) < P.H && u32(w) < P.W) { ${r} = vec4<${T}>(xs[(base + u32(h) * P.sxH + u32(w) * P.sxW + bch${i}) / 4u]); } }`;
     }
-    return `${r} = vec4<${T}>(); if (b${i}p < pEnd) { ${origin} for (var e = 0u; e < 4u; e++) { let h = hi + bkh${i}[e]; let w = wi + bkw${i}[e];
+    return `${r} = vec4<${T}>(); if (b${i}o < splitEnd) { ${origin} for (var e = 0u; e < 4u; e++) { let h = hi + bkh${i}[e]; let w = wi + bkw${i}[e];
       if (bn${i} + e < P.N && u32(h) < P.H && u32(w) < P.W) { ${r}[e] = ${T}(xs[base + u32(h) * P.sxH + u32(w) * P.sxW + bch${i}[e]]); } } }`;
   };
   const advance = (name: string) =>
-    `${name}p += ${bk}u; ${name}w += ${bk}u; while (${name}w >= P.Wo) { ${name}w -= P.Wo; ${name}h += 1u; } while (${name}h >= P.Ho) { ${name}h -= P.Ho; ${name}n += 1u; }`;
+    `${name}w += ${bk}u; while (${name}w >= P.Wo) { ${name}w -= P.Wo; ${name}h += 1u; } while (${name}h >= P.Ho) { ${name}h -= P.Ho; ${name}n += 1u; }`;
   const nA = chunksPerThread(g.a);
   const nB = chunksPerThread(g.b);
-  return `{ ${range(nA).map(loadA).join('\n    ')}
+  return `{ let splitEnd = pEnd - pBegin - (${kBase});
+    ${range(nA).map(loadA).join('\n    ')}
     ${range(nB).map(loadB).join('\n    ')}
     ${[...range(nA).map((i) => advance(`a${i}`)), ...range(nB).map((i) => advance(`b${i}`))].join('\n    ')} }`;
 }
@@ -194,7 +198,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
   ${range(chunksPerThread(gather.a)).map((i) => `var ra${i} = vec4<f32>();`).join(' ')} ${range(chunksPerThread(gather.b)).map((i) => `var rb${i} = vec4<f32>();`).join(' ')}
   ${registerTileAccumulators(micro)}
   let nk = (pEnd - pBegin + ${t.bk - 1}u) / ${t.bk}u;
-  ${stagedKLoop(t.buffers, t.bk, () => weightGradGatherLoads(gather), stores, compute)}
+  ${stagedKLoop(t.buffers, t.bk, (kBase) => weightGradGatherLoads(gather, kBase), stores, compute)}
   ${epilogue}
 }`;
 }
