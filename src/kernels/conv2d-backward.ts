@@ -2,7 +2,7 @@ import type { Category } from '../gpu/arena.js';
 import type { DType } from '../gpu/dtype.js';
 import { Tensor } from '../gpu/tensor.js';
 import { conv2dWithGeometry, convGeometry, type Conv2dOptions, type ConvGeometry } from './conv2d.js';
-import { PHASE_WEIGHT_WG, phaseWeightWgsl, weightGradKey, weightGradWgsl, weightGradWorkgroupBytes, type WeightGradTiles } from './conv2d-backward.wgsl.js';
+import { chunkRowStep, PHASE_WEIGHT_WG, phaseWeightWgsl, weightGradKey, weightGradWgsl, weightGradWorkgroupBytes, type WeightGradTiles } from './conv2d-backward.wgsl.js';
 import { WGRAD_STAGE_AXES, weightGradSubgroupKey, weightGradSubgroupWgsl, type WeightGradSubgroupKernel } from './conv2d-wgrad-subgroup.wgsl.js';
 import { fill } from './copy.js';
 import { grid1d, launch, Params } from './launch.js';
@@ -95,7 +95,10 @@ function parseWeightGradSimtVariant(variant: string, vec: boolean): WeightGradTi
   const ok = [16, 32, 64, 128].includes(bm) && [16, 32, 64, 128].includes(bn) && [4, 8].includes(tm) && [4, 8].includes(tn) && [8, 16, 32].includes(bk) && tm <= bm / 2 && tn <= bn / 2;
   if (!ok) throw new Error(`conv2dWeightGrad: variant "${variant}" has an unsupported tile`);
   const threads = registerTileThreads(tiles);
-  for (const side of [bm, bn]) chunksPerThread({ contig: side, other: bk, threads });
+  for (const side of [bm, bn]) {
+    chunksPerThread({ contig: side, other: bk, threads });
+    chunkRowStep({ contig: side, threads });
+  }
   return tiles;
 }
 
@@ -126,7 +129,9 @@ function parseWeightGradVariant(variant: string, frag: SubgroupTiles['frag'], sg
   const [sgRows, sgCols, fragsM, fragsN, bk] = match.slice(1).map(Number);
   const tiles: SubgroupTiles = { frag, sgSize, sgRows, sgCols, fragsM, fragsN, bk, buffers: 2 };
   const { bm, bn, threads } = subgroupBlock(tiles);
-  if (((bm * bk) / 4) % threads || ((bn * bk) / 4) % threads || bk % frag.k) throw new Error(`conv2dWeightGrad: variant "${variant}" does not split into vec4 chunks over the threads`);
+  if (((bm * bk) / 4) % threads || ((bn * bk) / 4) % threads || threads % (bm / 4) || threads % (bn / 4) || bk % frag.k) {
+    throw new Error(`conv2dWeightGrad: variant "${variant}" does not split into whole rows of vec4 chunks over the threads`);
+  }
   return tiles;
 }
 

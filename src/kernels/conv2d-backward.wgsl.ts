@@ -83,8 +83,11 @@ export function weightGradParamsWgsl(vec: boolean, dy: DType, x: DType): string 
  * and the tensor-core kernels. A chunk is four columns of one tile row (pixel): of dy along
  * m (output channels), of the im2col of x along n = (kh, kw, ci). A thread's chunks keep
  * their columns for the whole reduction, so the column decomposition (tap, channel) happens
- * once, and each chunk's pixel (image, row, column) is advanced by bk per step instead of
- * being divided out of a linear index for every load.
+ * once, and the pixel (image, row, column) is advanced by bk per step instead of being
+ * divided out of a linear index for every load. The threads cover whole tile rows (threads
+ * a multiple of the chunks per row), so all chunks of a thread share one column and sit a
+ * fixed number of rows apart: one column set and one pixel tracker per operand serve them
+ * all, which keeps the registers down.
  */
 export interface WeightGradGather {
   /** dy tile (contig = bm along m) and x tile (contig = bn along n); `other` is bk for both. */
@@ -93,28 +96,37 @@ export interface WeightGradGather {
   vec: boolean;
 }
 
+/** Rows between a thread's consecutive chunks of an operand tile. */
+export function chunkRowStep(l: Pick<TileShape, 'contig' | 'threads'>): number {
+  const perRow = l.contig / 4;
+  if (l.threads % perRow) throw new Error(`conv2d weight gradient: ${l.threads} threads do not cover whole rows of ${perRow} chunks`);
+  return l.threads / perRow;
+}
+
 /** Per-thread set-up (after m0, n0, grp, pBegin are defined): chunk columns, tile rows and pixel trackers. */
 export function weightGradGatherSetup(g: WeightGradGather): string {
-  const tracker = (name: string, o: string) =>
-    `let ${name}o = ${o}; var ${name}n = 0u; var ${name}h = 0u; var ${name}w = 0u;
-  { let p = pBegin + ${name}o; let r = p % (P.Ho * P.Wo); ${name}n = p / (P.Ho * P.Wo); ${name}h = r / P.Wo; ${name}w = r % P.Wo; }`;
-  const a = range(chunksPerThread(g.a)).map((i) => {
-    const { o, c } = chunkCoords(g.a, i);
-    return `let am${i} = m0 + ${c}; let ach${i} = (grp * P.M + am${i}) * P.sgC;
-  ${tracker(`a${i}`, o)}`;
-  });
-  const b = range(chunksPerThread(g.b)).map((i) => {
-    const { o, c } = chunkCoords(g.b, i);
-    // Per column: tap row and column and the channel's offset; with vec4 loads (Cg % 4 == 0) the four share one tap.
-    const columns = g.vec
-      ? `let bn${i} = n0 + ${c}; let tap${i} = bn${i} / P.Cg; let bkh${i} = i32(tap${i} / P.KW); let bkw${i} = i32(tap${i} % P.KW); let bch${i} = grp * P.Cg + bn${i} % P.Cg;`
-      : `let bn${i} = n0 + ${c}; var bkh${i} = vec4<i32>(); var bkw${i} = vec4<i32>(); var bch${i} = vec4<u32>();
-  for (var e = 0u; e < 4u; e++) { let tap = (bn${i} + e) / P.Cg; bkh${i}[e] = i32(tap / P.KW); bkw${i}[e] = i32(tap % P.KW); bch${i}[e] = (grp * P.Cg + (bn${i} + e) % P.Cg) * P.sxC; }`;
-    return `${columns}
-  ${tracker(`b${i}`, o)}`;
-  });
-  return [...a, ...b].join('\n  ');
+  const tracker = (x: string, o: string) =>
+    `let ${x}_o = ${o}; var ${x}_n = 0u; var ${x}_h = 0u; var ${x}_w = 0u;
+  { let p = pBegin + ${x}_o; let r = p % (P.Ho * P.Wo); ${x}_n = p / (P.Ho * P.Wo); ${x}_h = r / P.Wo; ${x}_w = r % P.Wo; }`;
+  chunkRowStep(g.a);
+  chunkRowStep(g.b);
+  const a = chunkCoords(g.a, 0);
+  const b = chunkCoords(g.b, 0);
+  // Per column: tap row and column and the channel's offset; with vec4 loads (Cg % 4 == 0) the four share one tap.
+  const columns = g.vec
+    ? 'let tap = bn / P.Cg; let bkh = i32(tap / P.KW); let bkw = i32(tap % P.KW); let bch = grp * P.Cg + bn % P.Cg;'
+    : `var bkh = vec4<i32>(); var bkw = vec4<i32>(); var bch = vec4<u32>();
+  for (var e = 0u; e < 4u; e++) { let tap = (bn + e) / P.Cg; bkh[e] = i32(tap / P.KW); bkw[e] = i32(tap % P.KW); bch[e] = (grp * P.Cg + (bn + e) % P.Cg) * P.sxC; }`;
+  return `let am = m0 + ${a.c}; let ach = (grp * P.M + am) * P.sgC;
+  ${tracker('a', a.o)}
+  let bn = n0 + ${b.c};
+  ${columns}
+  ${tracker('b', b.o)}`;
 }
+
+/** Moves pixel (n, h, w) forward by `by` pixels (w += by, then carries into rows and images). */
+const advancePixel = (n: string, h: string, w: string, by: string) =>
+  `${w} += ${by}; while (${w} >= P.Wo) { ${w} -= P.Wo; ${h} += 1u; } while (${h} >= P.Ho) { ${h} -= P.Ho; ${n} += 1u; }`;
 
 /**
  * Statements loading the step's chunks (the step's first pixel is `kBase` past pBegin; zero past
@@ -123,30 +135,35 @@ export function weightGradGatherSetup(g: WeightGradGather): string {
 export function weightGradGatherLoads(g: WeightGradGather, kBase: string): string {
   const T = g.a.regType;
   const bk = g.a.other;
-  const dyAt = (i: number) => `P.gOff + a${i}n * P.sgN + a${i}h * P.sgH + a${i}w * P.sgW + ach${i}`;
+  // Chunk i's tile row `o` and pixel (n, h, w): the tracker's, moved down i row steps.
+  const pixel = (x: string, l: TileShape, i: number) => {
+    const d = i * chunkRowStep(l);
+    if (d === 0) return `let o = ${x}_o; let n = ${x}_n; let h = ${x}_h; let w = ${x}_w;`;
+    return `let o = ${x}_o + ${d}u; var n = ${x}_n; var h = ${x}_h; var w = ${x}_w; ${advancePixel('n', 'h', 'w', `${d}u`)}`;
+  };
   const loadA = (i: number) => {
     const r = `ra${i}`;
-    if (g.vec) return `${r} = vec4<${T}>(); if (a${i}o < splitEnd && am${i} < P.M) { ${r} = vec4<${T}>(gy[(${dyAt(i)}) / 4u]); }`;
-    return `${r} = vec4<${T}>(); if (a${i}o < splitEnd) { let at = ${dyAt(i)}; for (var e = 0u; e < 4u; e++) { if (am${i} + e < P.M) { ${r}[e] = ${T}(gy[at + e * P.sgC]); } } }`;
+    const at = 'P.gOff + n * P.sgN + h * P.sgH + w * P.sgW + ach';
+    const body = g.vec
+      ? `if (o < splitEnd && am < P.M) { ${r} = vec4<${T}>(gy[(${at}) / 4u]); }`
+      : `if (o < splitEnd) { let at = ${at}; for (var e = 0u; e < 4u; e++) { if (am + e < P.M) { ${r}[e] = ${T}(gy[at + e * P.sgC]); } } }`;
+    return `${r} = vec4<${T}>(); { ${pixel('a', g.a, i)} ${body} }`;
   };
   const loadB = (i: number) => {
     const r = `rb${i}`;
-    const origin = `let hi = i32(b${i}h) * P.sh - P.ph; let wi = i32(b${i}w) * P.sw - P.pw; let base = P.xOff + b${i}n * P.sxN;`;
-    if (g.vec) {
-      return `${r} = vec4<${T}>(); if (b${i}o < splitEnd && bn${i} < P.N) { ${origin} let h = hi + bkh${i}; let w = wi + bkw${i};
-      if (u32(h) < P.H && u32(w) < P.W) { ${r} = vec4<${T}>(xs[(base + u32(h) * P.sxH + u32(w) * P.sxW + bch${i}) / 4u]); } }`;
-    }
-    return `${r} = vec4<${T}>(); if (b${i}o < splitEnd) { ${origin} for (var e = 0u; e < 4u; e++) { let h = hi + bkh${i}[e]; let w = wi + bkw${i}[e];
-      if (bn${i} + e < P.N && u32(h) < P.H && u32(w) < P.W) { ${r}[e] = ${T}(xs[base + u32(h) * P.sxH + u32(w) * P.sxW + bch${i}[e]]); } } }`;
+    const origin = 'let hi = i32(h) * P.sh - P.ph; let wi = i32(w) * P.sw - P.pw; let base = P.xOff + n * P.sxN;';
+    const body = g.vec
+      ? `if (o < splitEnd && bn < P.N) { ${origin} let xh = hi + bkh; let xw = wi + bkw;
+      if (u32(xh) < P.H && u32(xw) < P.W) { ${r} = vec4<${T}>(xs[(base + u32(xh) * P.sxH + u32(xw) * P.sxW + bch) / 4u]); } }`
+      : `if (o < splitEnd) { ${origin} for (var e = 0u; e < 4u; e++) { let xh = hi + bkh[e]; let xw = wi + bkw[e];
+      if (bn + e < P.N && u32(xh) < P.H && u32(xw) < P.W) { ${r}[e] = ${T}(xs[base + u32(xh) * P.sxH + u32(xw) * P.sxW + bch[e]]); } } }`;
+    return `${r} = vec4<${T}>(); { ${pixel('b', g.b, i)} ${body} }`;
   };
-  const advance = (name: string) =>
-    `${name}w += ${bk}u; while (${name}w >= P.Wo) { ${name}w -= P.Wo; ${name}h += 1u; } while (${name}h >= P.Ho) { ${name}h -= P.Ho; ${name}n += 1u; }`;
-  const nA = chunksPerThread(g.a);
-  const nB = chunksPerThread(g.b);
   return `{ let splitEnd = pEnd - pBegin - (${kBase});
-    ${range(nA).map(loadA).join('\n    ')}
-    ${range(nB).map(loadB).join('\n    ')}
-    ${[...range(nA).map((i) => advance(`a${i}`)), ...range(nB).map((i) => advance(`b${i}`))].join('\n    ')} }`;
+    ${range(chunksPerThread(g.a)).map(loadA).join('\n    ')}
+    ${range(chunksPerThread(g.b)).map(loadB).join('\n    ')}
+    ${advancePixel('a_n', 'a_h', 'a_w', `${bk}u`)}
+    ${advancePixel('b_n', 'b_h', 'b_w', `${bk}u`)} }`;
 }
 
 /** The tile's first rows and columns, group, split and its pixel range, from the workgroup id. */
