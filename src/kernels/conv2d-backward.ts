@@ -69,22 +69,23 @@ export function conv2dInputGrad(dy: Tensor, weight: Tensor, inputShape: readonly
   return dx;
 }
 
-/** Threads the weight gradient aims to keep resident (splitting the pixel reduction): enough to fill a large GPU. */
-const WGRAD_TARGET_THREADS = 1 << 18;
+/** Threads the weight gradient aims to launch (splitting the pixel reduction): enough to fill a large GPU. */
+const WGRAD_TARGET_THREADS = 1 << 17;
 /** Fewest pixels one split reduces, so tiny problems do not pay for a workspace. */
 const WGRAD_MIN_SPLIT = 1024;
 /** Most f32 partial sums the splits may hold at once (the workspace counts toward the step's peak). */
 const WGRAD_MAX_PARTIALS = 1 << 23;
 
+const tileFor = (n: number): 16 | 32 | 64 => (n <= 16 ? 16 : n <= 32 ? 32 : 64);
+
 /**
  * SIMT tiles of the weight gradient for M = Cout/groups rows and N = KH*KW*Cg columns: the
- * narrowest power-of-two tile covering each side up to 64 rows and 128 columns, 8 x 8 outputs
- * per thread where the tile allows (4 x 4 at 16), 16 pixels per double-buffered step.
+ * narrowest of 16, 32, 64 covering each side, 4 x 4 outputs per thread (up to 256 threads),
+ * 16 pixels per step, one staging buffer. On the H100 (bench/RESULTS.md, 2026-12-07) 8 x 8
+ * per thread with fewer threads measured slower on yolov8n's shapes.
  */
 function weightGradTiles(m: number, n: number, vec: boolean): WeightGradTiles {
-  const bm = m <= 16 ? 16 : m <= 32 ? 32 : 64;
-  const bn = n <= 16 ? 16 : n <= 32 ? 32 : n <= 64 ? 64 : 128;
-  return { bm, bn, tm: bm >= 32 ? 8 : 4, tn: bn >= 32 ? 8 : 4, bk: 16, buffers: 2, vec };
+  return { bm: tileFor(m), bn: tileFor(n), tm: 4, tn: 4, bk: 16, buffers: 1, vec };
 }
 
 function parseWeightGradSimtVariant(variant: string, vec: boolean): WeightGradTiles {
