@@ -91,9 +91,9 @@ function weightGradTiles(m: number, n: number, vec: boolean): WeightGradTiles {
 function parseWeightGradSimtVariant(variant: string, vec: boolean): WeightGradTiles {
   const match = /^(\d+)x(\d+):(\d+)x(\d+):(\d+)(?:\/([12]))?$/.exec(variant);
   if (!match) throw new Error(`conv2dWeightGrad: variant "${variant}" is neither simt, BMxBN:TMxTN:BK[/1|/2] nor sg[:ROWSxCOLS:FMxFN:BK]`);
-  const [bm, bn, tm, tn, bk, buffers = 2] = match.slice(1).map((v) => (v === undefined ? undefined : Number(v))) as number[];
-  const tiles = { bm, bn, tm, tn, bk, buffers, vec } as WeightGradTiles;
-  const ok = [16, 32, 64, 128].includes(bm) && [16, 32, 64, 128].includes(bn) && [4, 8].includes(tm) && [4, 8].includes(tn) && [8, 16, 32].includes(bk) && tm <= bm / 2 && tn <= bn / 2;
+  const [bm, bn, tm, tn, bk] = match.slice(1, 6).map(Number);
+  const tiles = { bm, bn, tm, tn, bk, buffers: match[6] === '1' ? 1 : 2, vec } as WeightGradTiles;
+  const ok = [16, 32, 64, 128].includes(bm) && [16, 32, 64, 128].includes(bn) && [4, 8].includes(tm) && [4, 8].includes(tn) && [8, 16, 32].includes(bk);
   if (!ok) throw new Error(`conv2dWeightGrad: variant "${variant}" has an unsupported tile`);
   const threads = registerTileThreads(tiles);
   for (const side of [bm, bn]) {
