@@ -1,6 +1,6 @@
 import type { DType } from '../gpu/dtype.js';
 import { enables, linearIndexWgsl } from './launch.js';
-import { chunkCoords, chunksPerThread, range, stagedKLoop, type TileShape } from './matmul-common.wgsl.js';
+import { chunkCoords, chunksPerThread, range, stagedKLoop, tileRegisters, type TileShape } from './matmul-common.wgsl.js';
 import { registerTileAccumulators, registerTileGrid, registerTileOutputs, registerTileStep, registerTileThreads, type RegisterTile } from './register-tile.wgsl.js';
 
 /**
@@ -212,7 +212,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
   ${WEIGHT_GRAD_TILE_WGSL(t.bm, t.bn)}
   ${registerTileGrid(micro)}
   ${weightGradGatherSetup(gather)}
-  ${range(chunksPerThread(gather.a)).map((i) => `var ra${i} = vec4<f32>();`).join(' ')} ${range(chunksPerThread(gather.b)).map((i) => `var rb${i} = vec4<f32>();`).join(' ')}
+  ${tileRegisters(gather.a)} ${tileRegisters(gather.b)}
   ${registerTileAccumulators(micro)}
   let nk = (pEnd - pBegin + ${t.bk - 1}u) / ${t.bk}u;
   ${stagedKLoop(t.buffers, t.bk, (kBase) => weightGradGatherLoads(gather, kBase), stores, compute)}
