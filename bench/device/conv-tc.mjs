@@ -16,7 +16,7 @@ import { hostTensor } from '../../dist/src/kernels/host-tensor.js';
 import { sweepConv } from '../../dist/src/kernels/bench/conv-bench.js';
 import { medianMs } from '../../dist/src/kernels/bench/timing.js';
 import { subgroupFragment } from '../../dist/src/kernels/matmul.js';
-import { benchData, check, engine, finish, size, small, stored } from './kernel-check.mjs';
+import { benchData, check, convCase, engine, finish, size, small, stored } from './kernel-check.mjs';
 
 const args = process.argv.slice(2);
 const arg = (name, dflt) => (args.includes(name) ? Number(args[args.indexOf(name) + 1]) : dflt);
@@ -39,11 +39,7 @@ const CASES = [
   { n: 3, h: 33, w: 31, cin: 64, cout: 64, k: 3, s: 2, p: 1, g: 1 },
 ];
 for (const [i, c] of CASES.entries()) {
-  const xs = [c.n, c.h, c.w, c.cin];
-  const ws = [c.cout, c.k, c.k, c.cin / c.g];
-  const o = { stride: c.s, padding: c.p, groups: c.g };
-  const geo = convGeometry(xs, ws, o);
-  const ys = [c.n, geo.ho, geo.wo, c.cout];
+  const { xs, ws, o, ys } = convCase(c);
   const xd = stored(benchData(size(xs), 10 + i), 'f16');
   const wd = stored(benchData(size(ws), 20 + i).map((v) => v / 2), 'f16');
   const dyd = stored(benchData(size(ys), 30 + i), 'f16');

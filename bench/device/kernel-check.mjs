@@ -1,8 +1,9 @@
-// The harness of the kernel scripts for the GPU host (elementwise-reduce.mjs, pool-softmax-gather.mjs):
+// The harness of the kernel scripts for the GPU host (elementwise-reduce.mjs, pool-softmax-gather.mjs, conv-tc.mjs, wgrad.mjs):
 // checks against float64 CPU references with a tolerance score, bandwidth timings, and the JSON
 // report. `--small` shrinks sizes for a dry run on a CPU driver; `--out PATH` writes the report.
 import { writeFileSync } from 'node:fs';
 import { Engine } from '../../dist/src/gpu/engine.js';
+import { convGeometry } from '../../dist/src/kernels/conv2d.js';
 import { benchData, medianMs } from '../../dist/src/kernels/bench/timing.js';
 import { f16BitsToF32, f32ToF16Bits } from '../../dist/src/io/half.js';
 
@@ -15,6 +16,15 @@ export const dtypes = engine.features.shaderF16 ? ['f32', 'f16'] : ['f32'];
 /** The values as a tensor of `dtype` stores them. */
 export const stored = (data, dtype) => (dtype === 'f16' ? f16BitsToF32(f32ToF16Bits(data)) : data);
 export const size = (shape) => shape.reduce((a, b) => a * b, 1);
+
+/** Shapes of a conv check case { n, h, w, cin, cout, k, s, p, g }: input xs, weight ws, conv options o, output ys. */
+export function convCase(c) {
+  const xs = [c.n, c.h, c.w, c.cin];
+  const ws = [c.cout, c.k, c.k, c.cin / c.g];
+  const o = { stride: c.s, padding: c.p, groups: c.g };
+  const geo = convGeometry(xs, ws, o);
+  return { xs, ws, o, ys: [c.n, geo.ho, geo.wo, c.cout] };
+}
 const report = { device: engine.gpu?.adapterInfo ?? null, checks: [], timings: [] };
 const reps = small ? 3 : 20;
 

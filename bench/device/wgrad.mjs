@@ -13,7 +13,7 @@ import { conv2dWeightGradCpu } from '../../dist/src/kernels/conv2d-backward.cpu.
 import { fill } from '../../dist/src/kernels/copy.js';
 import { hostTensor } from '../../dist/src/kernels/host-tensor.js';
 import { medianMs } from '../../dist/src/kernels/bench/timing.js';
-import { benchData, check, dtypes, engine, finish, size, small, stored } from './kernel-check.mjs';
+import { benchData, check, convCase, dtypes, engine, finish, size, small, stored } from './kernel-check.mjs';
 
 const args = process.argv.slice(2);
 const arg = (name, dflt) => (args.includes(name) ? args[args.indexOf(name) + 1] : dflt);
@@ -31,11 +31,7 @@ const CASES = [
 ];
 for (const dtype of dtypes) {
   for (const [i, c] of CASES.entries()) {
-    const xs = [c.n, c.h, c.w, c.cin];
-    const ws = [c.cout, c.k, c.k, c.cin / c.g];
-    const o = { stride: c.s, padding: c.p, groups: c.g };
-    const geo = convGeometry(xs, ws, o);
-    const ys = [c.n, geo.ho, geo.wo, c.cout];
+    const { xs, ws, o, ys } = convCase(c);
     const xd = stored(benchData(size(xs), 10 + i), dtype);
     const dyd = stored(benchData(size(ys), 30 + i), dtype);
     const x = Tensor.fromHost(engine, xd, xs, dtype, 'input');

@@ -2,13 +2,12 @@ import type { Category } from '../gpu/arena.js';
 import type { DType } from '../gpu/dtype.js';
 import { Tensor } from '../gpu/tensor.js';
 import { conv2dWithGeometry, convGeometry, type Conv2dOptions, type ConvGeometry } from './conv2d.js';
-import { chunkRowStep, PHASE_WEIGHT_WG, phaseWeightWgsl, weightGradKey, weightGradWgsl, weightGradWorkgroupBytes, type WeightGradTiles } from './conv2d-backward.wgsl.js';
+import { PHASE_WEIGHT_WG, phaseWeightWgsl, weightGradKey, weightGradWgsl, weightGradWorkgroupBytes, type WeightGradTiles } from './conv2d-backward.wgsl.js';
 import { WGRAD_STAGE_AXES, weightGradSubgroupKey, weightGradSubgroupWgsl, type WeightGradSubgroupKernel } from './conv2d-wgrad-subgroup.wgsl.js';
 import { fill } from './copy.js';
 import { grid1d, launch, Params } from './launch.js';
 import { subgroupFragment } from './matmul.js';
 import { subgroupBlock, subgroupWorkgroupBytes, type SubgroupTiles } from './matmul-subgroup.wgsl.js';
-import { chunksPerThread } from './matmul-common.wgsl.js';
 import { registerTileThreads } from './register-tile.wgsl.js';
 import { reduce } from './reduce.js';
 
@@ -95,12 +94,15 @@ function parseWeightGradSimtVariant(variant: string, vec: boolean): WeightGradTi
   const tiles = { bm, bn, tm, tn, bk, buffers: match[6] === '1' ? 1 : 2, vec } as WeightGradTiles;
   const ok = [16, 32, 64, 128].includes(bm) && [16, 32, 64, 128].includes(bn) && [4, 8].includes(tm) && [4, 8].includes(tn) && [8, 16, 32].includes(bk);
   if (!ok) throw new Error(`conv2dWeightGrad: variant "${variant}" has an unsupported tile`);
-  const threads = registerTileThreads(tiles);
-  for (const side of [bm, bn]) {
-    chunksPerThread({ contig: side, other: bk, threads });
-    chunkRowStep({ contig: side, threads });
-  }
+  checkWholeChunkRows(variant, bm, bn, bk, registerTileThreads(tiles));
   return tiles;
+}
+
+/** Both operand tiles split into whole rows of vec4 chunks over the threads, as the gathers need (`chunkRowStep`). */
+function checkWholeChunkRows(variant: string, bm: number, bn: number, bk: number, threads: number): void {
+  if ([bm, bn].some((side) => ((side * bk) / 4) % threads || threads % (side / 4))) {
+    throw new Error(`conv2dWeightGrad: variant "${variant}" does not split into whole rows of vec4 chunks over the threads`);
+  }
 }
 
 export interface WeightGradOptions extends ConvShape {
@@ -130,27 +132,34 @@ function parseWeightGradVariant(variant: string, frag: SubgroupTiles['frag'], sg
   const [sgRows, sgCols, fragsM, fragsN, bk] = match.slice(1).map(Number);
   const tiles: SubgroupTiles = { frag, sgSize, sgRows, sgCols, fragsM, fragsN, bk, buffers: 2 };
   const { bm, bn, threads } = subgroupBlock(tiles);
-  if (((bm * bk) / 4) % threads || ((bn * bk) / 4) % threads || threads % (bm / 4) || threads % (bn / 4) || bk % frag.k) {
-    throw new Error(`conv2dWeightGrad: variant "${variant}" does not split into whole rows of vec4 chunks over the threads`);
-  }
+  if (bk % frag.k) throw new Error(`conv2dWeightGrad: variant "${variant}": depth ${bk} is not a multiple of the fragment depth ${frag.k}`);
+  checkWholeChunkRows(variant, bm, bn, bk, threads);
   return tiles;
 }
 
+type WeightGradChoice = { path: 'simt'; tiles: WeightGradTiles; threads: number } | { path: 'subgroup-matrix'; tiles: SubgroupTiles; threads: number };
+
 /**
- * The tensor-core tiles for this weight gradient when the variant asks for them (`sg`:
- * default tiles, `sg:...`), or null for the SIMT kernel (the default: the tensor-core
- * kernel measured slower on yolov8n's shapes, bench/RESULTS.md).
+ * The weight gradient's kernel: the SIMT kernel with its default tiles, or the tiles a
+ * variant forces (`BMxBN:TMxTN:BK[/1|/2]`), or the tensor cores when the variant asks for
+ * them (`sg`: default tiles, `sg:...`; f16 dy and x on a device with subgroup matrices; not
+ * the default, the tensor-core kernel measured slower on yolov8n's shapes, bench/RESULTS.md).
  */
-function weightGradGemm(dy: Tensor, x: Tensor, m: number, variant: string | undefined): SubgroupTiles | null {
-  if (!variant || !variant.startsWith('sg')) return null;
+function chooseWeightGrad(dy: Tensor, x: Tensor, m: number, n: number, vec: boolean, variant: string | undefined): WeightGradChoice {
   const engine = dy.engine;
-  const frag = dy.dtype === 'f16' && x.dtype === 'f16' ? subgroupFragment(engine) : null;
-  if (!frag) throw new Error(`conv2dWeightGrad: variant "${variant}" needs f16 dy and x on a device with f16 subgroup matrices (${dy.dtype}, ${x.dtype})`);
-  const sgSize = engine.gpu?.limits.subgroupMaxSize ?? 32;
-  const tiles = variant === 'sg' ? weightGradSubgroupTiles(m, frag, sgSize) : parseWeightGradVariant(variant, frag, sgSize);
   const smem = engine.gpu?.limits.maxComputeWorkgroupStorageSize ?? 16384;
-  if (subgroupWorkgroupBytes(tiles, WGRAD_STAGE_AXES) > smem) throw new Error(`conv2dWeightGrad: variant "${variant}" needs more than the device's ${smem} bytes of workgroup memory`);
-  return tiles;
+  const tooBig = () => new Error(`conv2dWeightGrad: variant "${variant}" needs more than the device's ${smem} bytes of workgroup memory`);
+  if (variant?.startsWith('sg')) {
+    const frag = dy.dtype === 'f16' && x.dtype === 'f16' ? subgroupFragment(engine) : null;
+    if (!frag) throw new Error(`conv2dWeightGrad: variant "${variant}" needs f16 dy and x on a device with f16 subgroup matrices (${dy.dtype}, ${x.dtype})`);
+    const sgSize = engine.gpu?.limits.subgroupMaxSize ?? 32;
+    const tiles = variant === 'sg' ? weightGradSubgroupTiles(m, frag, sgSize) : parseWeightGradVariant(variant, frag, sgSize);
+    if (subgroupWorkgroupBytes(tiles, WGRAD_STAGE_AXES) > smem) throw tooBig();
+    return { path: 'subgroup-matrix', tiles, threads: subgroupBlock(tiles).threads };
+  }
+  const tiles = variant && variant !== 'simt' ? parseWeightGradSimtVariant(variant, vec) : weightGradTiles(m, n, vec);
+  if (weightGradWorkgroupBytes(tiles) > smem) throw tooBig();
+  return { path: 'simt', tiles, threads: registerTileThreads(tiles) };
 }
 
 /**
@@ -171,13 +180,10 @@ export function conv2dWeightGrad(dy: Tensor, x: Tensor, weightShape: readonly nu
   const cg = g.cin / g.groups;
   const aligned = (t: Tensor) => t.strides[3] === 1 && [t.offset, t.strides[0], t.strides[1], t.strides[2]].every((v) => v % 4 === 0);
   const vec = m % 4 === 0 && cg % 4 === 0 && aligned(dy) && aligned(x);
-  const sgTiles = weightGradGemm(dy, x, m, options.variant);
-  const forced = options.variant && options.variant !== 'simt' && !sgTiles;
-  const simt = forced ? parseWeightGradSimtVariant(options.variant!, vec) : weightGradTiles(m, n, vec);
-  const smem = engine.gpu?.limits.maxComputeWorkgroupStorageSize ?? 16384;
-  if (!sgTiles && weightGradWorkgroupBytes(simt) > smem) throw new Error(`conv2dWeightGrad: variant "${options.variant}" needs more than the device's ${smem} bytes of workgroup memory`);
-  const { bm, bn, threads } = sgTiles ? subgroupBlock(sgTiles) : { ...simt, threads: registerTileThreads(simt) };
-  const bk = sgTiles ? sgTiles.bk : simt.bk;
+  const kernel = chooseWeightGrad(dy, x, m, n, vec, options.variant);
+  const { bm, bn } = kernel.path === 'simt' ? kernel.tiles : subgroupBlock(kernel.tiles);
+  const { bk } = kernel.tiles;
+  const threads = kernel.threads;
   const tilesM = Math.ceil(m / bm);
   const tilesN = Math.ceil(n / bn);
   const tiles = tilesM * tilesN * g.groups;
@@ -194,11 +200,12 @@ export function conv2dWeightGrad(dy: Tensor, x: Tensor, weightShape: readonly nu
     .i32(g.sh, g.sw, g.ph, g.pw)
     .u32(dy.offset, ...zeroed(dy), x.offset, ...zeroed(x));
   const grid = [tilesM * tilesN, g.groups, used];
-  if (sgTiles) {
-    const kernel: WeightGradSubgroupKernel = { tiles: sgTiles, vec };
-    const key = `${weightGradSubgroupKey(kernel)}:${dy.dtype}:${x.dtype}`;
-    launch(engine, { key, name: 'conv2d weight grad (subgroup-matrix)', build: () => weightGradSubgroupWgsl(kernel, dy.dtype, x.dtype) }, [partial, dy, x], params, grid);
+  if (kernel.path === 'subgroup-matrix') {
+    const sg: WeightGradSubgroupKernel = { tiles: kernel.tiles, vec };
+    const key = `${weightGradSubgroupKey(sg)}:${dy.dtype}:${x.dtype}`;
+    launch(engine, { key, name: 'conv2d weight grad (subgroup-matrix)', build: () => weightGradSubgroupWgsl(sg, dy.dtype, x.dtype) }, [partial, dy, x], params, grid);
   } else {
+    const simt = kernel.tiles;
     const key = `${weightGradKey(simt)}:${dy.dtype}:${x.dtype}`;
     launch(engine, { key, name: 'conv2d weight grad', build: () => weightGradWgsl(simt, dy.dtype, x.dtype) }, [partial, dy, x], params, grid);
   }
