@@ -1,33 +1,31 @@
-// Tensor-core convolutions (opt-in: conv2d's variant `sg`) on the GPU host (issue 4): first checks
-// them against the float64 CPU references on awkward shapes (forward with f16 and f32 weights,
-// input and weight gradients), then times yolov8n's convolutions at batch B, 640x640, f16: the
-// tensor-core kernels next to the default SIMT ones (forward and weight gradient), time-weighted.
+// Tensor-core convolutions (conv2d's variant `sg`) on the GPU host (issue 4): first checks them
+// against the float64 CPU references on awkward shapes (forward with f16 and f32 weights, input
+// and weight gradients, default and large tiles), then times yolov8n's convolutions at batch B,
+// 640x640, f16: per layer and operation (forward, input gradient, weight gradient) the SIMT
+// default, the tensor-core default and the best of a set of tensor-core tiles; time-weighted totals.
 //
-//   node bench/device/conv-tc.mjs [--batch 16] [--seconds 90] [--small] [--out $OUT/conv-tc.json]
+//   node bench/device/conv-tc.mjs [--batch 16] [--seconds 90] [--small] [--out $OUT/checks.json] [--json $OUT/sweep.json]
 // Timing rows print as they finish; shapes left when --seconds have passed are skipped (totals cover the rows shown).
+// Without subgroup matrices (a CPU driver) only the SIMT columns run.
 // Harness (checks, report, --small for a dry run on a CPU driver): kernel-check.mjs.
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { Tensor } from '../../dist/src/gpu/tensor.js';
 import { conv2d, convGeometry } from '../../dist/src/kernels/conv2d.js';
 import { conv2dInputGrad, conv2dWeightGrad } from '../../dist/src/kernels/conv2d-backward.js';
 import { conv2dCpu } from '../../dist/src/kernels/conv2d.cpu.js';
 import { conv2dInputGradCpu, conv2dWeightGradCpu } from '../../dist/src/kernels/conv2d-backward.cpu.js';
 import { hostTensor } from '../../dist/src/kernels/host-tensor.js';
-import { sweepConv } from '../../dist/src/kernels/bench/conv-bench.js';
-import { medianMs } from '../../dist/src/kernels/bench/timing.js';
 import { subgroupFragment } from '../../dist/src/kernels/matmul.js';
 import { benchData, check, convCase, engine, finish, size, small, stored } from './kernel-check.mjs';
 
 const args = process.argv.slice(2);
 const arg = (name, dflt) => (args.includes(name) ? Number(args[args.indexOf(name) + 1]) : dflt);
 const batch = arg('--batch', 16);
+const jsonAt = args.indexOf('--json');
 const deadline = performance.now() + 1000 * arg('--seconds', 90);
 const fragment = subgroupFragment(engine);
 console.log(`tensor-core fragment: ${JSON.stringify(fragment)}`);
-if (!fragment) {
-  console.log('this device has no f16 subgroup matrices: nothing to check or time');
-  finish();
-}
+if (!fragment) console.log('this device has no f16 subgroup matrices: no checks, SIMT timings only');
 
 // 1. Checks: odd sizes, strides, padding, groups, Cin 3, Cout not a multiple of 16, f32 weights.
 const CASES = [
@@ -38,7 +36,7 @@ const CASES = [
   { n: 1, h: 9, w: 9, cin: 16, cout: 8, k: 3, s: 1, p: 1, g: 2 },
   { n: 3, h: 33, w: 31, cin: 64, cout: 64, k: 3, s: 2, p: 1, g: 1 },
 ];
-for (const [i, c] of CASES.entries()) {
+for (const [i, c] of (fragment ? CASES : []).entries()) {
   const { xs, ws, o, ys } = convCase(c);
   const xd = stored(benchData(size(xs), 10 + i), 'f16');
   const wd = stored(benchData(size(ws), 20 + i).map((v) => v / 2), 'f16');
@@ -47,49 +45,142 @@ for (const [i, c] of CASES.entries()) {
   const dy = Tensor.fromHost(engine, dyd, ys, 'f16', 'input');
   const label = `[${xs}] k${c.k} s${c.s} p${c.p} g${c.g} -> ${c.cout}`;
   const refY = conv2dCpu(hostTensor(xs, xd), hostTensor(ws, wd), o).data;
-  for (const wType of ['f16', 'f32']) {
+  for (const [wType, variant] of [['f16', 'sg'], ['f32', 'sg'], ['f16', 'sg:2x2:4x2:32']]) {
     const w = Tensor.fromHost(engine, wd, ws, wType, 'params');
-    const y = conv2d(x, w, { ...o, outDtype: 'f32', variant: 'sg' });
-    await check(`conv2d ${label} (${wType} weight)`, y, refY, 2e-3, 2e-3);
-    y.dispose();
+    for (const outDtype of ['f32', 'f16']) {
+      const y = conv2d(x, w, { ...o, outDtype, variant });
+      await check(`conv2d ${label} (${wType} weight, ${outDtype} out, ${variant})`, y, refY, 2e-3, 2e-3);
+      y.dispose();
+    }
     w.dispose();
   }
   const w = Tensor.fromHost(engine, wd, ws, 'f16', 'params');
-  const dx = conv2dInputGrad(dy, w, xs, { ...o, dtype: 'f32', variant: 'sg' });
-  await check(`input grad ${label}`, dx, conv2dInputGradCpu(hostTensor(ys, dyd), hostTensor(ws, wd), xs, o).data, 2e-3, 2e-3);
-  const dw = conv2dWeightGrad(dy, x, ws, { ...o, variant: 'sg' });
-  await check(`weight grad ${label}`, dw, conv2dWeightGradCpu(hostTensor(ys, dyd), hostTensor(xs, xd), ws, o).data, 2e-3, 2e-2);
-  for (const t of [x, dy, w, dx, dw]) t.dispose();
+  const refDx = conv2dInputGradCpu(hostTensor(ys, dyd), hostTensor(ws, wd), xs, o).data;
+  const refDw = conv2dWeightGradCpu(hostTensor(ys, dyd), hostTensor(xs, xd), ws, o).data;
+  for (const [dv, wv] of [['sg', 'sg'], ['sg:2x2:4x2:32', 'sg:1x4:1x2:32']]) {
+    const dx = conv2dInputGrad(dy, w, xs, { ...o, dtype: 'f32', variant: dv });
+    await check(`input grad ${label} (${dv})`, dx, refDx, 2e-3, 2e-3);
+    const dw = conv2dWeightGrad(dy, x, ws, { ...o, variant: wv });
+    await check(`weight grad ${label} (${wv})`, dw, refDw, 2e-3, 2e-2);
+    dx.dispose();
+    dw.dispose();
+  }
+  for (const t of [x, dy, w]) t.dispose();
 }
 
-// 2. Timing: yolov8n's convolutions, tensor cores against SIMT, time-weighted by how often each shape occurs.
-const shapes = JSON.parse(readFileSync(new URL('../shapes/yolov8n-convs.json', import.meta.url), 'utf8')).filter((s) => s.groups === 1);
+// 2. Timing: yolov8n's convolutions at batch B, f16 — forward, input gradient and weight gradient — each under
+// the SIMT default, the tensor-core default and a set of tensor-core tiles generated for its shape. Shapes run in
+// order of their MACs x count (the largest first), so a run cut by --seconds loses the least.
+const shapes = JSON.parse(readFileSync(new URL('../shapes/yolov8n-convs.json', import.meta.url), 'utf8'))
+  .filter((s) => s.groups === 1)
+  .map((s) => ({ ...s, weight: s.count * s.cin * s.cout * s.k * s.k * (s.h / s.stride) * (s.w / s.stride) }))
+  .sort((a, b) => b.weight - a.weight);
 const reps = small ? 2 : 10;
 const n = small ? 1 : batch;
-const totals = { fwdTc: 0, fwdSimt: 0, wgTc: 0, wgSimt: 0 };
+const recorder = engine.recorder;
+
+/** Tensor-core tiles for a GEMM with `across` 16-wide fragments of columns: 4 or 8 subgroups, 2 or 4 fragment rows each. */
+function tcCandidates(across, bk = 32) {
+  const cols = [[1, Math.min(across, 6)], [2, Math.min(Math.ceil(across / 2), 4)], [4, Math.min(Math.ceil(across / 4), 2)]];
+  const seen = new Set();
+  const out = [];
+  for (const [sgCols, fragsN] of cols) {
+    const wide = sgCols * fragsN;
+    if (Math.ceil(across / wide) * wide > 1.34 * across) continue; // over a quarter of the columns past Cout
+    for (const subgroups of [4, 8]) {
+      for (const fragsM of [2, 4]) {
+        const v = `sg:${subgroups / sgCols}x${sgCols}:${fragsM}x${fragsN}:${bk}`;
+        if (subgroups >= sgCols && !seen.has(v)) out.push(v) && seen.add(v);
+      }
+    }
+  }
+  return out;
+}
+
+/** Weight-gradient tiles: rows cover Cout (1 or 2 subgroup rows), 2 or 4 subgroup columns of 2 or 4 fragments. */
+function wgradCandidates(cout) {
+  const across = Math.ceil(cout / 16);
+  const rows = [[1, Math.min(across, 4)], [2, Math.min(Math.ceil(across / 2), 4)]];
+  const out = new Set();
+  for (const [sgRows, fragsM] of rows) for (const sgCols of [2, 4]) for (const fragsN of [2, 4]) if (sgRows * sgCols <= 8) out.add(`sg:${sgRows}x${sgCols}:${fragsM}x${fragsN}:32`);
+  return [...out];
+}
+
+/** Median GPU ms of one run(): every dispatch of `reps` runs timed with timestamp queries. */
+async function gpuMs(run) {
+  recorder.setProfiling(true);
+  for (let i = 0; i < reps; i++) run();
+  const t = await recorder.takeTimings();
+  recorder.setProfiling(false);
+  const per = t.length / reps;
+  const runs = Array.from({ length: reps }, (_, r) => t.slice(r * per, (r + 1) * per).reduce((a, x) => a + x.ns, 0) / 1e6);
+  return runs.sort((a, b) => a - b)[reps >> 1];
+}
+
+/** Compiles every variant (one run each; those the device or the kernel rejects are dropped), warms the GPU, times the rest. */
+async function sweep(variants, run) {
+  const ok = [];
+  for (const v of variants) {
+    try {
+      run(v);
+      await engine.sync();
+      ok.push(v);
+    } catch (e) {
+      if (v === 'simt' || v === 'sg') throw e;
+    }
+  }
+  const warm = performance.now();
+  while (performance.now() - warm < 200) {
+    for (let i = 0; i < 5; i++) run('simt');
+    await engine.sync();
+  }
+  const times = {};
+  for (const v of ok) times[v] = await gpuMs(() => run(v));
+  return times;
+}
+
+const best = (times) => Object.entries(times).filter(([v]) => v.startsWith('sg')).sort((a, b) => a[1] - b[1])[0] ?? ['-', Infinity];
+const ops = ['fwd', 'dgrad', 'wgrad'];
+const totals = Object.fromEntries(ops.map((op) => [op, { simt: 0, tc: 0, best: 0, min: 0 }]));
+const rows = [];
 let timed = 0;
 const cell = (v, w) => (typeof v === 'number' ? v.toFixed(3) : v).padStart(w);
-console.log(`\nyolov8n convolutions, f16, batch ${n}: ms per launch (tensor cores / SIMT)`);
-console.log(`${'layer'.padEnd(18)}${'x'.padStart(3)}${cell('fwd tc', 9)}${cell('fwd simt', 10)}${cell('wgrad tc', 10)}${cell('wgrad simt', 12)}${'tc rel err'.padStart(12)}`);
-for (const s of small ? shapes.slice(0, 3) : shapes) {
+console.log(`\nyolov8n convolutions, f16, batch ${n}: ms per launch — SIMT default, tensor-core default, best tensor-core tile`);
+console.log(`${'layer'.padEnd(16)}${'x'.padStart(3)}${ops.map((op) => `${cell(`${op} simt`, 11)}${cell('tc', 8)}${cell('best', 8)} ${'tile'.padEnd(16)}`).join('')}`);
+for (const s of small ? shapes.slice(-3) : shapes) {
   if (performance.now() > deadline) break;
-  const c = { n, h: small ? 32 : s.h, w: small ? 32 : s.w, cin: s.cin, cout: s.cout, k: s.k, stride: s.stride, pad: s.pad, groups: 1, dtype: 'f16', reps };
-  const [tc, simt] = await sweepConv(engine, c, ['sg', undefined]);
-  const xs = [c.n, c.h, c.w, c.cin];
-  const ws = [c.cout, c.k, c.k, c.cin];
-  const geo = convGeometry(xs, ws, { stride: c.stride, padding: c.pad });
+  const h = small ? 32 : s.h;
+  const w = small ? 32 : s.w;
+  const xs = [n, h, w, s.cin];
+  const ws = [s.cout, s.k, s.k, s.cin];
+  const o = { stride: s.stride, padding: s.pad };
+  const geo = convGeometry(xs, ws, o);
   const x = Tensor.fromHost(engine, stored(benchData(size(xs), 1), 'f16'), xs, 'f16', 'input');
-  const dy = Tensor.fromHost(engine, stored(benchData(c.n * geo.ho * geo.wo * c.cout, 2), 'f16'), [c.n, geo.ho, geo.wo, c.cout], 'f16', 'input');
-  const wg = (variant) => medianMs(engine, () => conv2dWeightGrad(dy, x, ws, { stride: c.stride, padding: c.pad, variant }).dispose(), reps);
-  const [wgTc, wgSimt] = [await wg('sg'), await wg(undefined)];
-  x.dispose();
-  dy.dispose();
-  totals.fwdTc += tc.ms * s.count;
-  totals.fwdSimt += simt.ms * s.count;
-  totals.wgTc += wgTc * s.count;
-  totals.wgSimt += wgSimt * s.count;
+  const wt = Tensor.fromHost(engine, stored(benchData(size(ws), 2).map((v) => v / 4), 'f16'), ws, 'f16', 'params');
+  const dy = Tensor.fromHost(engine, stored(benchData(n * geo.ho * geo.wo * s.cout, 3), 'f16'), [n, geo.ho, geo.wo, s.cout], 'f16', 'input');
+  const y = Tensor.empty(engine, dy.shape, 'f16', 'activations');
+  const row = { name: s.name, count: s.count };
+  const tc = (candidates) => (fragment ? ['sg', ...candidates] : []);
+  row.fwd = await sweep(['simt', ...tc(tcCandidates(Math.ceil(s.cout / 16)))], (variant) => conv2d(x, wt, { ...o, out: y, variant }));
+  row.dgrad = await sweep(['simt', ...tc(tcCandidates(Math.ceil(s.cin / 16)))], (variant) => conv2dInputGrad(dy, wt, xs, { ...o, variant }).dispose());
+  row.wgrad = await sweep(['simt', ...tc(wgradCandidates(s.cout))], (variant) => conv2dWeightGrad(dy, x, ws, { ...o, variant }).dispose());
+  for (const t of [x, wt, dy, y]) t.dispose();
+  const parts = [];
+  for (const op of ops) {
+    const t = row[op];
+    const [tile, ms] = best(t);
+    totals[op].simt += t.simt * s.count;
+    totals[op].tc += (t.sg ?? Infinity) * s.count;
+    totals[op].best += ms * s.count;
+    totals[op].min += Math.min(ms, t.simt) * s.count;
+    parts.push(`${cell(t.simt, 11)}${cell(t.sg ?? '-', 8)}${cell(Number.isFinite(ms) ? ms : '-', 8)} ${tile.padEnd(16)}`);
+  }
+  rows.push(row);
   timed++;
-  console.log(`${s.name.padEnd(18)}${String(s.count).padStart(3)}${cell(tc.ms, 9)}${cell(simt.ms, 10)}${cell(wgTc, 10)}${cell(wgSimt, 12)}${tc.maxRelErr.toExponential(1).padStart(12)}`);
+  console.log(`${s.name.padEnd(16)}${String(s.count).padStart(3)}${parts.join('')}`);
 }
-console.log(`time-weighted over ${timed} of ${shapes.length} shapes: forward ${totals.fwdTc.toFixed(2)} ms (tensor cores) vs ${totals.fwdSimt.toFixed(2)} (SIMT); weight grad ${totals.wgTc.toFixed(2)} vs ${totals.wgSimt.toFixed(2)}`);
+if (jsonAt >= 0) writeFileSync(args[jsonAt + 1], JSON.stringify({ batch: n, rows, totals }, null, 1));
+console.log(`\ntime-weighted over ${timed} of ${shapes.length} shapes (ms per step):`);
+console.log(`${'op'.padEnd(8)}${cell('SIMT', 9)}${cell('TC default', 12)}${cell('TC best', 9)}${cell('min(SIMT, TC best)', 20)}`);
+for (const op of ops) console.log(`${op.padEnd(8)}${cell(totals[op].simt, 9)}${cell(totals[op].tc, 12)}${cell(totals[op].best, 9)}${cell(totals[op].min, 20)}`);
 finish();

@@ -3,7 +3,8 @@
 # yolov8n at 640, batch 16 and 64, f32 and f16 (PyTorch: f32 and AMP + channels_last), plus f32 b64 with
 # every layer checkpointed. Full JSON under $OUT; a short table last.
 # Usage (device tool): carry .gl .device dist; command: bash bench/device/step.sh ["f16 64 none" ...]
-# (arguments: the rows to run, "precision batch checkpoint" each; default all five)
+# (arguments: the rows to run, "precision batch checkpoint [conv-kernels]" each, conv kernels auto or simt
+# (default auto); default rows: all five)
 set -euo pipefail
 source bench/device/setup.sh
 nvidia-smi --query-gpu=clocks.sm,power.draw --format=csv,noheader
@@ -11,8 +12,10 @@ python3 bench/torch/step.py --out "$OUT/torch-step.jsonl" > "$OUT/torch-step.txt
 [ $# -gt 0 ] || set -- "f32 16 none" "f32 64 none" "f16 16 none" "f16 64 none" "f32 64 all"
 for run in "$@"; do
   set -- $run
-  node dist/bin/yolo-wgpu.js bench step --model yolov8n.yaml --imgsz 640 --precision "$1" --batch "$2" --checkpoint "$3" --steps 10 --json \
-    > "$OUT/step-$1-b$2-$3.json" 2> "$OUT/step-$1-b$2-$3.log" || echo "bench step $run failed: see step-$1-b$2-$3.log"
+  kernels=${4:-auto}
+  name="step-$1-b$2-$3-$kernels"
+  node dist/bin/yolo-wgpu.js bench step --model yolov8n.yaml --imgsz 640 --precision "$1" --batch "$2" --checkpoint "$3" \
+    --conv-kernels "$kernels" --steps 10 --json > "$OUT/$name.json" 2> "$OUT/$name.log" || echo "bench step $run failed: see $name.log"
 done
 python3 - "$OUT" <<'PY'
 import glob, json, os, sys
@@ -25,12 +28,13 @@ t = {(r["mode"], r["batch"]): r for r in torch[1:]}
 GB = 1e9
 print(f"{'config':<18}{'ours ms':>9}{'ours GB':>9}{'img/s':>8}{'torch ms':>10}{'torch GB':>10}{'torch/ours':>11}")
 for f in sorted(glob.glob(os.path.join(out, "step-*.json"))):
+    kernels = f.rsplit("-", 1)[1][:-5]
     try:
         r = json.load(open(f))
     except ValueError:
         continue  # that run failed (its .log says why)
     ref = t.get(("f32" if r["precision"] == "f32" else "amp", r["batch"]))
-    name = f"{r['precision']} b{r['batch']}" + (" ckpt" if r["checkpoint"] == "all" else "")
+    name = f"{r['precision']} b{r['batch']}" + (" ckpt" if r["checkpoint"] == "all" else "") + (" simt" if kernels == "simt" and r["precision"] == "f16" else "")
     cols = f"{name:<18}{r['msPerStep']:>9.1f}{r['peakBytes'] / GB:>9.2f}{r['imagesPerSec']:>8.0f}"
     if ref:
         cols += f"{ref['ms_per_step']:>10.1f}{ref['max_memory_allocated'] / GB:>10.2f}{ref['ms_per_step'] / r['msPerStep']:>11.2f}"

@@ -141,6 +141,7 @@ export interface BenchStepOptions {
   checkpoint: string;
   steps: string;
   warmup: string;
+  convKernels: string;
   json?: boolean;
   device?: string;
 }
@@ -179,7 +180,8 @@ export async function runBenchStep(o: BenchStepOptions): Promise<StepBenchResult
     warmup: positiveInt(o.warmup, '--warmup'),
   };
   if (options.imgsz % 32 !== 0) throw new UserError(`--imgsz must be a multiple of 32 (the model's largest stride), got ${options.imgsz}`);
-  const engine = await Engine.open({ device: o.device });
+  const convKernels = choice(o.convKernels, '--conv-kernels', ['auto', 'simt'] as const);
+  const engine = await Engine.open({ device: o.device, convKernels });
   try {
     if (options.precision === 'f16' && !engine.features.shaderF16) throw new UserError('--precision f16 needs the shader-f16 feature, which this adapter lacks');
     const r = await benchStep(engine, { ...options, log: (line) => process.stderr.write(`${line}\n`) });
@@ -216,6 +218,7 @@ export function registerBenchCommand(program: Command): void {
     .option('--checkpoint <policy>', 'none, or all: recompute every layer before the head in backward', 'none')
     .option('--steps <n>', 'timed steps (the median is reported)', '10')
     .option('--warmup <n>', 'untimed steps first', '3')
+    .option('--conv-kernels <k>', 'auto (f16 convolutions on the tensor cores where the device has them) or simt', 'auto')
     .option('--json', 'print a JSON document only')
     .option('--device <name>', 'adapter name')
     .action(async (o: BenchStepOptions) => {

@@ -9,10 +9,17 @@ import '../kernels/copy.js';
 /** Default segment size: large enough that a training step needs few, small enough to grow gradually. */
 const DEFAULT_SEGMENT_BYTES = 256 * 2 ** 20;
 
+/**
+ * Which kernels f16 convolutions run on: `auto` takes the tensor cores (subgroup matrices)
+ * where the device has them, `simt` keeps the CUDA-core kernels (comparisons, fallback).
+ */
+export type ConvKernels = 'auto' | 'simt';
+
 export interface EngineOptions {
   /** Cap on reserved GPU bytes; over it allocations raise OutOfMemoryError. */
   budgetBytes?: number | null;
   segmentBytes?: number;
+  convKernels?: ConvKernels;
 }
 
 /** The device facts meta mode needs to make the same allocation decisions as a real device. */
@@ -94,6 +101,8 @@ class SegmentBuffers implements SegmentBacking {
  */
 export class Engine {
   private bufferIds = 0;
+  /** See ConvKernels. */
+  convKernels: ConvKernels = 'auto';
 
   private constructor(
     readonly arena: Arena,
@@ -120,6 +129,7 @@ export class Engine {
     });
     engine = new Engine(arena, gpu.features, gpu, cache, null, segments);
     (engine as { recorder: Recorder | null }).recorder = new Recorder(gpu, cache, nextId);
+    engine.convKernels = options.convKernels ?? 'auto';
     return engine;
   }
 
@@ -131,7 +141,9 @@ export class Engine {
       alignment: device.alignment,
       budgetBytes: options.budgetBytes ?? null,
     });
-    return new Engine(arena, device.features, null, null, null, null);
+    const engine = new Engine(arena, device.features, null, null, null, null);
+    engine.convKernels = options.convKernels ?? 'auto';
+    return engine;
   }
 
   /** The facts a meta engine needs to plan exactly for this engine's device. */

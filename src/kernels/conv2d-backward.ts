@@ -7,7 +7,8 @@ import { WGRAD_STAGE_AXES, weightGradSubgroupKey, weightGradSubgroupWgsl, type W
 import { fill } from './copy.js';
 import { grid1d, launch, Params } from './launch.js';
 import { subgroupFragment } from './matmul.js';
-import { subgroupBlock, subgroupWorkgroupBytes, type SubgroupTiles } from './matmul-subgroup.wgsl.js';
+import { subgroupBlock, type SubgroupTiles } from './matmul-subgroup.wgsl.js';
+import { fitSubgroupTiles, parseSubgroupVariant, type SubgroupTileRules } from './subgroup-tiles.js';
 import { registerTileThreads } from './register-tile.wgsl.js';
 import { reduce } from './reduce.js';
 
@@ -94,22 +95,17 @@ function parseWeightGradSimtVariant(variant: string, vec: boolean): WeightGradTi
   const tiles = { bm, bn, tm, tn, bk, buffers: match[6] === '1' ? 1 : 2, vec } as WeightGradTiles;
   const ok = [16, 32, 64, 128].includes(bm) && [16, 32, 64, 128].includes(bn) && [4, 8].includes(tm) && [4, 8].includes(tn) && [8, 16, 32].includes(bk);
   if (!ok) throw new Error(`conv2dWeightGrad: variant "${variant}" has an unsupported tile`);
-  checkWholeChunkRows(variant, bm, bn, bk, registerTileThreads(tiles));
-  return tiles;
-}
-
-/** Both operand tiles split into whole rows of vec4 chunks over the threads, as the gathers need (`chunkRowStep`). */
-function checkWholeChunkRows(variant: string, bm: number, bn: number, bk: number, threads: number): void {
-  if ([bm, bn].some((side) => ((side * bk) / 4) % threads || threads % (side / 4))) {
+  if (!wholeChunkRows(bm, bn, bk, registerTileThreads(tiles))) {
     throw new Error(`conv2dWeightGrad: variant "${variant}" does not split into whole rows of vec4 chunks over the threads`);
   }
+  return tiles;
 }
 
 export interface WeightGradOptions extends ConvShape {
   category?: Category;
   /**
    * Force the kernel (tests, benchmarks): `simt` (the default) or SIMT tiles `BMxBN:TMxTN:BK[/1|/2]`,
-   * or tensor cores `sg` (default tiles) or `sg:ROWSxCOLS:FMxFN:BK` (f16 dy and x on a device
+   * or tensor cores `sg` (default tiles) or `sg:ROWSxCOLS:FMxFN:BK[/1|/2]` (f16 dy and x on a device
    * with subgroup matrices).
    */
   variant?: string;
@@ -126,46 +122,50 @@ function weightGradSubgroupTiles(m: number, frag: SubgroupTiles['frag'], sgSize:
   return { frag, sgSize, sgRows, sgCols: 2, fragsM, fragsN: 2, bk: 32, buffers: 2 };
 }
 
-function parseWeightGradVariant(variant: string, frag: SubgroupTiles['frag'], sgSize: number): SubgroupTiles {
-  const match = /^sg:(\d+)x(\d+):(\d+)x(\d+):(\d+)$/.exec(variant);
-  if (!match) throw new Error(`conv2dWeightGrad: variant "${variant}" is neither simt nor sg:ROWSxCOLS:FMxFN:BK`);
-  const [sgRows, sgCols, fragsM, fragsN, bk] = match.slice(1).map(Number);
-  const tiles: SubgroupTiles = { frag, sgSize, sgRows, sgCols, fragsM, fragsN, bk, buffers: 2 };
-  const { bm, bn, threads } = subgroupBlock(tiles);
-  if (bk % frag.k) throw new Error(`conv2dWeightGrad: variant "${variant}": depth ${bk} is not a multiple of the fragment depth ${frag.k}`);
-  checkWholeChunkRows(variant, bm, bn, bk, threads);
-  return tiles;
+/** Both tiles split into whole rows of vec4 chunks over the threads (the gathers' `chunkRowStep`). */
+function wholeChunkRows(bm: number, bn: number, bk: number, threads: number): boolean {
+  return [bm, bn].every((side) => ((side * bk) / 4) % threads === 0 && threads % (side / 4) === 0);
 }
+
+const weightGradSubgroupRules = (smem: number): SubgroupTileRules => ({
+  op: 'conv2dWeightGrad',
+  axes: WGRAD_STAGE_AXES,
+  splits: (t) => {
+    const { bm, bn, threads } = subgroupBlock(t);
+    return wholeChunkRows(bm, bn, t.bk, threads);
+  },
+  smem,
+});
 
 type WeightGradChoice = { path: 'simt'; tiles: WeightGradTiles; threads: number } | { path: 'subgroup-matrix'; tiles: SubgroupTiles; threads: number };
 
 /**
- * The weight gradient's kernel: the SIMT kernel with its default tiles, or the tiles a
- * variant forces (`BMxBN:TMxTN:BK[/1|/2]`), or the tensor cores when the variant asks for
- * them (`sg`: default tiles, `sg:...`; f16 dy and x on a device with subgroup matrices; not
- * the default, the tensor-core kernel measured slower on yolov8n's shapes, bench/RESULTS.md).
+ * The weight gradient's kernel: f16 dy and x run on the tensor cores with their default
+ * tiles where the device has f16 subgroup matrices and the engine allows them
+ * (`convKernels`), everything else on the SIMT kernel with its default tiles. A variant
+ * forces one: `sg` / `sg:...` the tensor cores, `simt` / `BMxBN:TMxTN:BK[/1|/2]` the SIMT kernel.
  */
 function chooseWeightGrad(dy: Tensor, x: Tensor, m: number, n: number, vec: boolean, variant: string | undefined): WeightGradChoice {
   const engine = dy.engine;
   const smem = engine.gpu?.limits.maxComputeWorkgroupStorageSize ?? 16384;
-  const tooBig = () => new Error(`conv2dWeightGrad: variant "${variant}" needs more than the device's ${smem} bytes of workgroup memory`);
+  const sgSize = engine.gpu?.limits.subgroupMaxSize ?? 32;
+  const frag = dy.dtype === 'f16' && x.dtype === 'f16' ? subgroupFragment(engine) : null;
+  const rules = weightGradSubgroupRules(smem);
+  const subgroup = (tiles: SubgroupTiles): WeightGradChoice => ({ path: 'subgroup-matrix', tiles, threads: subgroupBlock(tiles).threads });
   if (variant?.startsWith('sg')) {
-    const frag = dy.dtype === 'f16' && x.dtype === 'f16' ? subgroupFragment(engine) : null;
     if (!frag) throw new Error(`conv2dWeightGrad: variant "${variant}" needs f16 dy and x on a device with f16 subgroup matrices (${dy.dtype}, ${x.dtype})`);
-    const sgSize = engine.gpu?.limits.subgroupMaxSize ?? 32;
-    const tiles = variant === 'sg' ? weightGradSubgroupTiles(m, frag, sgSize) : parseWeightGradVariant(variant, frag, sgSize);
-    if (subgroupWorkgroupBytes(tiles, WGRAD_STAGE_AXES) > smem) throw tooBig();
-    return { path: 'subgroup-matrix', tiles, threads: subgroupBlock(tiles).threads };
+    return subgroup(variant === 'sg' ? fitSubgroupTiles(weightGradSubgroupTiles(m, frag, sgSize), rules) : parseSubgroupVariant(variant, frag, sgSize, rules));
   }
+  if (!variant && frag && engine.convKernels === 'auto') return subgroup(fitSubgroupTiles(weightGradSubgroupTiles(m, frag, sgSize), rules));
   const tiles = variant && variant !== 'simt' ? parseWeightGradSimtVariant(variant, vec) : weightGradTiles(m, n, vec);
-  if (weightGradWorkgroupBytes(tiles) > smem) throw tooBig();
+  if (weightGradWorkgroupBytes(tiles) > smem) throw new Error(`conv2dWeightGrad: variant "${variant}" needs more than the device's ${smem} bytes of workgroup memory`);
   return { path: 'simt', tiles, threads: registerTileThreads(tiles) };
 }
 
 /**
  * dL/dw of y = conv2d(x, w), f32, shaped like w [Cout, KH, KW, Cin/groups]: per group a GEMM
  * of dy^T (Cout/groups x pixels) with the im2col of x (pixels x KH*KW*Cg), gathered from
- * the views while tiles load (on tensor cores when a variant asks for them).
+ * the views while tiles load (on the tensor cores for f16, `chooseWeightGrad`).
  * The pixel reduction is split across workgroups; the splits' partial sums are added by
  * the deterministic reduction (no atomics).
  */

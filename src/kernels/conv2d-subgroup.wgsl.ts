@@ -7,8 +7,10 @@ import {
   convGatherLoads,
   convGatherSetup,
   epilogueKey,
-  epilogueScalar,
+  epilogueLoads,
+  epilogueVec,
   OUT_PIXEL_WGSL,
+  storeVec,
   type ConvBinding,
   type ConvEpilogue,
   type ConvGemmKernel,
@@ -62,7 +64,6 @@ export function convSubgroupWgsl(k: ConvSubgroupKernel): string {
   const X = arrayOf(k.bindings, 'x');
   const Wt = arrayOf(k.bindings, 'w');
   const Y = arrayOf(k.bindings, 'y');
-  if (Y.binding.vec) throw new Error('conv2d: the tensor-core kernel stores scalars; bind the output without vec4');
   const gemm: SubgroupGemm = {
     tiles: t,
     a: subgroupOperand(t, 'a', { axis: 'k', vec: X.binding.vec }),
@@ -72,9 +73,10 @@ export function convSubgroupWgsl(k: ConvSubgroupKernel): string {
   const bChunks = chunksPerThread(gemm.b);
   const gather: ConvOperandGather = { kernel: k, threads, bk: t.bk, aChunks, bChunks, aTotal: aChunks * threads, bTotal: bChunks * threads, reg: 'f16' };
   const element = `if (m < P.M && n < P.N) {
-        let c = slice * P.N + n;
-        var v = acc; ${epilogueScalar(k.epilogue, k.bindings, 'c')}
-        ${Y.name}[outPixel(m) + c * P.syC] = ${Y.binding.dtype}(v);
+        let co = slice * P.N + n; let row = outPixel(m);
+        ${epilogueLoads(k.epilogue, k.bindings, '', 'co', '(slice + 1u) * P.N')}
+        var v = acc; ${epilogueVec(k.epilogue, '')}
+        ${storeVec(Y, 'row', 'co', 'n', 'P.N')}
       }`;
   return /* wgsl */ `${SUBGROUP_MATRIX_HEADER}
 ${CONV_PARAMS_WGSL}

@@ -4,6 +4,7 @@ import {
   SUBGROUP_ID_PARAM,
   SUBGROUP_MATRIX_HEADER,
   subgroupBlock,
+  subgroupDirectEpilogue,
   subgroupGemmDecls,
   subgroupGemmLoop,
   subgroupOperand,
@@ -20,7 +21,8 @@ import {
  * split as in the SIMT kernel. A(m, p) = dy[p, m] is read along m (channels) and B(p, n)
  * = x under pixel p along n (channels of one tap), so A is staged m-contiguous (loaded as
  * column-major fragments) and B n-contiguous; both gathers are the SIMT kernel's
- * (`weightGradGatherLoads`), into f16 registers (exact: the tensors are f16).
+ * (`weightGradGatherLoads`), into f16 registers (exact: the tensors are f16). Interior
+ * tiles store their f32 fragments straight into the partial sums.
  */
 export interface WeightGradSubgroupKernel {
   tiles: SubgroupTiles;
@@ -43,7 +45,8 @@ export function weightGradSubgroupWgsl(k: WeightGradSubgroupKernel, dy: DType, x
     b: subgroupOperand(t, 'b', { axis: 'n', vec: k.vec }),
   };
   const gather: WeightGradGather = { a: gemm.a, b: gemm.b, vec: k.vec };
-  const element = `if (m < P.M && n < P.N) { partial[(split * P.Cout + grp * P.M + m) * P.N + n] = acc; }`;
+  const row = (m: string) => `(split * P.Cout + grp * P.M + ${m}) * P.N`;
+  const element = `if (m < P.M) { for (var e = 0u; e < 4u; e++) { if (n + e < P.N) { partial[${row('m')} + n + e] = acc[e]; } } }`;
   return /* wgsl */ `${SUBGROUP_MATRIX_HEADER}
 ${weightGradParamsWgsl(k.vec, dy, x)}
 ${subgroupGemmDecls(gemm)}
@@ -53,6 +56,6 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
   ${WEIGHT_GRAD_TILE_WGSL(bm, bn)}
   ${weightGradGatherSetup(gather)}
   ${subgroupGemmLoop(gemm, (kBase) => weightGradGatherLoads(gather, kBase), `(pEnd - pBegin + ${t.bk - 1}u) / ${t.bk}u`)}
-  ${subgroupScratchEpilogue(gemm, element)}
+  ${subgroupDirectEpilogue(gemm, 'partial', row, 'P.N', 'P.M', 'P.N', subgroupScratchEpilogue(gemm, element))}
 }`;
 }

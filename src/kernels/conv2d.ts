@@ -19,7 +19,8 @@ import { grid1d, launch, Params } from './launch.js';
 import { tileGrid } from './matmul-common.wgsl.js';
 import { registerTileThreads } from './register-tile.wgsl.js';
 import { subgroupFragment } from './matmul.js';
-import { subgroupBlock, subgroupWorkgroupBytes, type SubgroupTiles } from './matmul-subgroup.wgsl.js';
+import { subgroupBlock, type SubgroupTiles } from './matmul-subgroup.wgsl.js';
+import { fitSubgroupTiles, parseSubgroupVariant, type SubgroupTileRules } from './subgroup-tiles.js';
 
 export interface Conv2dOptions {
   stride?: number | [number, number];
@@ -120,21 +121,20 @@ export function chooseConvTiles(m: number, n: number, k: number, slices: number,
 
 /**
  * Tensor-core tiles: the N tile covers the output channels in whole fragments (one subgroup
- * column up to 6 fragments, i.e. Cout <= 96; else two columns of up to 4), four subgroup
- * rows of 2 fragments (128 pixels), two rows when the grid would leave a large GPU half idle.
- * Depth 32, double-buffered when it fits the workgroup memory, else depth 16 when the
- * chunks still divide, else one buffer.
+ * column up to 6 fragments, i.e. Cout <= 96; else two columns of up to 4), and each subgroup
+ * takes as many fragment rows as keep it near 16 fragments (4 when it has 1 to 4 columns,
+ * 2 for 5 or 6: the tensor-core matmul ran 4.7x faster with 4 x 4 fragments per subgroup
+ * than with 2 x 2), four subgroup rows, two when the grid would leave a large GPU half idle.
+ * Depth 32, double-buffered when it fits the workgroup memory (else depth 16, else one buffer).
  */
 function chooseConvSubgroupTiles(m: number, n: number, slices: number, frag: SubgroupTiles['frag'], sgSize: number, smem: number): SubgroupTiles {
   const across = Math.ceil(n / frag.n);
   const [sgCols, fragsN] = across <= 6 ? [1, across] : [2, Math.min(4, Math.ceil(across / 2))];
-  const tiles: SubgroupTiles = { frag, sgSize, sgRows: 4, sgCols, fragsM: 2, fragsN, bk: 32, buffers: 2 };
+  const tiles: SubgroupTiles = { frag, sgSize, sgRows: 4, sgCols, fragsM: fragsN <= 4 ? 4 : 2, fragsN, bk: 32, buffers: 2 };
   const { bm, bn } = subgroupBlock(tiles);
   if (Math.ceil(m / bm) * Math.ceil(n / bn) * slices < TARGET_GROUPS) tiles.sgRows = 2;
-  return fitSubgroupTiles(tiles, smem, null);
+  return fitSubgroupTiles(tiles, convSubgroupRules(smem));
 }
-
-const subgroupBytes = (t: SubgroupTiles) => subgroupWorkgroupBytes(t, CONV_STAGE_AXES);
 
 /** Every thread moves whole vec4 chunks of both tiles. */
 function subgroupChunksDivide(t: SubgroupTiles): boolean {
@@ -142,26 +142,7 @@ function subgroupChunksDivide(t: SubgroupTiles): boolean {
   return ((bm * t.bk) / 4) % threads === 0 && ((bn * t.bk) / 4) % threads === 0;
 }
 
-function fitSubgroupTiles(t: SubgroupTiles, smem: number, forced: 1 | 2 | null): SubgroupTiles {
-  if (forced) return { ...t, buffers: forced };
-  const shallow = { ...t, bk: 16 };
-  const options = [{ ...t, buffers: 2 as const }, { ...shallow, buffers: 2 as const }, { ...t, buffers: 1 as const }];
-  return options.find((o) => subgroupChunksDivide(o) && subgroupBytes(o) <= smem) ?? options[2];
-}
-
-/** Parses `sg:ROWSxCOLS:FMxFN:BK[/buffers]`. */
-function parseSubgroupVariant(variant: string, frag: SubgroupTiles['frag'], sgSize: number, smem: number): SubgroupTiles {
-  const match = /^sg:(\d+)x(\d+):(\d+)x(\d+):(\d+)(?:\/([12]))?$/.exec(variant);
-  const bad = (why: string) => new Error(`conv2d: variant "${variant}": ${why} (format sg:ROWSxCOLS:FMxFN:BK[/1|/2])`);
-  if (!match) throw bad('unreadable');
-  const [sgRows, sgCols, fragsM, fragsN, bk] = match.slice(1, 6).map(Number);
-  if ([sgRows, sgCols, fragsM, fragsN].some((v) => v < 1) || sgRows * sgCols > 8) throw bad('1 to 8 subgroups of at least one fragment each');
-  if (bk % frag.k || bk % 4) throw bad(`BK must be a multiple of the fragment depth ${frag.k}`);
-  const tiles = fitSubgroupTiles({ frag, sgSize, sgRows, sgCols, fragsM, fragsN, bk, buffers: 2 }, smem, match[6] ? (Number(match[6]) as 1 | 2) : null);
-  if (!subgroupChunksDivide(tiles)) throw bad('the tiles do not split into vec4 chunks over the threads');
-  if (subgroupBytes(tiles) > smem) throw bad(`needs ${subgroupBytes(tiles)} bytes of workgroup memory, the device has ${smem}`);
-  return tiles;
-}
+const convSubgroupRules = (smem: number): SubgroupTileRules => ({ op: 'conv2d', axes: CONV_STAGE_AXES, splits: subgroupChunksDivide, smem });
 
 function withBuffers(t: ConvTiles, smem: number, forced: 1 | 2 | null): ConvTiles {
   return { ...t, buffers: forced ?? (convWorkgroupBytes({ ...t, buffers: 2 }) <= smem ? 2 : 1) };
@@ -244,9 +225,9 @@ const FLOAT: readonly DType[] = ['f32', 'f16'];
  * f32 accumulation. Output [N,Ho,Wo,Cout] (Ho = floor((H + 2 ph - KH) / sh) + 1): a new
  * tensor of `category`, or written through `out` (any view, e.g. a channel slice of a
  * concat buffer; it may share a storage with x when the two touch different channels).
- * Runs as an implicit GEMM on a register-blocked SIMT kernel (pixels x output channels,
- * reduction over kh, kw, ci gathered from the view while tiles load; vec4 loads and stores
- * where channel strides and alignment allow); depthwise convolutions (groups == Cin ==
+ * Runs as an implicit GEMM (pixels x output channels, reduction over kh, kw, ci gathered
+ * from the view while tiles load; vec4 loads and stores where channel strides and alignment
+ * allow) on a register-blocked SIMT kernel, or for f16 inputs on the tensor cores (`chooseGemm`); depthwise convolutions (groups == Cin ==
  * Cout) run a direct kernel. Bias, folded-BatchNorm affine and SiLU are fused into the
  * single store. No workspace is allocated.
  */
@@ -294,24 +275,23 @@ export function conv2dWithGeometry(x: Tensor, weight: Tensor, out: Tensor, g: Co
 type GemmChoice = { path: 'simt'; tiles: ConvTiles } | { path: 'subgroup-matrix'; tiles: SubgroupTiles };
 
 /**
- * The GEMM kernel of a (non-depthwise) conv: the SIMT kernel, unless a variant asks for the
- * tensor cores (`sg` with their default tiles, or `sg:...`; f16 input on a device with
- * subgroup matrices, an f32 weight rounded to f16 as tiles load). The tensor-core kernel is
- * not the default because it measured slower than the SIMT one on yolov8n's shapes (H100,
- * bench/RESULTS.md): its tiles stay in the 2 x N fragments per subgroup regime where the
- * matmul sweep also ran far below the hardware.
+ * The GEMM kernel of a (non-depthwise) conv: an f16 input runs on the tensor cores where the
+ * device has f16 subgroup matrices (an f32 weight is rounded to f16 as its tiles load) and
+ * the engine allows them (`convKernels`), everything else on the SIMT kernel. A variant
+ * forces one: `sg` / `sg:...` the tensor cores, `simt` / `BMxBN:...` the SIMT kernel.
  */
 function chooseGemm(x: Tensor, m: number, n: number, k: number, slices: number, variant: string | undefined): GemmChoice {
   const engine = x.engine;
   const smem = engine.gpu?.limits.maxComputeWorkgroupStorageSize ?? 16384;
+  const sgSize = engine.gpu?.limits.subgroupMaxSize ?? 32;
+  const frag = x.dtype === 'f16' ? subgroupFragment(engine) : null;
   if (variant === 'sg' || variant?.startsWith('sg:')) {
-    const frag = x.dtype === 'f16' ? subgroupFragment(engine) : null;
     if (!frag) throw new Error(`conv2d: variant "${variant}" needs an f16 input on a device with f16 subgroup matrices (input ${x.dtype})`);
-    const sgSize = engine.gpu?.limits.subgroupMaxSize ?? 32;
-    const tiles = variant === 'sg' ? chooseConvSubgroupTiles(m, n, slices, frag, sgSize, smem) : parseSubgroupVariant(variant, frag, sgSize, smem);
+    const tiles = variant === 'sg' ? chooseConvSubgroupTiles(m, n, slices, frag, sgSize, smem) : parseSubgroupVariant(variant, frag, sgSize, convSubgroupRules(smem));
     return { path: 'subgroup-matrix', tiles };
   }
   if (variant && variant !== 'simt') return { path: 'simt', tiles: parseConvVariant(variant, smem) };
+  if (!variant && frag && engine.convKernels === 'auto') return { path: 'subgroup-matrix', tiles: chooseConvSubgroupTiles(m, n, slices, frag, sgSize, smem) };
   return { path: 'simt', tiles: chooseConvTiles(m, n, k, slices, smem) };
 }
 
@@ -326,8 +306,7 @@ function record(g: ConvGeometry, x: Tensor, weight: Tensor, out: Tensor, options
   const k = g.kh * g.kw * cg;
   const gemm = depthwise ? null : chooseGemm(x, m, coutG, k, g.groups, options.variant);
   const xVec = depthwise ? vec4Channels(lx, g.cin) && vec4Channels(ly, g.cout) : vec4Channels(lx, cg);
-  // The tensor-core epilogue stores element by element.
-  const yVec = depthwise ? xVec : gemm?.path === 'simt' && vec4Channels(ly, coutG);
+  const yVec = depthwise ? xVec : vec4Channels(ly, coutG);
   const operands: Operand[] = [
     { role: 'x', t: x, vec: xVec },
     { role: 'w', t: weight, vec: !depthwise && k % 4 === 0 && weight.offset % 4 === 0 },

@@ -112,7 +112,7 @@ export function convWorkgroupBytes(t: ConvTiles): number {
  * Statements applying the epilogue to the f32 vec4 `v` of channels `co`..`co`+3 (relative
  * to the group: `n` of this GEMM), given per-column-group vectors `eb`, `es`, `et`.
  */
-function epilogueVec(e: ConvEpilogue, suffix: string): string {
+export function epilogueVec(e: ConvEpilogue, suffix: string): string {
   return [
     e.bias ? `v += eb${suffix};` : '',
     e.affine ? `v = v * es${suffix} + et${suffix};` : '',
@@ -121,7 +121,7 @@ function epilogueVec(e: ConvEpilogue, suffix: string): string {
 }
 
 /** Declares eb/es/et vec4s for output channels `co`+0..3 (absolute channel index expression), zero past `limit`. */
-function epilogueLoads(e: ConvEpilogue, bindings: ConvBinding[], suffix: string, co: string, limit: string): string {
+export function epilogueLoads(e: ConvEpilogue, bindings: ConvBinding[], suffix: string, co: string, limit: string): string {
   if (!e.bias && !e.affine) return '';
   const lines: string[] = [];
   if (e.bias) lines.push(`var eb${suffix} = vec4<f32>();`);
@@ -154,7 +154,7 @@ fn outPixel(m: u32) -> u32 {
 }`;
 
 /** Statement storing f32 vec4 `v` to channels c..c+3 (group-relative `n`..n+3 < limit) of output row `row`. */
-function storeVec(y: { name: string; binding: ConvBinding }, row: string, c: string, n: string, limit: string): string {
+export function storeVec(y: { name: string; binding: ConvBinding }, row: string, c: string, n: string, limit: string): string {
   const t = y.binding.dtype;
   if (y.binding.vec) return `if (${n} < ${limit}) { ${y.name}[(${row} + ${c}) / 4u] = vec4<${t}>(v); }`;
   return `for (var e = 0u; e < 4u; e++) { if (${n} + e < ${limit}) { ${y.name}[${row} + (${c} + e) * P.syC] = ${t}(v[e]); } }`;

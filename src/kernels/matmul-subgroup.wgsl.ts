@@ -81,10 +81,27 @@ function stageShapes(t: SubgroupTiles, axes: StageAxes) {
 
 const scratchRow = (t: SubgroupTiles) => t.frag.n + 4;
 
+/** Epilogue scratch the kernels aim to stay within: several fragments per subgroup per round, fewer barriers. */
+const SCRATCH_BUDGET = 16384;
+
+/**
+ * Fragments each subgroup parks in the scratch per epilogue round: the largest divisor of its
+ * fragment count whose scratch (all subgroups) stays within SCRATCH_BUDGET, at least one.
+ */
+export function scratchFrags(t: SubgroupTiles): number {
+  const frags = t.fragsM * t.fragsN;
+  const perFrag = 4 * t.sgRows * t.sgCols * t.frag.m * scratchRow(t);
+  let best = 1;
+  for (let d = 1; d <= frags; d++) if (frags % d === 0 && d * perFrag <= SCRATCH_BUDGET) best = d;
+  return best;
+}
+
+const scratchElems = (t: SubgroupTiles) => t.sgRows * t.sgCols * scratchFrags(t) * t.frag.m * scratchRow(t);
+
 /** Workgroup memory of a tensor-core GEMM kernel: staged tiles (f16) and the epilogue scratch (f32). */
 export function subgroupWorkgroupBytes(t: SubgroupTiles, axes: StageAxes): number {
   const { aStage, bStage } = stageShapes(t, axes);
-  return 2 * t.buffers * (aStage + bStage) + 4 * t.sgRows * t.sgCols * t.frag.m * scratchRow(t);
+  return 2 * t.buffers * (aStage + bStage) + 4 * scratchElems(t);
 }
 
 export function subgroupKey(k: SubgroupKernel): string {
@@ -127,7 +144,7 @@ export function subgroupGemmDecls(g: SubgroupGemm): string {
   const { aStage, bStage } = stageShapes(t, axesOf(g));
   return `var<workgroup> As: array<f16, ${t.buffers * aStage}>;
 var<workgroup> Bs: array<f16, ${t.buffers * bStage}>;
-var<workgroup> scratch: array<f32, ${t.sgRows * t.sgCols * t.frag.m * scratchRow(t)}>;`;
+var<workgroup> scratch: array<f32, ${scratchElems(t)}>;`;
 }
 
 const acc = (fi: number, fj: number) => `c${fi}_${fj}`;
@@ -183,34 +200,63 @@ export function subgroupGemmLoop(g: SubgroupGemm, loads: (kBase: string) => stri
 }
 
 /**
- * Element-wise epilogue: each accumulator fragment of every subgroup goes through the f32
- * scratch, and the workgroup's threads then run `element` for its elements, with `m`, `n`
- * (absolute row and column; not bounds-checked) and `acc` (the f32 sum) in scope.
- * Consecutive threads take consecutive columns of a row.
+ * Element-wise epilogue: the accumulator fragments go through the f32 scratch in rounds
+ * (each subgroup parks `scratchFrags` of them, one barrier, the workgroup's threads process
+ * them, one barrier), and `element` runs for every 4 consecutive columns of a fragment row,
+ * with `m`, `n` (absolute row and first column; not bounds-checked) and `acc` (vec4<f32>
+ * of columns n..n+3) in scope. Consecutive threads take consecutive column quads of a row.
  */
 export function subgroupScratchEpilogue(g: SubgroupGemm, element: string): string {
   const t = g.tiles;
   const { m: fm, n: fn } = t.frag;
   const { threads } = subgroupBlock(t);
   const sr = scratchRow(t);
-  const perRound = t.sgRows * t.sgCols * fm * fn;
-  if (perRound % threads !== 0) throw new Error(`subgroup GEMM: ${fm}x${fn} fragments do not split over ${t.sgSize}-wide subgroups`);
-  return range(t.fragsM)
-    .flatMap((fi) =>
-      range(t.fragsN).map(
-        (fj) => `subgroupMatrixStore(&scratch, sg * ${fm * sr}u, ${acc(fi, fj)}, false, ${sr}u);
+  const per = scratchFrags(t);
+  const subgroups = t.sgRows * t.sgCols;
+  const quads = subgroups * per * fm * (fn / 4); // column quads processed per round
+  if (fn % 4 !== 0 || quads % threads !== 0) throw new Error(`subgroup GEMM: ${fm}x${fn} fragments do not split into column quads over ${threads} threads`);
+  const frags = range(t.fragsM).flatMap((fi) => range(t.fragsN).map((fj) => [fi, fj]));
+  const rounds = range(frags.length / per).map((round) => {
+    const mine = frags.slice(round * per, (round + 1) * per);
+    // Slot j of subgroup s holds fragment mine[j] of s; its origin in the workgroup tile:
+    const origin = mine
+      .map(([fi, fj], j) => `${j === 0 ? '' : ' else '}if (slot == ${j}u) { fr = ${fi * fm}u; fc = ${fj * fn}u; }`)
+      .join('');
+    return `${mine.map(([fi, fj], j) => `subgroupMatrixStore(&scratch, (sg * ${per}u + ${j}u) * ${fm * sr}u, ${acc(fi, fj)}, false, ${sr}u);`).join('\n    ')}
     workgroupBarrier();
-    for (var e = t; e < ${perRound}u; e += ${threads}u) {
-      let s = e / ${fm * fn}u; let r = (e / ${fn}u) % ${fm}u; let q = e % ${fn}u;
-      let m = m0 + (s / ${t.sgCols}u) * ${t.fragsM * fm}u + ${fi * fm}u + r;
-      let n = n0 + (s % ${t.sgCols}u) * ${t.fragsN * fn}u + ${fj * fn}u + q;
-      let acc = scratch[s * ${fm * sr}u + r * ${sr}u + q];
+    for (var e = t; e < ${quads}u; e += ${threads}u) {
+      let q = (e % ${fn / 4}u) * 4u; let r = (e / ${fn / 4}u) % ${fm}u; let f = e / ${fm * (fn / 4)}u;
+      let s = f / ${per}u; let slot = f % ${per}u;
+      var fr = 0u; var fc = 0u; ${origin}
+      let m = m0 + (s / ${t.sgCols}u) * ${t.fragsM * fm}u + fr + r;
+      let n = n0 + (s % ${t.sgCols}u) * ${t.fragsN * fn}u + fc + q;
+      let at = f * ${fm * sr}u + r * ${sr}u + q;
+      let acc = vec4<f32>(scratch[at], scratch[at + 1u], scratch[at + 2u], scratch[at + 3u]);
       ${element}
     }
-    workgroupBarrier();`,
-      ),
-    )
-    .join('\n    ');
+    workgroupBarrier();`;
+  });
+  return rounds.join('\n    ');
+}
+
+/**
+ * Epilogue of a GEMM whose result goes unchanged to an f32 row-major matrix: workgroups whose
+ * tile lies wholly inside (`rows` x `cols`) store each fragment straight from the subgroup
+ * (`rowStart(row)`: element offset of row `row`, a WGSL expression; `stride`: the row stride);
+ * edge workgroups run `fallback`.
+ */
+export function subgroupDirectEpilogue(g: SubgroupGemm, array: string, rowStart: (row: string) => string, stride: string, rows: string, cols: string, fallback: string): string {
+  const t = g.tiles;
+  const { m: fm, n: fn } = t.frag;
+  const { bm, bn } = subgroupBlock(t);
+  const stores = range(t.fragsM).flatMap((fi) =>
+    range(t.fragsN).map((fj) => `subgroupMatrixStore(&${array}, ${rowStart(`(m0 + sm + ${fi * fm}u)`)} + n0 + sn + ${fj * fn}u, ${acc(fi, fj)}, false, ${stride});`),
+  );
+  return `if (m0 + ${bm}u <= ${rows} && n0 + ${bn}u <= ${cols}) {
+    ${stores.join('\n    ')}
+  } else {
+    ${fallback}
+  }`;
 }
 
 /** The enables and diagnostics every tensor-core kernel starts with, and the `main` parameter naming the subgroup. */
@@ -246,26 +292,13 @@ ${tileLoads(bLoad)} }`;
 
   const generic = subgroupScratchEpilogue(
     gemm,
-    `if (m < P.M && n < P.N) {
-        let at = cBase + m * P.sCm + n * P.sCn;
-        var v = P.alpha * acc;${k.beta ? '\n        v += P.beta * f32(C[at]);' : ''}${k.biasType ? '\n        v += f32(bias[P.biasOff + n * P.sBias]);' : ''}
+    `if (m < P.M) { for (var e = 0u; e < 4u; e++) { let col = n + e; if (col < P.N) {
+        let at = cBase + m * P.sCm + col * P.sCn;
+        var v = P.alpha * acc[e];${k.beta ? '\n        v += P.beta * f32(C[at]);' : ''}${k.biasType ? '\n        v += f32(bias[P.biasOff + col * P.sBias]);' : ''}
         C[at] = ${k.cType}(v);
-      }`,
+      } } }`,
   );
-  const direct = range(t.fragsM)
-    .flatMap((fi) =>
-      range(t.fragsN).map(
-        (fj) => `subgroupMatrixStore(&C, cBase + (m0 + sm + ${fi * fm}u) * P.sCm + n0 + sn + ${fj * fn}u, ${acc(fi, fj)}, false, P.sCm);`,
-      ),
-    )
-    .join('\n    ');
-  const epilogue = k.direct
-    ? `if (m0 + ${bm}u <= P.M && n0 + ${bn}u <= P.N) {
-    ${direct}
-  } else {
-    ${generic}
-  }`
-    : generic;
+  const epilogue = k.direct ? subgroupDirectEpilogue(gemm, 'C', (row) => `cBase + ${row} * P.sCm`, 'P.sCm', 'P.M', 'P.N', generic) : generic;
 
   const bindings = [
     `var<storage, read_write> A: ${bindingType('f16', k.a.vec)};`,

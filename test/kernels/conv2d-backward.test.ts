@@ -116,6 +116,7 @@ describe('conv2d gradients', () => {
     engine = emulated.engine;
     try {
       await check('wideTiles', CASES.wideTiles, 'f16', 'contiguous', 700, 'sg'); // the default tensor-core tiles: vec4 reads, Cout 40 of 64, N 216 of 256
+      await check('wideTiles', CASES.wideTiles, 'f16', 'contiguous', 705, 'sg', 'sg:1x1:1x1:16'); // interior tiles store fragments straight into the gradient
       await check('splitPixels', CASES.splitPixels, 'f16', 'contiguous', 710, 'sg:1x2:1x2:32'); // scalar reads, two pixel splits
       await check('k5groups2', CASES.k5groups2, 'f16', 'sliced', 720, 'sg:1x2:1x2:32'); // groups, strided views
       await check('stride2pad0', CASES.stride2pad0, 'f16', 'permuted', 730, 'sg:2x2:2x2:32');

@@ -1,0 +1,43 @@
+import { subgroupBlock, subgroupWorkgroupBytes, type StageAxes, type SubgroupTiles } from './matmul-subgroup.wgsl.js';
+
+/**
+ * Tile choices shared by the tensor-core convolution kernels (forward and weight gradient):
+ * how a requested tile is fitted into the device's workgroup memory, and the variant
+ * string that forces one (`sg:ROWSxCOLS:FMxFN:BK[/1|/2]`: a ROWS x COLS grid of subgroups,
+ * each FM x FN fragments, depth BK, one or two staging buffers).
+ */
+export interface SubgroupTileRules {
+  /** The operation, for error messages. */
+  op: string;
+  /** Which operand axes are staged contiguous (sizes the workgroup memory). */
+  axes: StageAxes;
+  /** Whether the kernel's gathers can move these tiles (thread and chunk divisibility). */
+  splits: (t: SubgroupTiles) => boolean;
+  smem: number;
+}
+
+const bytes = (t: SubgroupTiles, rules: SubgroupTileRules) => subgroupWorkgroupBytes(t, rules.axes);
+
+/**
+ * The tiles as requested when they fit, double-buffered; else depth 16 double-buffered;
+ * else one buffer at the requested depth. A forced buffer count is kept as is.
+ */
+export function fitSubgroupTiles(t: SubgroupTiles, rules: SubgroupTileRules, forced: 1 | 2 | null = null): SubgroupTiles {
+  if (forced) return { ...t, buffers: forced };
+  const options = [{ ...t, buffers: 2 as const }, { ...t, bk: Math.min(t.bk, 16), buffers: 2 as const }, { ...t, buffers: 1 as const }];
+  return options.find((o) => o.bk % t.frag.k === 0 && rules.splits(o) && bytes(o, rules) <= rules.smem) ?? options[2];
+}
+
+/** Parses `sg:ROWSxCOLS:FMxFN:BK[/1|/2]` and checks the tiles against the kernel's rules and the device. */
+export function parseSubgroupVariant(variant: string, frag: SubgroupTiles['frag'], sgSize: number, rules: SubgroupTileRules): SubgroupTiles {
+  const match = /^sg:(\d+)x(\d+):(\d+)x(\d+):(\d+)(?:\/([12]))?$/.exec(variant);
+  const bad = (why: string) => new Error(`${rules.op}: variant "${variant}": ${why} (format sg:ROWSxCOLS:FMxFN:BK[/1|/2])`);
+  if (!match) throw bad('unreadable');
+  const [sgRows, sgCols, fragsM, fragsN, bk] = match.slice(1, 6).map(Number);
+  if ([sgRows, sgCols, fragsM, fragsN].some((v) => v < 1) || sgRows * sgCols > 8) throw bad('1 to 8 subgroups of at least one fragment each');
+  if (bk % frag.k || bk % 4) throw bad(`BK must be a multiple of the fragment depth ${frag.k}`);
+  const tiles = fitSubgroupTiles({ frag, sgSize, sgRows, sgCols, fragsM, fragsN, bk, buffers: 2 }, rules, match[6] ? (Number(match[6]) as 1 | 2) : null);
+  if (!rules.splits(tiles)) throw bad(`a ${subgroupBlock(tiles).bm}x${subgroupBlock(tiles).bn} tile of depth ${tiles.bk} does not split into whole rows of vec4 chunks over the threads`);
+  if (bytes(tiles, rules) > rules.smem) throw bad(`needs ${bytes(tiles, rules)} bytes of workgroup memory, the device has ${rules.smem}`);
+  return tiles;
+}
