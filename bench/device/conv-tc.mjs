@@ -79,8 +79,16 @@ const reps = small ? 2 : 10;
 const n = small ? 1 : batch;
 const recorder = engine.recorder;
 
-/** Tensor-core tiles for a GEMM with `across` 16-wide fragments of columns: 4 or 8 subgroups, 2 or 4 fragment rows each. */
-function tcCandidates(across, bk = 32) {
+/**
+ * Tensor-core tiles for a conv GEMM with `across` 16-wide fragments of columns, reducing over `channels` per tap:
+ * 4 or 8 subgroups, 2 or 4 fragment rows each; depth 16 as well where it makes the gather tap-aligned.
+ */
+function tcCandidates(across, channels) {
+  const depths = channels % 32 && channels % 16 === 0 ? [32, 16] : [32];
+  return depths.flatMap((bk) => tcTiles(across, bk));
+}
+
+function tcTiles(across, bk) {
   const cols = [[1, Math.min(across, 6)], [2, Math.min(Math.ceil(across / 2), 4)], [4, Math.min(Math.ceil(across / 4), 2)]];
   const seen = new Set();
   const out = [];
@@ -161,8 +169,8 @@ for (const s of small ? shapes.slice(-3) : shapes) {
   const y = Tensor.empty(engine, dy.shape, 'f16', 'activations');
   const row = { name: s.name, count: s.count };
   const tc = (candidates) => (fragment ? ['sg', ...candidates] : []);
-  row.fwd = await sweep(['simt', ...tc(tcCandidates(Math.ceil(s.cout / 16)))], (variant) => conv2d(x, wt, { ...o, out: y, variant }));
-  row.dgrad = await sweep(['simt', ...tc(tcCandidates(Math.ceil(s.cin / 16)))], (variant) => conv2dInputGrad(dy, wt, xs, { ...o, variant }).dispose());
+  row.fwd = await sweep(['simt', ...tc(tcCandidates(Math.ceil(s.cout / 16), s.cin))], (variant) => conv2d(x, wt, { ...o, out: y, variant }));
+  row.dgrad = await sweep(['simt', ...tc(tcCandidates(Math.ceil(s.cin / 16), s.cout))], (variant) => conv2dInputGrad(dy, wt, xs, { ...o, variant }).dispose());
   row.wgrad = await sweep(['simt', ...tc(wgradCandidates(s.cout))], (variant) => conv2dWeightGrad(dy, x, ws, { ...o, variant }).dispose());
   for (const t of [x, wt, dy, y]) t.dispose();
   const parts = [];

@@ -101,14 +101,14 @@ ${[...helpers.values()].join('\n')}`;
 /**
  * A view of `engine` that reports f16 -> f32 subgroup matrices of the given shape and a
  * fixed subgroup size, and runs subgroup-matrix kernels through `emulateSubgroupMatrix`
- * with an extra pool binding. Tensors must be created on the returned engine; call
- * `release()` before checking for leaks.
+ * with an extra pool binding (`ran` lists their keys in launch order). Tensors must be
+ * created on the returned engine; call `release()` before checking for leaks.
  */
 export function withEmulatedSubgroupMatrix(
   engine: Engine,
   config: Pick<SubgroupMatrixConfig, 'M' | 'N' | 'K'>,
   sgSize = 32,
-): { engine: Engine; release: () => void } {
+): { engine: Engine; release: () => void; ran: string[] } {
   const features = {
     ...engine.features,
     subgroupMatrix: true,
@@ -117,8 +117,10 @@ export function withEmulatedSubgroupMatrix(
   const gpu = Object.create(engine.gpu!, { limits: { value: { ...engine.gpu!.limits, subgroupMinSize: sgSize, subgroupMaxSize: sgSize } } });
   let pool: Tensor | null = null;
   const sources = new Map<string, Emulated>();
+  const ran: string[] = [];
   const run: Engine['run'] = (request, slices, params, groups) => {
     if (!request.key.includes('-sgmat:')) return engine.run(request, slices, params, groups);
+    ran.push(request.key);
     let emulated = sources.get(request.key);
     if (!emulated) sources.set(request.key, (emulated = emulateSubgroupMatrix(request.build(), sgSize, request.bindings + 1)));
     const need = emulated.poolPerWorkgroup * groups[0] * groups[1] * groups[2];
@@ -143,5 +145,5 @@ export function withEmulatedSubgroupMatrix(
       return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
     },
   });
-  return { engine: proxy, release: () => pool?.dispose() };
+  return { engine: proxy, release: () => pool?.dispose(), ran };
 }

@@ -4,6 +4,7 @@ import { Engine } from '../../src/gpu/engine.js';
 import { Tensor } from '../../src/gpu/tensor.js';
 import { fill } from '../../src/kernels/copy.js';
 import { conv2d, convGeometry, type Conv2dOptions } from '../../src/kernels/conv2d.js';
+import { conv2dWeightGrad } from '../../src/kernels/conv2d-backward.js';
 import { conv2dCpu } from '../../src/kernels/conv2d.cpu.js';
 import { hostTensor } from '../../src/kernels/host-tensor.js';
 import { asStored, expectClose, floatDtypes, randomData, tensorWithLayout, testEngine, type Layout } from '../helpers/gpu.js';
@@ -171,6 +172,32 @@ describe('conv2d', () => {
       await check(sg(CASES.groups2vec, 'sg:2x1:1x1:32'), 'f16', 'contiguous', 640); // groups (grid z), depth 32 over K 72
       await check({ ...sg(CASES.stride2, 'sg'), weightDtype: 'f32' }, 'f16', 'contiguous', 650); // f32 weight rounded to f16 as it loads
     } finally {
+      emulated.release();
+      engine = real;
+    }
+  });
+
+  it('runs f16 convolutions and their weight gradients on the tensor cores by default where the device has them, unless the engine keeps them on SIMT', async () => {
+    const real = await testEngine();
+    if (!real.features.shaderF16 || !real.features.subgroups) return;
+    const emulated = withEmulatedSubgroupMatrix(real, { M: 16, N: 16, K: 16 });
+    engine = emulated.engine;
+    const kinds = () => emulated.ran.map((key) => key.split(':')[0]);
+    try {
+      await check(CASES.tapAligned, 'f16', 'contiguous', 660);
+      expect(kinds()).toEqual(['conv2d-sgmat']);
+      const [x, dy] = [[2, 9, 11, 16], [2, 9, 11, 24]].map((shape) => Tensor.fromHost(engine, randomData(shape.reduce((a, b) => a * b), 661), shape, 'f16', 'input'));
+      conv2dWeightGrad(dy, x, [24, 3, 3, 16], { padding: 1 }).dispose();
+      expect(kinds()).toEqual(['conv2d-sgmat', 'conv2d-wgrad-sgmat']);
+      engine.convKernels = 'simt';
+      await check(CASES.tapAligned, 'f16', 'contiguous', 662);
+      conv2dWeightGrad(dy, x, [24, 3, 3, 16], { padding: 1 }).dispose();
+      await check(CASES.tapAligned, 'f32', 'contiguous', 663);
+      expect(kinds()).toHaveLength(2);
+      x.dispose();
+      dy.dispose();
+    } finally {
+      real.convKernels = 'auto';
       emulated.release();
       engine = real;
     }
