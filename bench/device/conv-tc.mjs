@@ -5,6 +5,9 @@
 // default, the tensor-core default and the best of a set of tensor-core tiles; time-weighted totals.
 //
 //   node bench/device/conv-tc.mjs [--batch 16] [--seconds 90] [--small] [--out $OUT/checks.json] [--json $OUT/sweep.json]
+//     [--variants $OUT/variants.json]
+// --variants writes the fastest kernel of every timed layer and operation as a table for
+// `bench step --conv-variants` (keys: kernels/conv-variants.ts).
 // Timing rows print as they finish; shapes left when --seconds have passed are skipped (totals cover the rows shown).
 // Without subgroup matrices (a CPU driver) only the SIMT columns run.
 // Harness (checks, report, --small for a dry run on a CPU driver): kernel-check.mjs.
@@ -14,6 +17,7 @@ import { conv2d, convGeometry } from '../../dist/src/kernels/conv2d.js';
 import { conv2dInputGrad, conv2dWeightGrad } from '../../dist/src/kernels/conv2d-backward.js';
 import { conv2dCpu } from '../../dist/src/kernels/conv2d.cpu.js';
 import { conv2dInputGradCpu, conv2dWeightGradCpu } from '../../dist/src/kernels/conv2d-backward.cpu.js';
+import { convShapeKey } from '../../dist/src/kernels/conv-variants.js';
 import { hostTensor } from '../../dist/src/kernels/host-tensor.js';
 import { subgroupFragment } from '../../dist/src/kernels/matmul.js';
 import { benchData, check, convCase, engine, finish, size, small, stored } from './kernel-check.mjs';
@@ -22,6 +26,7 @@ const args = process.argv.slice(2);
 const arg = (name, dflt) => (args.includes(name) ? Number(args[args.indexOf(name) + 1]) : dflt);
 const batch = arg('--batch', 16);
 const jsonAt = args.indexOf('--json');
+const variantsAt = args.indexOf('--variants');
 const deadline = performance.now() + 1000 * arg('--seconds', 90);
 const fragment = subgroupFragment(engine);
 console.log(`tensor-core fragment: ${JSON.stringify(fragment)}`);
@@ -151,6 +156,8 @@ const best = (times) => Object.entries(times).filter(([v]) => v.startsWith('sg')
 const ops = ['fwd', 'dgrad', 'wgrad'];
 const totals = Object.fromEntries(ops.map((op) => [op, { simt: 0, tc: 0, best: 0, min: 0 }]));
 const rows = [];
+const fastest = {};
+const OP_NAMES = { fwd: 'conv2d', dgrad: 'conv2dInputGrad', wgrad: 'conv2dWeightGrad' };
 let timed = 0;
 const cell = (v, w) => (typeof v === 'number' ? v.toFixed(3) : v).padStart(w);
 console.log(`\nyolov8n convolutions, f16, batch ${n}: ms per launch — SIMT default, tensor-core default, best tensor-core tile`);
@@ -181,6 +188,7 @@ for (const s of small ? shapes.slice(-3) : shapes) {
     totals[op].tc += (t.sg ?? Infinity) * s.count;
     totals[op].best += ms * s.count;
     totals[op].min += Math.min(ms, t.simt) * s.count;
+    fastest[convShapeKey(OP_NAMES[op], 'f16', geo)] = ms < t.simt ? tile : 'simt';
     parts.push(`${cell(t.simt, 11)}${cell(t.sg ?? '-', 8)}${cell(Number.isFinite(ms) ? ms : '-', 8)} ${tile.padEnd(16)}`);
   }
   rows.push(row);
@@ -188,6 +196,7 @@ for (const s of small ? shapes.slice(-3) : shapes) {
   console.log(`${s.name.padEnd(16)}${String(s.count).padStart(3)}${parts.join('')}`);
 }
 if (jsonAt >= 0) writeFileSync(args[jsonAt + 1], JSON.stringify({ batch: n, rows, totals }, null, 1));
+if (variantsAt >= 0) writeFileSync(args[variantsAt + 1], JSON.stringify(fastest, null, 1));
 console.log(`\ntime-weighted over ${timed} of ${shapes.length} shapes (ms per step):`);
 console.log(`${'op'.padEnd(8)}${cell('SIMT', 9)}${cell('TC default', 12)}${cell('TC best', 9)}${cell('min(SIMT, TC best)', 20)}`);
 for (const op of ops) console.log(`${op.padEnd(8)}${cell(totals[op].simt, 9)}${cell(totals[op].tc, 12)}${cell(totals[op].best, 9)}${cell(totals[op].min, 20)}`);

@@ -5,6 +5,7 @@ import { UserError } from '../errors.js';
 import type { DType } from '../gpu/dtype.js';
 import { Engine } from '../gpu/engine.js';
 import { benchConv } from '../kernels/bench/conv-bench.js';
+import { readConvVariantTable } from '../kernels/conv-variants.js';
 import { benchMatmul } from '../kernels/bench/matmul-bench.js';
 import { matmulPath } from '../kernels/matmul.js';
 import { packageRoot } from '../package-root.js';
@@ -142,6 +143,7 @@ export interface BenchStepOptions {
   steps: string;
   warmup: string;
   convKernels: string;
+  convVariants?: string;
   json?: boolean;
   device?: string;
 }
@@ -181,11 +183,12 @@ export async function runBenchStep(o: BenchStepOptions): Promise<StepBenchResult
   };
   if (options.imgsz % 32 !== 0) throw new UserError(`--imgsz must be a multiple of 32 (the model's largest stride), got ${options.imgsz}`);
   const convKernels = choice(o.convKernels, '--conv-kernels', ['auto', 'simt'] as const);
-  const engine = await Engine.open({ device: o.device, convKernels });
+  const convVariants = o.convVariants ? readConvVariantTable(o.convVariants) : undefined;
+  const engine = await Engine.open({ device: o.device, convKernels, convVariants });
   try {
     if (options.precision === 'f16' && !engine.features.shaderF16) throw new UserError('--precision f16 needs the shader-f16 feature, which this adapter lacks');
     const r = await benchStep(engine, { ...options, log: (line) => process.stderr.write(`${line}\n`) });
-    if (o.json) printJson({ adapter: engine.gpu!.adapter, ...r });
+    if (o.json) printJson({ adapter: engine.gpu!.adapter, convKernels, convVariants: o.convVariants ?? null, ...r });
     else process.stdout.write(`${formatStepBench(r)}\n`);
     return r;
   } finally {
@@ -219,6 +222,7 @@ export function registerBenchCommand(program: Command): void {
     .option('--steps <n>', 'timed steps (the median is reported)', '10')
     .option('--warmup <n>', 'untimed steps first', '3')
     .option('--conv-kernels <k>', 'auto (f16 convolutions on the tensor cores where the device has them) or simt', 'auto')
+    .option('--conv-variants <file>', 'JSON table of convolution kernel variants by shape (bench/device/conv-tc.mjs --variants writes one)')
     .option('--json', 'print a JSON document only')
     .option('--device <name>', 'adapter name')
     .action(async (o: BenchStepOptions) => {

@@ -20,6 +20,8 @@ export interface EngineOptions {
   budgetBytes?: number | null;
   segmentBytes?: number;
   convKernels?: ConvKernels;
+  /** Convolution kernel variants by shape (kernels/conv-variants.ts), e.g. from a tile sweep on this device. */
+  convVariants?: Readonly<Record<string, string>>;
 }
 
 /** The device facts meta mode needs to make the same allocation decisions as a real device. */
@@ -103,6 +105,8 @@ export class Engine {
   private bufferIds = 0;
   /** See ConvKernels. */
   convKernels: ConvKernels = 'auto';
+  /** See EngineOptions.convVariants. */
+  convVariants: Readonly<Record<string, string>> = {};
 
   private constructor(
     readonly arena: Arena,
@@ -130,6 +134,7 @@ export class Engine {
     engine = new Engine(arena, gpu.features, gpu, cache, null, segments);
     (engine as { recorder: Recorder | null }).recorder = new Recorder(gpu, cache, nextId);
     engine.convKernels = options.convKernels ?? 'auto';
+    engine.convVariants = options.convVariants ?? {};
     return engine;
   }
 
@@ -143,6 +148,7 @@ export class Engine {
     });
     const engine = new Engine(arena, device.features, null, null, null, null);
     engine.convKernels = options.convKernels ?? 'auto';
+    engine.convVariants = options.convVariants ?? {};
     return engine;
   }
 

@@ -1,6 +1,7 @@
 import type { Category } from '../gpu/arena.js';
 import type { DType } from '../gpu/dtype.js';
 import { Tensor } from '../gpu/tensor.js';
+import { tableVariant } from './conv-variants.js';
 import { conv2dWithGeometry, convGeometry, type Conv2dOptions, type ConvGeometry } from './conv2d.js';
 import { PHASE_WEIGHT_WG, phaseWeightWgsl, weightGradKey, weightGradWgsl, weightGradWorkgroupBytes, type WeightGradTiles } from './conv2d-backward.wgsl.js';
 import { WGRAD_STAGE_AXES, weightGradSubgroupKey, weightGradSubgroupWgsl, type WeightGradSubgroupKernel } from './conv2d-wgrad-subgroup.wgsl.js';
@@ -44,6 +45,7 @@ export function conv2dInputGrad(dy: Tensor, weight: Tensor, inputShape: readonly
   const dx = Tensor.empty(engine, inputShape, dtype, options.category ?? 'activations');
   const cg = g.cin / g.groups;
   const coutG = g.cout / g.groups;
+  const variant = options.variant ?? tableVariant(engine, 'conv2dInputGrad', dy.dtype, g);
   for (let rh = 0; rh < Math.min(g.sh, g.h); rh++) {
     for (let rw = 0; rw < Math.min(g.sw, g.w); rw++) {
       const th = phaseTaps(rh, g.kh, g.sh, g.ph);
@@ -60,7 +62,7 @@ export function conv2dInputGrad(dy: Tensor, weight: Tensor, inputShape: readonly
           sh: 1, sw: 1, ph: th.count - 1 - th.shift, pw: tw.count - 1 - tw.shift,
           groups: g.groups, ho: phase.shape[1], wo: phase.shape[2],
         };
-        conv2dWithGeometry(dy, v, phase, pg, options.variant);
+        conv2dWithGeometry(dy, v, phase, pg, variant);
         v.dispose();
       }
       phase.dispose();
@@ -180,7 +182,7 @@ export function conv2dWeightGrad(dy: Tensor, x: Tensor, weightShape: readonly nu
   const cg = g.cin / g.groups;
   const aligned = (t: Tensor) => t.strides[3] === 1 && [t.offset, t.strides[0], t.strides[1], t.strides[2]].every((v) => v % 4 === 0);
   const vec = m % 4 === 0 && cg % 4 === 0 && aligned(dy) && aligned(x);
-  const kernel = chooseWeightGrad(dy, x, m, n, vec, options.variant);
+  const kernel = chooseWeightGrad(dy, x, m, n, vec, options.variant ?? tableVariant(engine, 'conv2dWeightGrad', dy.dtype, g));
   const { bm, bn } = kernel.path === 'simt' ? kernel.tiles : subgroupBlock(kernel.tiles);
   const { bk } = kernel.tiles;
   const threads = kernel.threads;

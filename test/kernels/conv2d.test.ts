@@ -5,6 +5,7 @@ import { Tensor } from '../../src/gpu/tensor.js';
 import { fill } from '../../src/kernels/copy.js';
 import { conv2d, convGeometry, type Conv2dOptions } from '../../src/kernels/conv2d.js';
 import { conv2dWeightGrad } from '../../src/kernels/conv2d-backward.js';
+import { convShapeKey } from '../../src/kernels/conv-variants.js';
 import { conv2dCpu } from '../../src/kernels/conv2d.cpu.js';
 import { hostTensor } from '../../src/kernels/host-tensor.js';
 import { asStored, expectClose, floatDtypes, randomData, tensorWithLayout, testEngine, type Layout } from '../helpers/gpu.js';
@@ -200,6 +201,30 @@ describe('conv2d', () => {
       real.convKernels = 'auto';
       emulated.release();
       engine = real;
+    }
+  });
+
+  it('takes the kernel a variant table names for a shape, and the default for shapes it does not name', async () => {
+    const real = await testEngine();
+    if (!real.features.shaderF16 || !real.features.subgroups) return;
+    const emulated = withEmulatedSubgroupMatrix(real, { M: 16, N: 16, K: 16 });
+    const [xs, ws, dys] = [[2, 9, 11, 16], [24, 3, 3, 16], [2, 9, 11, 24]];
+    const wgradKey = (n: number) => convShapeKey('conv2dWeightGrad', 'f16', convGeometry([n, ...xs.slice(1)], ws, { padding: 1 }));
+    try {
+      emulated.engine.convVariants = { [wgradKey(2)]: 'simt', [wgradKey(3)]: 'sg:1x1:1x1:16' };
+      for (const n of [2, 3, 4]) {
+        const [x, dy] = [xs, dys].map((shape, i) => Tensor.fromHost(emulated.engine, randomData(n * shape.slice(1).reduce((a, b) => a * b), 670 + i), [n, ...shape.slice(1)], 'f16', 'input'));
+        conv2dWeightGrad(dy, x, ws, { padding: 1 }).dispose();
+        x.dispose();
+        dy.dispose();
+      }
+      // n = 2: SIMT, n = 3: the named tiles, n = 4: the default tiles (two subgroup columns).
+      expect(emulated.ran.map((key) => key.split(':').slice(0, 2).join(':'))).toEqual(['conv2d-wgrad-sgmat:16x16x16/32', 'conv2d-wgrad-sgmat:16x16x16/32']);
+      expect(emulated.ran[0]).toContain(':1x1x1x1x16/');
+      expect(emulated.ran[1]).not.toContain(':1x1x1x1x16/');
+    } finally {
+      real.convVariants = {};
+      emulated.release();
     }
   });
 
