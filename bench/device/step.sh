@@ -4,11 +4,11 @@
 # every layer checkpointed. Full JSON under $OUT; a short table last.
 # Usage (device tool): carry .gl .device dist; command: bash bench/device/step.sh ["f16 64 none" ...]
 # (arguments: the rows to run, "precision batch checkpoint [conv-kernels]" each, conv kernels auto or simt
-# (default auto); default rows: all five)
+# (default auto); default rows: all five; TORCH_MODES=amp times PyTorch's AMP only)
 set -euo pipefail
 source bench/device/setup.sh
 nvidia-smi --query-gpu=clocks.sm,power.draw --format=csv,noheader
-python3 bench/torch/step.py --out "$OUT/torch-step.jsonl" > "$OUT/torch-step.txt" 2>&1 || echo "torch step.py failed: see torch-step.txt"
+python3 bench/torch/step.py --modes "${TORCH_MODES:-f32,amp}" --out "$OUT/torch-step.jsonl" > "$OUT/torch-step.txt" 2>&1 || echo "torch step.py failed: see torch-step.txt"
 [ $# -gt 0 ] || set -- "f32 16 none" "f32 64 none" "f16 16 none" "f16 64 none" "f32 64 all"
 for run in "$@"; do
   set -- $run

@@ -114,14 +114,17 @@ export interface WeightGradOptions extends ConvShape {
 }
 
 /**
- * Tensor-core tiles of the weight gradient: 64 columns (2 x 2 fragments of two subgroup
- * columns), rows covering Cout/groups up to 64 (one subgroup row up to 32, else two),
- * depth 32, double-buffered.
+ * Tensor-core tiles of the weight gradient: eight subgroups (2 rows x 4 columns, 256
+ * threads; one row when Cout/groups fits one fragment), each 1, 2 or 4 fragment rows as
+ * Cout/groups needs (up to 128 rows per tile) and 2 fragment columns, 4 with 4 rows.
+ * Depth 32, double-buffered. The fastest tiles of the per-layer sweep of yolov8n at batch 64
+ * on an H100 (bench/device/conv-tc.mjs, bench/RESULTS.md).
  */
 function weightGradSubgroupTiles(m: number, frag: SubgroupTiles['frag'], sgSize: number): SubgroupTiles {
   const across = Math.ceil(m / frag.m);
-  const [sgRows, fragsM] = across <= 2 ? [1, across] : [2, Math.min(2, Math.ceil(across / 2))];
-  return { frag, sgSize, sgRows, sgCols: 2, fragsM, fragsN: 2, bk: 32, buffers: 2 };
+  const sgRows = across === 1 ? 1 : 2;
+  const fragsM = across <= 2 ? 1 : across <= 4 ? 2 : 4;
+  return { frag, sgSize, sgRows, sgCols: 4, fragsM, fragsN: fragsM === 4 ? 4 : 2, bk: 32, buffers: 2 };
 }
 
 /** Both tiles split into whole rows of vec4 chunks over the threads (the gathers' `chunkRowStep`). */

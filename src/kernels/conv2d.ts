@@ -121,19 +121,20 @@ export function chooseConvTiles(m: number, n: number, k: number, slices: number,
 }
 
 /**
- * Tensor-core tiles: the N tile covers the output channels in whole fragments (one subgroup
- * column up to 6 fragments, i.e. Cout <= 96; else two columns of up to 4), and each subgroup
- * takes as many fragment rows as keep it near 16 fragments (4 when it has 1 to 4 columns,
- * 2 for 5 or 6: the tensor-core matmul ran 4.7x faster with 4 x 4 fragments per subgroup
- * than with 2 x 2), four subgroup rows, two when the grid would leave a large GPU half idle.
- * Depth 32, double-buffered when it fits the workgroup memory (else depth 16, else one buffer).
+ * Tensor-core tiles: eight subgroups (4 rows x 2 columns, 256 threads), each 4 fragment
+ * rows by up to 4 fragment columns, so the N tile covers up to 128 output channels and the
+ * M tile 256 pixels; 2 fragment rows when the grid would leave a large GPU half idle.
+ * Depth 32, double-buffered when it fits the workgroup memory (else depth 16, else one
+ * buffer). From the per-layer tile sweep of yolov8n at batch 64 on an H100
+ * (bench/device/conv-tc.mjs, bench/RESULTS.md): eight subgroups beat four on every layer,
+ * and these tiles were the fastest or within 10% of it, 2-10x faster than four subgroups
+ * of 4 x 4 fragments.
  */
 function chooseConvSubgroupTiles(m: number, n: number, slices: number, frag: SubgroupTiles['frag'], sgSize: number, smem: number): SubgroupTiles {
-  const across = Math.ceil(n / frag.n);
-  const [sgCols, fragsN] = across <= 6 ? [1, across] : [2, Math.min(4, Math.ceil(across / 2))];
-  const tiles: SubgroupTiles = { frag, sgSize, sgRows: 4, sgCols, fragsM: fragsN <= 4 ? 4 : 2, fragsN, bk: 32, buffers: 2 };
+  const fragsN = Math.min(4, Math.ceil(n / frag.n / 2));
+  const tiles: SubgroupTiles = { frag, sgSize, sgRows: 4, sgCols: 2, fragsM: 4, fragsN, bk: 32, buffers: 2 };
   const { bm, bn } = subgroupBlock(tiles);
-  if (Math.ceil(m / bm) * Math.ceil(n / bn) * slices < TARGET_GROUPS) tiles.sgRows = 2;
+  if (Math.ceil(m / bm) * Math.ceil(n / bn) * slices < TARGET_GROUPS) tiles.fragsM = 2;
   return fitSubgroupTiles(tiles, convSubgroupRules(smem));
 }
 
