@@ -126,9 +126,8 @@ export function chooseConvTiles(m: number, n: number, k: number, slices: number,
  * M tile 256 pixels; 2 fragment rows when the grid would leave a large GPU half idle.
  * Depth 32, double-buffered when it fits the workgroup memory (else depth 16, else one
  * buffer). From the per-layer tile sweep of yolov8n at batch 64 on an H100
- * (bench/device/conv-tc.mjs, bench/RESULTS.md): eight subgroups beat four on every layer,
- * and these tiles were the fastest or within 10% of it, 2-10x faster than four subgroups
- * of 4 x 4 fragments.
+ * (bench/device/conv-tc.mjs, bench/RESULTS.md): eight subgroups beat four on every layer
+ * swept, and these tiles were the fastest or within 10-30% of it.
  */
 function chooseConvSubgroupTiles(m: number, n: number, slices: number, frag: SubgroupTiles['frag'], sgSize: number, smem: number): SubgroupTiles {
   const fragsN = Math.min(4, Math.ceil(n / frag.n / 2));
