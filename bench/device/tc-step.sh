@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Issue 4's f16 target in one call: the tensor-core tile sweep (conv-tc.mjs, batch 64) writes the fastest
-# kernel per layer as a variant table; then bench step yolov8n f16 b64 at 640 with that table, with the
-# default kernels and with SIMT kernels; then PyTorch AMP + channels_last b64 (bench/torch/step.py). A table last.
+# kernel per layer as a variant table; then bench step yolov8n f16 b64 at 640 on the tensor cores with that
+# table, on the tensor cores with their default tiles, and on SIMT kernels (the default); then PyTorch AMP + channels_last b64 (bench/torch/step.py). A table last.
 # Usage (device tool): carry .gl .device dist; command: bash bench/device/tc-step.sh [SWEEP_SECONDS (default 270)]
 set -uo pipefail
 source bench/device/setup.sh
@@ -12,15 +12,15 @@ step() { # name, extra options
   timeout 120 node dist/bin/yolo-wgpu.js bench step --model yolov8n.yaml --imgsz 640 --precision f16 --batch 64 \
     --steps 8 --warmup 2 "${@:2}" --json > "$OUT/step-$1.json" 2> /tmp/step-$1.log || tail -5 /tmp/step-$1.log
 }
-[ -s "$OUT/variants.json" ] && step tuned --conv-variants "$OUT/variants.json"
-step auto
-step simt --conv-kernels simt
+[ -s "$OUT/variants.json" ] && step tuned --conv-kernels tensor-cores --conv-variants "$OUT/variants.json"
+step tc --conv-kernels tensor-cores
+step simt
 timeout 90 python3 bench/torch/step.py --batches 64 --modes amp --out "$OUT/torch-step.jsonl" > /tmp/torch.txt 2>&1 || tail -5 /tmp/torch.txt
 python3 - "$OUT" <<'PY'
 import json, os, sys
 out = sys.argv[1]
 print(f"{'yolov8n f16 b64 640':<22}{'ms/step':>9}{'GPU ms':>8}{'peak GB':>9}  top kernels (ms)")
-for name in ("tuned", "auto", "simt"):
+for name in ("tuned", "tc", "simt"):
     try:
         r = json.load(open(os.path.join(out, f"step-{name}.json")))
     except (OSError, ValueError):

@@ -182,7 +182,7 @@ export async function runBenchStep(o: BenchStepOptions): Promise<StepBenchResult
     warmup: positiveInt(o.warmup, '--warmup'),
   };
   if (options.imgsz % 32 !== 0) throw new UserError(`--imgsz must be a multiple of 32 (the model's largest stride), got ${options.imgsz}`);
-  const convKernels = choice(o.convKernels, '--conv-kernels', ['auto', 'simt'] as const);
+  const convKernels = choice(o.convKernels, '--conv-kernels', ['simt', 'tensor-cores'] as const);
   const convVariants = o.convVariants ? readConvVariantTable(o.convVariants) : undefined;
   const engine = await Engine.open({ device: o.device, convKernels, convVariants });
   try {
@@ -221,7 +221,7 @@ export function registerBenchCommand(program: Command): void {
     .option('--checkpoint <policy>', 'none, or all: recompute every layer before the head in backward', 'none')
     .option('--steps <n>', 'timed steps (the median is reported)', '10')
     .option('--warmup <n>', 'untimed steps first', '3')
-    .option('--conv-kernels <k>', 'auto (f16 convolutions on the tensor cores where the device has them) or simt', 'auto')
+    .option('--conv-kernels <k>', 'simt, or tensor-cores: f16 convolutions on subgroup matrices where the device has them', 'simt')
     .option('--conv-variants <file>', 'JSON table of convolution kernel variants by shape (bench/device/conv-tc.mjs --variants writes one)')
     .option('--json', 'print a JSON document only')
     .option('--device <name>', 'adapter name')

@@ -10,10 +10,11 @@ import '../kernels/copy.js';
 const DEFAULT_SEGMENT_BYTES = 256 * 2 ** 20;
 
 /**
- * Which kernels f16 convolutions run on: `auto` takes the tensor cores (subgroup matrices)
- * where the device has them, `simt` keeps the CUDA-core kernels (comparisons, fallback).
+ * Which kernels f16 convolutions run on: `simt` the CUDA-core kernels (the default: in a
+ * whole yolov8n training step on an H100 they measured faster than the tensor-core kernels
+ * so far, bench/RESULTS.md), `tensor-cores` subgroup matrices where the device has them.
  */
-export type ConvKernels = 'auto' | 'simt';
+export type ConvKernels = 'simt' | 'tensor-cores';
 
 export interface EngineOptions {
   /** Cap on reserved GPU bytes; over it allocations raise OutOfMemoryError. */
@@ -104,7 +105,7 @@ class SegmentBuffers implements SegmentBacking {
 export class Engine {
   private bufferIds = 0;
   /** See ConvKernels. */
-  convKernels: ConvKernels = 'auto';
+  convKernels: ConvKernels = 'simt';
   /** See EngineOptions.convVariants. */
   convVariants: Readonly<Record<string, string>> = {};
 
@@ -133,7 +134,7 @@ export class Engine {
     });
     engine = new Engine(arena, gpu.features, gpu, cache, null, segments);
     (engine as { recorder: Recorder | null }).recorder = new Recorder(gpu, cache, nextId);
-    engine.convKernels = options.convKernels ?? 'auto';
+    engine.convKernels = options.convKernels ?? 'simt';
     engine.convVariants = options.convVariants ?? {};
     return engine;
   }
@@ -147,7 +148,7 @@ export class Engine {
       budgetBytes: options.budgetBytes ?? null,
     });
     const engine = new Engine(arena, device.features, null, null, null, null);
-    engine.convKernels = options.convKernels ?? 'auto';
+    engine.convKernels = options.convKernels ?? 'simt';
     engine.convVariants = options.convVariants ?? {};
     return engine;
   }

@@ -146,9 +146,9 @@ type WeightGradChoice = { path: 'simt'; tiles: WeightGradTiles; threads: number 
 
 /**
  * The weight gradient's kernel: f16 dy and x run on the tensor cores with their default
- * tiles where the device has f16 subgroup matrices and the engine allows them
- * (`convKernels`), everything else on the SIMT kernel with its default tiles. A variant
- * forces one: `sg` / `sg:...` the tensor cores, `simt` / `BMxBN:TMxTN:BK[/1|/2]` the SIMT kernel.
+ * tiles where the device has f16 subgroup matrices and the engine asks for them
+ * (`convKernels: 'tensor-cores'`), everything else on the SIMT kernel with its default
+ * tiles. A variant (the option, else the engine's table for this shape) forces one: `sg` / `sg:...` the tensor cores, `simt` / `BMxBN:TMxTN:BK[/1|/2]` the SIMT kernel.
  */
 function chooseWeightGrad(dy: Tensor, x: Tensor, m: number, n: number, vec: boolean, variant: string | undefined): WeightGradChoice {
   const engine = dy.engine;
@@ -161,7 +161,7 @@ function chooseWeightGrad(dy: Tensor, x: Tensor, m: number, n: number, vec: bool
     if (!frag) throw new Error(`conv2dWeightGrad: variant "${variant}" needs f16 dy and x on a device with f16 subgroup matrices (${dy.dtype}, ${x.dtype})`);
     return subgroup(variant === 'sg' ? fitSubgroupTiles(weightGradSubgroupTiles(m, frag, sgSize), rules) : parseSubgroupVariant(variant, frag, sgSize, rules));
   }
-  if (!variant && frag && engine.convKernels === 'auto') return subgroup(fitSubgroupTiles(weightGradSubgroupTiles(m, frag, sgSize), rules));
+  if (!variant && frag && engine.convKernels === 'tensor-cores') return subgroup(fitSubgroupTiles(weightGradSubgroupTiles(m, frag, sgSize), rules));
   const tiles = variant && variant !== 'simt' ? parseWeightGradSimtVariant(variant, vec) : weightGradTiles(m, n, vec);
   if (weightGradWorkgroupBytes(tiles) > smem) throw new Error(`conv2dWeightGrad: variant "${variant}" needs more than the device's ${smem} bytes of workgroup memory`);
   return { path: 'simt', tiles, threads: registerTileThreads(tiles) };

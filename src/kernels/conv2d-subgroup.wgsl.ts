@@ -41,9 +41,11 @@ import {
  * and B is loaded as column-major fragments. The epilogue (bias, folded BatchNorm, SiLU)
  * runs per element from the fragment scratch, consecutive threads on consecutive channels
  * of a pixel, and stores through the output view's strides (any view, f16 or f32).
- * The default for f16 inputs on devices with subgroup matrices (conv2d's chooseGemm); with
- * eight subgroups per workgroup it ran the forward and input gradient of yolov8n's six
- * heaviest layers 1.7-19x faster than the SIMT kernel on an H100 (bench/RESULTS.md).
+ * Runs when the engine asks for tensor-core convolutions or a variant names it (conv2d's
+ * chooseGemm). With eight subgroups per workgroup it ran the forward and input gradient
+ * of yolov8n's six heaviest layers 1.7-19x faster than the SIMT kernel on an H100, timed
+ * alone; whether that holds in a whole training step is still to be measured
+ * (bench/RESULTS.md).
  */
 export interface ConvSubgroupKernel {
   tiles: SubgroupTiles;

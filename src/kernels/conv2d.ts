@@ -278,8 +278,9 @@ type GemmChoice = { path: 'simt'; tiles: ConvTiles } | { path: 'subgroup-matrix'
 /**
  * The GEMM kernel of a (non-depthwise) conv: an f16 input runs on the tensor cores where the
  * device has f16 subgroup matrices (an f32 weight is rounded to f16 as its tiles load) and
- * the engine allows them (`convKernels`), everything else on the SIMT kernel. A variant
- * forces one: `sg` / `sg:...` the tensor cores, `simt` / `BMxBN:...` the SIMT kernel.
+ * the engine asks for them (`convKernels: 'tensor-cores'`), everything else on the SIMT
+ * kernel. A variant (the option, else the engine's table for this shape) forces one:
+ * `sg` / `sg:...` the tensor cores, `simt` / `BMxBN:...` the SIMT kernel.
  */
 function chooseGemm(x: Tensor, m: number, n: number, k: number, slices: number, variant: string | undefined): GemmChoice {
   const engine = x.engine;
@@ -292,7 +293,7 @@ function chooseGemm(x: Tensor, m: number, n: number, k: number, slices: number, 
     return { path: 'subgroup-matrix', tiles };
   }
   if (variant && variant !== 'simt') return { path: 'simt', tiles: parseConvVariant(variant, smem) };
-  if (!variant && frag && engine.convKernels === 'auto') return { path: 'subgroup-matrix', tiles: chooseConvSubgroupTiles(m, n, slices, frag, sgSize, smem) };
+  if (!variant && frag && engine.convKernels === 'tensor-cores') return { path: 'subgroup-matrix', tiles: chooseConvSubgroupTiles(m, n, slices, frag, sgSize, smem) };
   return { path: 'simt', tiles: chooseConvTiles(m, n, k, slices, smem) };
 }
 

@@ -11,7 +11,7 @@ const options = (o: Partial<BenchStepOptions>): BenchStepOptions => ({
   checkpoint: 'none',
   steps: '1',
   warmup: '1',
-  convKernels: 'auto',
+  convKernels: 'simt',
   ...o,
 });
 
@@ -36,7 +36,7 @@ describe('yolo-wgpu bench step', () => {
       [{ checkpoint: 'some' }, /--checkpoint must be one of none, all/],
       [{ imgsz: '100' }, /--imgsz must be a multiple of 32/],
       [{ steps: '0' }, /--steps must be a positive integer/],
-      [{ convKernels: 'tc' }, /--conv-kernels must be one of auto, simt, got "tc"/],
+      [{ convKernels: 'tc' }, /--conv-kernels must be one of simt, tensor-cores, got "tc"/],
     ] as const) {
       const { error } = await capture(() => runBenchStep(options(o)));
       expect(error).toBeInstanceOf(UserError);

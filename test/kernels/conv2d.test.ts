@@ -178,27 +178,26 @@ describe('conv2d', () => {
     }
   });
 
-  it('runs f16 convolutions and their weight gradients on the tensor cores by default where the device has them, unless the engine keeps them on SIMT', async () => {
+  it('runs f16 convolutions and their weight gradients on SIMT kernels by default and on the tensor cores when the engine asks for them', async () => {
     const real = await testEngine();
     if (!real.features.shaderF16 || !real.features.subgroups) return;
     const emulated = withEmulatedSubgroupMatrix(real, { M: 16, N: 16, K: 16 });
     engine = emulated.engine;
     const kinds = () => emulated.ran.map((key) => key.split(':')[0]);
+    const [x, dy] = [[2, 9, 11, 16], [2, 9, 11, 24]].map((shape) => Tensor.fromHost(engine, randomData(shape.reduce((a, b) => a * b), 661), shape, 'f16', 'input'));
     try {
       await check(CASES.tapAligned, 'f16', 'contiguous', 660);
-      expect(kinds()).toEqual(['conv2d-sgmat']);
-      const [x, dy] = [[2, 9, 11, 16], [2, 9, 11, 24]].map((shape) => Tensor.fromHost(engine, randomData(shape.reduce((a, b) => a * b), 661), shape, 'f16', 'input'));
       conv2dWeightGrad(dy, x, [24, 3, 3, 16], { padding: 1 }).dispose();
-      expect(kinds()).toEqual(['conv2d-sgmat', 'conv2d-wgrad-sgmat']);
-      engine.convKernels = 'simt';
+      expect(kinds()).toEqual([]);
+      engine.convKernels = 'tensor-cores';
       await check(CASES.tapAligned, 'f16', 'contiguous', 662);
       conv2dWeightGrad(dy, x, [24, 3, 3, 16], { padding: 1 }).dispose();
       await check(CASES.tapAligned, 'f32', 'contiguous', 663);
-      expect(kinds()).toHaveLength(2);
+      expect(kinds()).toEqual(['conv2d-sgmat', 'conv2d-wgrad-sgmat']);
+    } finally {
       x.dispose();
       dy.dispose();
-    } finally {
-      real.convKernels = 'auto';
+      real.convKernels = 'simt';
       emulated.release();
       engine = real;
     }
@@ -211,6 +210,7 @@ describe('conv2d', () => {
     const [xs, ws, dys] = [[2, 9, 11, 16], [24, 3, 3, 16], [2, 9, 11, 24]];
     const wgradKey = (n: number) => convShapeKey('conv2dWeightGrad', 'f16', convGeometry([n, ...xs.slice(1)], ws, { padding: 1 }));
     try {
+      emulated.engine.convKernels = 'tensor-cores';
       emulated.engine.convVariants = { [wgradKey(2)]: 'simt', [wgradKey(3)]: 'sg:1x1:1x1:16' };
       for (const n of [2, 3, 4]) {
         const [x, dy] = [xs, dys].map((shape, i) => Tensor.fromHost(emulated.engine, randomData(n * shape.slice(1).reduce((a, b) => a * b), 670 + i), [n, ...shape.slice(1)], 'f16', 'input'));
@@ -223,6 +223,7 @@ describe('conv2d', () => {
       expect(emulated.ran[0]).toContain(':1x1x1x1x16/');
       expect(emulated.ran[1]).not.toContain(':1x1x1x1x16/');
     } finally {
+      real.convKernels = 'simt';
       real.convVariants = {};
       emulated.release();
     }
