@@ -5,7 +5,9 @@
 // default, the tensor-core default and the best of a set of tensor-core tiles; time-weighted totals.
 //
 //   node bench/device/conv-tc.mjs [--batch 16] [--seconds 90] [--small] [--out $OUT/checks.json] [--json $OUT/sweep.json]
-//     [--variants $OUT/variants.json]
+//     [--variants $OUT/variants.json] [--cold]
+// --cold evicts the GPU's L2 before every timed launch (a 256 MB fill, not counted), as in a training step where
+// every operand comes from memory; without it the operands of repeated launches stay warm in L2.
 // --variants writes the fastest kernel of every timed layer and operation as a table for
 // `bench step --conv-variants` (keys: kernels/conv-variants.ts).
 // Timing rows print as they finish; shapes left when --seconds have passed are skipped (totals cover the rows shown).
@@ -18,6 +20,7 @@ import { conv2dInputGrad, conv2dWeightGrad } from '../../dist/src/kernels/conv2d
 import { conv2dCpu } from '../../dist/src/kernels/conv2d.cpu.js';
 import { conv2dInputGradCpu, conv2dWeightGradCpu } from '../../dist/src/kernels/conv2d-backward.cpu.js';
 import { convShapeKey } from '../../dist/src/kernels/conv-variants.js';
+import { fill } from '../../dist/src/kernels/copy.js';
 import { hostTensor } from '../../dist/src/kernels/host-tensor.js';
 import { subgroupFragment } from '../../dist/src/kernels/matmul.js';
 import { benchData, check, convCase, engine, finish, size, small, stored } from './kernel-check.mjs';
@@ -27,6 +30,7 @@ const arg = (name, dflt) => (args.includes(name) ? Number(args[args.indexOf(name
 const batch = arg('--batch', 16);
 const jsonAt = args.indexOf('--json');
 const variantsAt = args.indexOf('--variants');
+const cold = args.includes('--cold');
 const deadline = performance.now() + 1000 * arg('--seconds', 90);
 const fragment = subgroupFragment(engine);
 console.log(`tensor-core fragment: ${JSON.stringify(fragment)}`);
@@ -86,7 +90,8 @@ const recorder = engine.recorder;
 
 /**
  * Tensor-core tiles for a conv GEMM with `across` 16-wide fragments of columns, reducing over `channels` per tap:
- * 4 or 8 subgroups, 2 or 4 fragment rows each; depth 16 as well where it makes the gather tap-aligned.
+ * 8 subgroups (four lost on every layer of the first sweep, bench/RESULTS.md) in 1, 2 or 4 columns, 2 or 4 fragment
+ * rows each; depth 16 as well where it makes the gather tap-aligned.
  */
 function tcCandidates(across, channels) {
   const depths = channels % 32 && channels % 16 === 0 ? [32, 16] : [32];
@@ -95,17 +100,11 @@ function tcCandidates(across, channels) {
 
 function tcTiles(across, bk) {
   const cols = [[1, Math.min(across, 6)], [2, Math.min(Math.ceil(across / 2), 4)], [4, Math.min(Math.ceil(across / 4), 2)]];
-  const seen = new Set();
   const out = [];
   for (const [sgCols, fragsN] of cols) {
     const wide = sgCols * fragsN;
     if (Math.ceil(across / wide) * wide > 1.34 * across) continue; // over a quarter of the columns past Cout
-    for (const subgroups of [4, 8]) {
-      for (const fragsM of [2, 4]) {
-        const v = `sg:${subgroups / sgCols}x${sgCols}:${fragsM}x${fragsN}:${bk}`;
-        if (subgroups >= sgCols && !seen.has(v)) out.push(v) && seen.add(v);
-      }
-    }
+    for (const fragsM of [2, 4]) out.push(`sg:${8 / sgCols}x${sgCols}:${fragsM}x${fragsN}:${bk}`);
   }
   return out;
 }
@@ -119,14 +118,21 @@ function wgradCandidates(cout) {
   return [...out];
 }
 
-/** Median GPU ms of one run(): every dispatch of `reps` runs timed with timestamp queries. */
+/** With --cold, a buffer larger than any GPU's L2 that is filled before each timed run. */
+const flush = cold ? Tensor.empty(engine, [small ? 1 << 20 : 1 << 26], 'f32', 'workspace') : null;
+
+/** Median GPU ms of one run(): every dispatch of `reps` runs timed with timestamp queries (the L2 flush left out). */
 async function gpuMs(run) {
   recorder.setProfiling(true);
-  for (let i = 0; i < reps; i++) run();
+  for (let i = 0; i < reps; i++) {
+    if (flush) fill(flush, i);
+    run();
+  }
   const t = await recorder.takeTimings();
   recorder.setProfiling(false);
   const per = t.length / reps;
-  const runs = Array.from({ length: reps }, (_, r) => t.slice(r * per, (r + 1) * per).reduce((a, x) => a + x.ns, 0) / 1e6);
+  const skip = flush ? 1 : 0;
+  const runs = Array.from({ length: reps }, (_, r) => t.slice(r * per + skip, (r + 1) * per).reduce((a, x) => a + x.ns, 0) / 1e6);
   return runs.sort((a, b) => a - b)[reps >> 1];
 }
 

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Issue 4's f16 target in one call: the tensor-core tile sweep (conv-tc.mjs, batch 64) writes the fastest
+# Issue 4's f16 target in one call: the tensor-core tile sweep (conv-tc.mjs, batch 64, L2 flushed) writes the fastest
 # kernel per layer as a variant table; then bench step yolov8n f16 b64 at 640 on the tensor cores with that
-# table, on the tensor cores with their default tiles, and on SIMT kernels (the default); then PyTorch AMP + channels_last b64 (bench/torch/step.py). A table last.
+# table, on the tensor cores with their default tiles, and on SIMT kernels (the default); then PyTorch
+# AMP + channels_last b64 (bench/torch/step.py). A table last.
 # Usage (device tool): carry .gl .device dist; command: bash bench/device/tc-step.sh [SWEEP_SECONDS (default 270)]
 set -uo pipefail
 source bench/device/setup.sh
 sweep=${1:-270}
-timeout $((sweep + 90)) node bench/device/conv-tc.mjs --batch 64 --seconds "$sweep" --out "$OUT/checks.json" \
+timeout $((sweep + 90)) node bench/device/conv-tc.mjs --batch 64 --cold --seconds "$sweep" --out "$OUT/checks.json" \
   --json "$OUT/sweep.json" --variants "$OUT/variants.json" 2>&1 | grep -v "^ok  " | tail -60
 step() { # name, extra options
   timeout 120 node dist/bin/yolo-wgpu.js bench step --model yolov8n.yaml --imgsz 640 --precision f16 --batch 64 \
