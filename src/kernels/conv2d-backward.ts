@@ -9,7 +9,7 @@ import { fill } from './copy.js';
 import { grid1d, launch, Params } from './launch.js';
 import { subgroupFragment } from './matmul.js';
 import { subgroupBlock, type SubgroupTiles } from './matmul-subgroup.wgsl.js';
-import { fitSubgroupTiles, parseSubgroupVariant, type SubgroupTileRules } from './subgroup-tiles.js';
+import { fitSubgroupTiles, parseSubgroupVariant, tileLimits, withinThreadLimit, type SubgroupTileRules } from './subgroup-tiles.js';
 import { registerTileThreads } from './register-tile.wgsl.js';
 import { reduce } from './reduce.js';
 
@@ -132,7 +132,7 @@ function wholeChunkRows(bm: number, bn: number, bk: number, threads: number): bo
   return [bm, bn].every((side) => ((side * bk) / 4) % threads === 0 && threads % (side / 4) === 0);
 }
 
-const weightGradSubgroupRules = (smem: number): SubgroupTileRules => ({
+const weightGradSubgroupRules = (smem: number, maxThreads: number): SubgroupTileRules => ({
   op: 'conv2dWeightGrad',
   axes: WGRAD_STAGE_AXES,
   splits: (t) => {
@@ -140,6 +140,7 @@ const weightGradSubgroupRules = (smem: number): SubgroupTileRules => ({
     return wholeChunkRows(bm, bn, t.bk, threads);
   },
   smem,
+  maxThreads,
 });
 
 type WeightGradChoice = { path: 'simt'; tiles: WeightGradTiles; threads: number } | { path: 'subgroup-matrix'; tiles: SubgroupTiles; threads: number };
@@ -148,20 +149,21 @@ type WeightGradChoice = { path: 'simt'; tiles: WeightGradTiles; threads: number 
  * The weight gradient's kernel: f16 dy and x run on the tensor cores with their default
  * tiles where the device has f16 subgroup matrices and the engine asks for them
  * (`convKernels: 'tensor-cores'`), everything else on the SIMT kernel with its default
- * tiles. A variant (the option, else the engine's table for this shape) forces one: `sg` / `sg:...` the tensor cores, `simt` / `BMxBN:TMxTN:BK[/1|/2]` the SIMT kernel.
+ * tiles. A variant (the option, else the engine's table for this shape) forces one:
+ * `sg` / `sg:...` the tensor cores, `simt` / `BMxBN:TMxTN:BK[/1|/2]` the SIMT kernel.
  */
 function chooseWeightGrad(dy: Tensor, x: Tensor, m: number, n: number, vec: boolean, variant: string | undefined): WeightGradChoice {
   const engine = dy.engine;
-  const smem = engine.gpu?.limits.maxComputeWorkgroupStorageSize ?? 16384;
-  const sgSize = engine.gpu?.limits.subgroupMaxSize ?? 32;
+  const { smem, maxThreads, sgSize } = tileLimits(engine);
   const frag = dy.dtype === 'f16' && x.dtype === 'f16' ? subgroupFragment(engine) : null;
-  const rules = weightGradSubgroupRules(smem);
+  const rules = weightGradSubgroupRules(smem, maxThreads);
   const subgroup = (tiles: SubgroupTiles): WeightGradChoice => ({ path: 'subgroup-matrix', tiles, threads: subgroupBlock(tiles).threads });
+  const defaultTiles = () => fitSubgroupTiles(withinThreadLimit(weightGradSubgroupTiles(m, frag!, sgSize), maxThreads), rules);
   if (variant?.startsWith('sg')) {
     if (!frag) throw new Error(`conv2dWeightGrad: variant "${variant}" needs f16 dy and x on a device with f16 subgroup matrices (${dy.dtype}, ${x.dtype})`);
-    return subgroup(variant === 'sg' ? fitSubgroupTiles(weightGradSubgroupTiles(m, frag, sgSize), rules) : parseSubgroupVariant(variant, frag, sgSize, rules));
+    return subgroup(variant === 'sg' ? defaultTiles() : parseSubgroupVariant(variant, frag, sgSize, rules));
   }
-  if (!variant && frag && engine.convKernels === 'tensor-cores') return subgroup(fitSubgroupTiles(weightGradSubgroupTiles(m, frag, sgSize), rules));
+  if (!variant && frag && engine.convKernels === 'tensor-cores') return subgroup(defaultTiles());
   const tiles = variant && variant !== 'simt' ? parseWeightGradSimtVariant(variant, vec) : weightGradTiles(m, n, vec);
   if (weightGradWorkgroupBytes(tiles) > smem) throw new Error(`conv2dWeightGrad: variant "${variant}" needs more than the device's ${smem} bytes of workgroup memory`);
   return { path: 'simt', tiles, threads: registerTileThreads(tiles) };

@@ -21,7 +21,7 @@ import { tileGrid } from './matmul-common.wgsl.js';
 import { registerTileThreads } from './register-tile.wgsl.js';
 import { subgroupFragment } from './matmul.js';
 import { subgroupBlock, type SubgroupTiles } from './matmul-subgroup.wgsl.js';
-import { fitSubgroupTiles, parseSubgroupVariant, type SubgroupTileRules } from './subgroup-tiles.js';
+import { fitSubgroupTiles, parseSubgroupVariant, tileLimits, withinThreadLimit, type SubgroupTileRules } from './subgroup-tiles.js';
 
 export interface Conv2dOptions {
   stride?: number | [number, number];
@@ -129,12 +129,12 @@ export function chooseConvTiles(m: number, n: number, k: number, slices: number,
  * (bench/device/conv-tc.mjs, bench/RESULTS.md): eight subgroups beat four on every layer
  * swept, and these tiles were the fastest or within 10-30% of it.
  */
-function chooseConvSubgroupTiles(m: number, n: number, slices: number, frag: SubgroupTiles['frag'], sgSize: number, smem: number): SubgroupTiles {
+function chooseConvSubgroupTiles(m: number, n: number, slices: number, frag: SubgroupTiles['frag'], sgSize: number, rules: SubgroupTileRules): SubgroupTiles {
   const fragsN = Math.min(4, Math.ceil(n / frag.n / 2));
-  const tiles: SubgroupTiles = { frag, sgSize, sgRows: 4, sgCols: 2, fragsM: 4, fragsN, bk: 32, buffers: 2 };
+  const tiles = withinThreadLimit({ frag, sgSize, sgRows: 4, sgCols: 2, fragsM: 4, fragsN, bk: 32, buffers: 2 }, rules.maxThreads);
   const { bm, bn } = subgroupBlock(tiles);
   if (Math.ceil(m / bm) * Math.ceil(n / bn) * slices < TARGET_GROUPS) tiles.fragsM = 2;
-  return fitSubgroupTiles(tiles, convSubgroupRules(smem));
+  return fitSubgroupTiles(tiles, rules);
 }
 
 /** Every thread moves whole vec4 chunks of both tiles. */
@@ -143,7 +143,7 @@ function subgroupChunksDivide(t: SubgroupTiles): boolean {
   return ((bm * t.bk) / 4) % threads === 0 && ((bn * t.bk) / 4) % threads === 0;
 }
 
-const convSubgroupRules = (smem: number): SubgroupTileRules => ({ op: 'conv2d', axes: CONV_STAGE_AXES, splits: subgroupChunksDivide, smem });
+const convSubgroupRules = (smem: number, maxThreads: number): SubgroupTileRules => ({ op: 'conv2d', axes: CONV_STAGE_AXES, splits: subgroupChunksDivide, smem, maxThreads });
 
 function withBuffers(t: ConvTiles, smem: number, forced: 1 | 2 | null): ConvTiles {
   return { ...t, buffers: forced ?? (convWorkgroupBytes({ ...t, buffers: 2 }) <= smem ? 2 : 1) };
@@ -284,16 +284,16 @@ type GemmChoice = { path: 'simt'; tiles: ConvTiles } | { path: 'subgroup-matrix'
  */
 function chooseGemm(x: Tensor, m: number, n: number, k: number, slices: number, variant: string | undefined): GemmChoice {
   const engine = x.engine;
-  const smem = engine.gpu?.limits.maxComputeWorkgroupStorageSize ?? 16384;
-  const sgSize = engine.gpu?.limits.subgroupMaxSize ?? 32;
+  const { smem, maxThreads, sgSize } = tileLimits(engine);
+  const rules = convSubgroupRules(smem, maxThreads);
   const frag = x.dtype === 'f16' ? subgroupFragment(engine) : null;
   if (variant === 'sg' || variant?.startsWith('sg:')) {
     if (!frag) throw new Error(`conv2d: variant "${variant}" needs an f16 input on a device with f16 subgroup matrices (input ${x.dtype})`);
-    const tiles = variant === 'sg' ? chooseConvSubgroupTiles(m, n, slices, frag, sgSize, smem) : parseSubgroupVariant(variant, frag, sgSize, convSubgroupRules(smem));
+    const tiles = variant === 'sg' ? chooseConvSubgroupTiles(m, n, slices, frag, sgSize, rules) : parseSubgroupVariant(variant, frag, sgSize, rules);
     return { path: 'subgroup-matrix', tiles };
   }
   if (variant && variant !== 'simt') return { path: 'simt', tiles: parseConvVariant(variant, smem) };
-  if (!variant && frag && engine.convKernels === 'tensor-cores') return { path: 'subgroup-matrix', tiles: chooseConvSubgroupTiles(m, n, slices, frag, sgSize, smem) };
+  if (!variant && frag && engine.convKernels === 'tensor-cores') return { path: 'subgroup-matrix', tiles: chooseConvSubgroupTiles(m, n, slices, frag, sgSize, rules) };
   return { path: 'simt', tiles: chooseConvTiles(m, n, k, slices, smem) };
 }
 

@@ -1,3 +1,4 @@
+import type { Engine } from '../gpu/engine.js';
 import { subgroupBlock, subgroupWorkgroupBytes, type StageAxes, type SubgroupTiles } from './matmul-subgroup.wgsl.js';
 
 /**
@@ -14,6 +15,27 @@ export interface SubgroupTileRules {
   /** Whether the kernel's gathers can move these tiles (thread and chunk divisibility). */
   splits: (t: SubgroupTiles) => boolean;
   smem: number;
+  /** The device's invocations per workgroup (maxComputeInvocationsPerWorkgroup). */
+  maxThreads: number;
+}
+
+/** Limits of the engine's device that tile choices depend on (defaults: WebGPU's minimums, for meta engines). */
+export function tileLimits(engine: Engine): { smem: number; maxThreads: number; sgSize: number } {
+  const l = engine.gpu?.limits;
+  return { smem: l?.maxComputeWorkgroupStorageSize ?? 16384, maxThreads: l?.maxComputeInvocationsPerWorkgroup ?? 256, sgSize: l?.subgroupMaxSize ?? 32 };
+}
+
+/**
+ * Default tiles made to fit the device's invocation limit (wide subgroups, e.g. 64 lanes):
+ * halves the larger of the subgroup rows and columns until the workgroup fits.
+ */
+export function withinThreadLimit(t: SubgroupTiles, maxThreads: number): SubgroupTiles {
+  let { sgRows, sgCols } = t;
+  while (sgRows * sgCols * t.sgSize > maxThreads && sgRows * sgCols > 1) {
+    if (sgRows >= sgCols) sgRows = Math.ceil(sgRows / 2);
+    else sgCols = Math.ceil(sgCols / 2);
+  }
+  return { ...t, sgRows, sgCols };
 }
 
 const bytes = (t: SubgroupTiles, rules: SubgroupTileRules) => subgroupWorkgroupBytes(t, rules.axes);
@@ -35,6 +57,7 @@ export function parseSubgroupVariant(variant: string, frag: SubgroupTiles['frag'
   if (!match) throw bad('unreadable');
   const [sgRows, sgCols, fragsM, fragsN, bk] = match.slice(1, 6).map(Number);
   if ([sgRows, sgCols, fragsM, fragsN].some((v) => v < 1) || sgRows * sgCols > 8) throw bad('1 to 8 subgroups of at least one fragment each');
+  if (sgRows * sgCols * sgSize > rules.maxThreads) throw bad(`${sgRows * sgCols} subgroups of ${sgSize} invocations exceed the device's ${rules.maxThreads} per workgroup`);
   if (bk % frag.k || bk % 4) throw bad(`BK must be a multiple of the fragment depth ${frag.k}`);
   const tiles = fitSubgroupTiles({ frag, sgSize, sgRows, sgCols, fragsM, fragsN, bk, buffers: 2 }, rules, match[6] ? (Number(match[6]) as 1 | 2) : null);
   if (!rules.splits(tiles)) throw bad(`a ${subgroupBlock(tiles).bm}x${subgroupBlock(tiles).bn} tile of depth ${tiles.bk} does not split into whole rows of vec4 chunks over the threads`);

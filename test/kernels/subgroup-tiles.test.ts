@@ -1,0 +1,33 @@
+import { describe, expect, it } from 'vitest';
+import { CONV_STAGE_AXES } from '../../src/kernels/conv2d-subgroup.wgsl.js';
+import { subgroupWorkgroupBytes, type SubgroupTiles } from '../../src/kernels/matmul-subgroup.wgsl.js';
+import { fitSubgroupTiles, parseSubgroupVariant, withinThreadLimit, type SubgroupTileRules } from '../../src/kernels/subgroup-tiles.js';
+
+const frag = { m: 16, n: 16, k: 16 };
+const tiles = (sgSize: number, sgRows: number, sgCols: number): SubgroupTiles => ({ frag, sgSize, sgRows, sgCols, fragsM: 4, fragsN: 2, bk: 32, buffers: 2 });
+const rules = (smem: number, maxThreads = 256): SubgroupTileRules => ({ op: 'conv2d', axes: CONV_STAGE_AXES, splits: () => true, smem, maxThreads });
+
+describe('tensor-core tile choices', () => {
+  it('keeps default tiles within the invocation limit, halving the larger side of the subgroup grid', () => {
+    expect(withinThreadLimit(tiles(32, 4, 2), 256)).toMatchObject({ sgRows: 4, sgCols: 2 });
+    expect(withinThreadLimit(tiles(64, 4, 2), 256)).toMatchObject({ sgRows: 2, sgCols: 2 });
+    expect(withinThreadLimit(tiles(64, 2, 4), 256)).toMatchObject({ sgRows: 2, sgCols: 2 });
+    expect(withinThreadLimit(tiles(128, 4, 2), 256)).toMatchObject({ sgRows: 1, sgCols: 2 });
+    expect(withinThreadLimit(tiles(64, 4, 2), 1024)).toMatchObject({ sgRows: 4, sgCols: 2 });
+  });
+
+  it('rejects a forced variant over the invocation limit with the numbers', () => {
+    expect(() => parseSubgroupVariant('sg:4x2:4x2:32', frag, 64, rules(65536))).toThrow(
+      'conv2d: variant "sg:4x2:4x2:32": 8 subgroups of 64 invocations exceed the device\'s 256 per workgroup',
+    );
+    expect(parseSubgroupVariant('sg:4x2:4x2:32', frag, 32, rules(65536))).toMatchObject({ sgRows: 4, sgCols: 2, fragsM: 4, fragsN: 2, bk: 32, buffers: 2 });
+  });
+
+  it('fits tiles into the workgroup memory: double-buffered, else depth 16 double-buffered, else one buffer', () => {
+    const t = tiles(32, 4, 2);
+    const bytes = (o: Partial<SubgroupTiles>) => subgroupWorkgroupBytes({ ...t, ...o }, CONV_STAGE_AXES);
+    expect(fitSubgroupTiles(t, rules(bytes({})))).toMatchObject({ bk: 32, buffers: 2 });
+    expect(fitSubgroupTiles(t, rules(bytes({}) - 1))).toMatchObject({ bk: 16, buffers: 2 });
+    expect(fitSubgroupTiles(t, rules(bytes({ bk: 16 }) - 1))).toMatchObject({ bk: 32, buffers: 1 });
+  });
+});
