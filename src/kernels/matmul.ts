@@ -6,6 +6,7 @@ import { launch, Params } from './launch.js';
 import { tileGrid, type OperandPlan } from './matmul-common.wgsl.js';
 import { simtKey, simtWgsl, simtWorkgroupBytes, type SimtKernel, type SimtTiles } from './matmul-simt.wgsl.js';
 import { subgroupBlock, subgroupKey, subgroupWgsl, subgroupWorkgroupBytes, type SubgroupKernel, type SubgroupTiles } from './matmul-subgroup.wgsl.js';
+import { tileLimits } from './subgroup-tiles.js';
 
 export type MatmulPath = 'simt' | 'subgroup-matrix';
 
@@ -229,7 +230,7 @@ function record(a: Tensor, b: Tensor, out: Tensor, A: ReturnType<typeof asBatche
   }
   const [cb, cm, cn] = C.view.strides;
   const cAligned = [C.view.off, cb, cm].every((x) => x % 4 === 0);
-  const smem = engine.gpu?.limits.maxComputeWorkgroupStorageSize ?? 16384;
+  const { smem, sgSize } = tileLimits(engine);
   const bs = bias ? (bias.shape[0] === 1 ? 0 : bias.strides[0]) : 0;
 
   let key: string;
@@ -237,7 +238,6 @@ function record(a: Tensor, b: Tensor, out: Tensor, A: ReturnType<typeof asBatche
   let bm: number;
   let bn: number;
   if (path === 'subgroup-matrix') {
-    const sgSize = engine.gpu?.limits.subgroupMaxSize ?? 32;
     const rest: Omit<SubgroupKernel, 'tiles'> = {
       a: aPlan, b: bPlan, cType: out.dtype, biasType: bias?.dtype ?? null, beta: beta !== 0, sameAB,
       direct: out.dtype === 'f32' && cn === 1 && cAligned && !bias && beta === 0 && alpha === 1,

@@ -19,7 +19,7 @@ export interface SubgroupTileRules {
   maxThreads: number;
 }
 
-/** Limits of the engine's device that tile choices depend on (defaults: WebGPU's minimums, for meta engines). */
+/** Limits of the engine's device that GEMM tile choices (matmul, conv) depend on (defaults for meta engines). */
 export function tileLimits(engine: Engine): { smem: number; maxThreads: number; sgSize: number } {
   const l = engine.gpu?.limits;
   return { smem: l?.maxComputeWorkgroupStorageSize ?? 16384, maxThreads: l?.maxComputeInvocationsPerWorkgroup ?? 256, sgSize: l?.subgroupMaxSize ?? 32 };

@@ -158,13 +158,29 @@ describe('conv2d', () => {
     await check(CASES.depthwise, 'f16', 'contiguous', 220);
   });
 
-  it('runs the tensor-core kernel on request (fragments emulated here): every gather, ragged tiles, groups, views, output slices', async () => {
+  /**
+   * Runs `body` with `engine` set to a view of the test engine with emulated 16x16x16 f16
+   * subgroup matrices (skipped without f16 and subgroups), then restores the engine and its
+   * kernel choices.
+   */
+  async function onEmulatedTensorCores(body: (emulated: ReturnType<typeof withEmulatedSubgroupMatrix>) => Promise<void>): Promise<void> {
     const real = await testEngine();
     if (!real.features.shaderF16 || !real.features.subgroups) return;
     const emulated = withEmulatedSubgroupMatrix(real, { M: 16, N: 16, K: 16 });
     engine = emulated.engine;
-    const sg = (c: Case, variant: string): Case => ({ ...c, variant });
     try {
+      await body(emulated);
+    } finally {
+      real.convKernels = 'simt';
+      real.convVariants = {};
+      emulated.release();
+      engine = real;
+    }
+  }
+
+  it('runs the tensor-core kernel on request (fragments emulated here): every gather, ragged tiles, groups, views, output slices', async () => {
+    const sg = (c: Case, variant: string): Case => ({ ...c, variant });
+    await onEmulatedTensorCores(async () => {
       await check(sg(CASES.odd3x3, 'sg'), 'f16', 'contiguous', 600); // the default tensor-core tiles: general scalar gather, Cout 7 of 16
       await check(sg(CASES.cin3, 'sg:2x1:1x1:16/1'), 'f16', 'permuted', 605); // one staging buffer
       await check(sg(CASES.tapAligned, 'sg:2x2:1x1:16'), 'f16', 'channel-slice', 610); // tap-aligned vec4 gather
@@ -172,20 +188,13 @@ describe('conv2d', () => {
       await check(sg(CASES.vecStride2, 'sg:2x1:1x1:16'), 'f16', 'contiguous', 630, 5); // general vec4 gather, output slice
       await check(sg(CASES.groups2vec, 'sg:2x1:1x1:32'), 'f16', 'contiguous', 640); // groups (grid z), depth 32 over K 72
       await check({ ...sg(CASES.stride2, 'sg'), weightDtype: 'f32' }, 'f16', 'contiguous', 650); // f32 weight rounded to f16 as it loads
-    } finally {
-      emulated.release();
-      engine = real;
-    }
+    });
   });
 
   it('runs f16 convolutions and their weight gradients on SIMT kernels by default and on the tensor cores when the engine asks for them', async () => {
-    const real = await testEngine();
-    if (!real.features.shaderF16 || !real.features.subgroups) return;
-    const emulated = withEmulatedSubgroupMatrix(real, { M: 16, N: 16, K: 16 });
-    engine = emulated.engine;
-    const kinds = () => emulated.ran.map((key) => key.split(':')[0]);
-    const [x, dy] = [[2, 9, 11, 16], [2, 9, 11, 24]].map((shape) => Tensor.fromHost(engine, randomData(shape.reduce((a, b) => a * b), 661), shape, 'f16', 'input'));
-    try {
+    await onEmulatedTensorCores(async (emulated) => {
+      const kinds = () => emulated.ran.map((key) => key.split(':')[0]);
+      const [x, dy] = [[2, 9, 11, 16], [2, 9, 11, 24]].map((shape) => Tensor.fromHost(engine, randomData(shape.reduce((a, b) => a * b), 661), shape, 'f16', 'input'));
       await check(CASES.tapAligned, 'f16', 'contiguous', 660);
       conv2dWeightGrad(dy, x, [24, 3, 3, 16], { padding: 1 }).dispose();
       expect(kinds()).toEqual([]);
@@ -194,39 +203,28 @@ describe('conv2d', () => {
       conv2dWeightGrad(dy, x, [24, 3, 3, 16], { padding: 1 }).dispose();
       await check(CASES.tapAligned, 'f32', 'contiguous', 663);
       expect(kinds()).toEqual(['conv2d-sgmat', 'conv2d-wgrad-sgmat']);
-    } finally {
       x.dispose();
       dy.dispose();
-      real.convKernels = 'simt';
-      emulated.release();
-      engine = real;
-    }
+    });
   });
 
   it('takes the kernel a variant table names for a shape, and the default for shapes it does not name', async () => {
-    const real = await testEngine();
-    if (!real.features.shaderF16 || !real.features.subgroups) return;
-    const emulated = withEmulatedSubgroupMatrix(real, { M: 16, N: 16, K: 16 });
     const [xs, ws, dys] = [[2, 9, 11, 16], [24, 3, 3, 16], [2, 9, 11, 24]];
     const wgradKey = (n: number) => convShapeKey('conv2dWeightGrad', 'f16', convGeometry([n, ...xs.slice(1)], ws, { padding: 1 }));
-    try {
-      emulated.engine.convKernels = 'tensor-cores';
-      emulated.engine.convVariants = { [wgradKey(2)]: 'simt', [wgradKey(3)]: 'sg:1x1:1x1:16' };
+    await onEmulatedTensorCores(async (emulated) => {
+      engine.convKernels = 'tensor-cores';
+      engine.convVariants = { [wgradKey(2)]: 'simt', [wgradKey(3)]: 'sg:1x1:1x1:16' };
       for (const n of [2, 3, 4]) {
-        const [x, dy] = [xs, dys].map((shape, i) => Tensor.fromHost(emulated.engine, randomData(n * shape.slice(1).reduce((a, b) => a * b), 670 + i), [n, ...shape.slice(1)], 'f16', 'input'));
+        const [x, dy] = [xs, dys].map((shape, i) => Tensor.fromHost(engine, randomData(n * shape.slice(1).reduce((a, b) => a * b), 670 + i), [n, ...shape.slice(1)], 'f16', 'input'));
         conv2dWeightGrad(dy, x, ws, { padding: 1 }).dispose();
         x.dispose();
         dy.dispose();
       }
-      // n = 2: SIMT, n = 3: the named tiles, n = 4: the default tiles (two subgroup columns).
+      // n = 2: SIMT, n = 3: the named tiles, n = 4: the default tiles (2 x 4 subgroups).
       expect(emulated.ran.map((key) => key.split(':').slice(0, 2).join(':'))).toEqual(['conv2d-wgrad-sgmat:16x16x16/32', 'conv2d-wgrad-sgmat:16x16x16/32']);
       expect(emulated.ran[0]).toContain(':1x1x1x1x16/');
       expect(emulated.ran[1]).not.toContain(':1x1x1x1x16/');
-    } finally {
-      real.convKernels = 'simt';
-      real.convVariants = {};
-      emulated.release();
-    }
+    });
   });
 
   it('gives the same bits on every run', async () => {
