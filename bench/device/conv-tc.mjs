@@ -24,6 +24,7 @@ import { fill } from '../../dist/src/kernels/copy.js';
 import { hostTensor } from '../../dist/src/kernels/host-tensor.js';
 import { subgroupFragment } from '../../dist/src/kernels/matmul.js';
 import { benchData, check, convCase, engine, finish, size, small, stored } from './kernel-check.mjs';
+import { tcCandidates, wgradCandidates } from './tile-candidates.mjs';
 
 const args = process.argv.slice(2);
 const arg = (name, dflt) => (args.includes(name) ? Number(args[args.indexOf(name) + 1]) : dflt);
@@ -87,36 +88,6 @@ const shapes = JSON.parse(readFileSync(new URL('../shapes/yolov8n-convs.json', i
 const reps = small ? 2 : 10;
 const n = small ? 1 : batch;
 const recorder = engine.recorder;
-
-/**
- * Tensor-core tiles for a conv GEMM with `across` 16-wide fragments of columns, reducing over `channels` per tap:
- * 8 subgroups (four lost on every layer of the first sweep, bench/RESULTS.md) in 1, 2 or 4 columns, 2 or 4 fragment
- * rows each; depth 16 as well where it makes the gather tap-aligned.
- */
-function tcCandidates(across, channels) {
-  const depths = channels % 32 && channels % 16 === 0 ? [32, 16] : [32];
-  return depths.flatMap((bk) => tcTiles(across, bk));
-}
-
-function tcTiles(across, bk) {
-  const cols = [[1, Math.min(across, 6)], [2, Math.min(Math.ceil(across / 2), 4)], [4, Math.min(Math.ceil(across / 4), 2)]];
-  const out = [];
-  for (const [sgCols, fragsN] of cols) {
-    const wide = sgCols * fragsN;
-    if (Math.ceil(across / wide) * wide > 1.34 * across) continue; // over a quarter of the columns past Cout
-    for (const fragsM of [2, 4]) out.push(`sg:${8 / sgCols}x${sgCols}:${fragsM}x${fragsN}:${bk}`);
-  }
-  return out;
-}
-
-/** Weight-gradient tiles: rows cover Cout (1 or 2 subgroup rows), 2 or 4 subgroup columns of 2 or 4 fragments. */
-function wgradCandidates(cout) {
-  const across = Math.ceil(cout / 16);
-  const rows = [[1, Math.min(across, 4)], [2, Math.min(Math.ceil(across / 2), 4)]];
-  const out = new Set();
-  for (const [sgRows, fragsM] of rows) for (const sgCols of [2, 4]) for (const fragsN of [2, 4]) if (sgRows * sgCols <= 8) out.add(`sg:${sgRows}x${sgCols}:${fragsM}x${fragsN}:32`);
-  return [...out];
-}
 
 /** With --cold, a buffer larger than any GPU's L2 that is filled before each timed run. */
 const flush = cold ? Tensor.empty(engine, [small ? 1 << 20 : 1 << 26], 'f32', 'workspace') : null;

@@ -166,9 +166,17 @@ export function formatStepBench(r: StepBenchResult): string {
     const p = r.profile;
     lines.push('', `one profiled step: ${p.totalMs.toFixed(1)} ms of GPU time in ${p.dispatches} dispatches`);
     lines.push(table(['kernel', 'dispatches', 'ms', 'share'], p.kernels.map((k) => [k.name, k.dispatches, k.ms.toFixed(2), `${(100 * k.share).toFixed(1)}%`])));
+    const shown = p.operations.slice(0, TOP_OPERATIONS);
+    if (shown.length > 0) {
+      lines.push('', `slowest convolutions by shape (${shown.length} of ${p.operations.length}; all in --json)`);
+      lines.push(table(['operation', 'dispatches', 'ms'], shown.map((o) => [o.tag, o.dispatches, o.ms.toFixed(2)])));
+    }
   }
   return lines.join('\n');
 }
+
+/** Tagged operations listed in the text report. */
+const TOP_OPERATIONS = 10;
 
 /** `bench step`: trains a model on random images with the surrogate loss; prints time, memory and the kernel profile. */
 export async function runBenchStep(o: BenchStepOptions): Promise<StepBenchResult> {

@@ -108,6 +108,8 @@ export class Engine {
   convKernels: ConvKernels = 'simt';
   /** See EngineOptions.convVariants. */
   convVariants: Readonly<Record<string, string>> = {};
+  /** Tag given to the timings of dispatches recorded inside `tagged` (profiling only). */
+  private profileTag: string | undefined;
 
   private constructor(
     readonly arena: Arena,
@@ -204,7 +206,21 @@ export class Engine {
   run(request: KernelRequest, slices: () => BufferSlice[], params: Uint32Array, groups: readonly number[]): void {
     if (this.isMeta) return;
     const kernel: CompiledKernel = this.cache!.kernel(request.key, request.name, request.build, request.bindings);
-    this.recorder!.dispatch(kernel, slices(), params, groups);
+    this.recorder!.dispatch(kernel, slices(), params, groups, this.profileTag);
+  }
+
+  /**
+   * Runs `record` with its dispatches tagged (outer tags win): a profile can then add up the
+   * time of one operation that spans several kernels, e.g. a convolution by shape.
+   */
+  tagged<T>(tag: string, record: () => T): T {
+    if (this.profileTag !== undefined) return record();
+    this.profileTag = tag;
+    try {
+      return record();
+    } finally {
+      this.profileTag = undefined;
+    }
   }
 
   /** Submits recorded work and waits for the GPU; surfaces device loss and real out-of-memory. */

@@ -14,8 +14,12 @@ const PROFILE_CAPACITY = 2048;
 
 export interface KernelTiming {
   name: string;
+  /** The operation the dispatch belongs to, where its caller tagged it (a convolution's shape key). */
+  tag?: string;
   ns: number;
 }
+
+type ProfiledDispatch = Omit<KernelTiming, 'ns'>;
 
 export interface RecorderCounters {
   dispatches: number;
@@ -39,7 +43,7 @@ export class Recorder {
   private readonly readPool = new Map<number, GPUBuffer[]>();
   readonly counters: RecorderCounters = { dispatches: 0, submits: 0, buffersCreated: 0 };
 
-  private profiling: { querySet: GPUQuerySet; resolve: GPUBuffer; names: string[] } | null = null;
+  private profiling: { querySet: GPUQuerySet; resolve: GPUBuffer; dispatches: ProfiledDispatch[] } | null = null;
   private readonly pendingTimings: Promise<KernelTiming[]>[] = [];
 
   constructor(
@@ -68,7 +72,7 @@ export class Recorder {
           size: PROFILE_CAPACITY * 16,
           usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC,
         }),
-        names: [],
+        dispatches: [],
       };
       this.counters.buffersCreated++;
     } else if (!on && this.profiling) {
@@ -78,7 +82,8 @@ export class Recorder {
     }
   }
 
-  dispatch(kernel: CompiledKernel, slices: readonly BufferSlice[], params: Uint32Array, groups: readonly number[]): void {
+  /** Records one dispatch; `tag` labels its timing while profiling. */
+  dispatch(kernel: CompiledKernel, slices: readonly BufferSlice[], params: Uint32Array, groups: readonly number[], tag?: string): void {
     if (params.length * 4 > PARAM_BLOCK_BYTES) throw new Error(`${kernel.name}: ${params.length} parameter words exceed one block`);
     if (slices.length !== kernel.storageBindings) {
       throw new Error(`${kernel.name}: ${slices.length} buffers bound, kernel declares ${kernel.storageBindings}`);
@@ -87,8 +92,8 @@ export class Recorder {
     const [x, y = 1, z = 1] = groups;
     if (x > limit || y > limit || z > limit) throw new Error(`${kernel.name}: workgroup grid ${groups} exceeds ${limit}`);
     if (x === 0 || y === 0 || z === 0) return;
-    if (this.blocks === PARAM_BLOCKS || (this.profiling && this.profiling.names.length === PROFILE_CAPACITY)) this.flush();
-    const pass = this.openPass(kernel.name);
+    if (this.blocks === PARAM_BLOCKS || (this.profiling && this.profiling.dispatches.length === PROFILE_CAPACITY)) this.flush();
+    const pass = this.openPass({ name: kernel.name, tag });
     this.staged.set(params, (this.blocks * PARAM_BLOCK_BYTES) / 4);
     const group = this.cache.bindGroup(kernel, this.paramSlice, slices);
     pass.setPipeline(kernel.pipeline);
@@ -106,15 +111,15 @@ export class Recorder {
     this.closePass();
     const encoder = this.encoder;
     this.encoder = null;
-    let timings: { names: string[]; read: GPUBuffer; bytes: number } | null = null;
-    if (this.profiling && this.profiling.names.length > 0) {
-      const names = this.profiling.names;
-      const bytes = names.length * 16;
-      encoder.resolveQuerySet(this.profiling.querySet, 0, names.length * 2, this.profiling.resolve, 0);
+    let timings: { dispatches: ProfiledDispatch[]; read: GPUBuffer; bytes: number } | null = null;
+    if (this.profiling && this.profiling.dispatches.length > 0) {
+      const dispatches = this.profiling.dispatches;
+      const bytes = dispatches.length * 16;
+      encoder.resolveQuerySet(this.profiling.querySet, 0, dispatches.length * 2, this.profiling.resolve, 0);
       const read = this.takeReadBuffer(bytes);
       encoder.copyBufferToBuffer(this.profiling.resolve, 0, read, 0, bytes);
-      timings = { names, read, bytes };
-      this.profiling.names = [];
+      timings = { dispatches, read, bytes };
+      this.profiling.dispatches = [];
     }
     if (this.blocks > 0) {
       this.gpu.device.queue.writeBuffer(this.paramBuffer, 0, this.staged.buffer, 0, this.blocks * PARAM_BLOCK_BYTES);
@@ -122,7 +127,7 @@ export class Recorder {
     }
     this.gpu.device.queue.submit([encoder.finish()]);
     this.counters.submits++;
-    if (timings) this.pendingTimings.push(this.readTimings(timings.names, timings.read, timings.bytes));
+    if (timings) this.pendingTimings.push(this.readTimings(timings.dispatches, timings.read, timings.bytes));
   }
 
   /** Encodes a buffer-to-buffer copy in order with the recorded dispatches. */
@@ -180,12 +185,12 @@ export class Recorder {
     return all;
   }
 
-  private async readTimings(names: string[], read: GPUBuffer, bytes: number): Promise<KernelTiming[]> {
+  private async readTimings(dispatches: ProfiledDispatch[], read: GPUBuffer, bytes: number): Promise<KernelTiming[]> {
     await read.mapAsync(GPUMapMode.READ, 0, bytes);
     const stamps = new BigUint64Array(read.getMappedRange(0, bytes).slice(0));
     read.unmap();
     this.giveReadBuffer(read);
-    return names.map((name, i) => ({ name, ns: Number(stamps[2 * i + 1] - stamps[2 * i]) }));
+    return dispatches.map((d, i) => ({ ...d, ns: Number(stamps[2 * i + 1] - stamps[2 * i]) }));
   }
 
   private ensureEncoder(): GPUCommandEncoder {
@@ -193,12 +198,12 @@ export class Recorder {
     return this.encoder;
   }
 
-  private openPass(name: string): GPUComputePassEncoder {
+  private openPass(dispatch: ProfiledDispatch): GPUComputePassEncoder {
     if (this.pass) return this.pass;
     const encoder = this.ensureEncoder();
     if (this.profiling) {
-      const i = this.profiling.names.length;
-      this.profiling.names.push(name);
+      const i = this.profiling.dispatches.length;
+      this.profiling.dispatches.push(dispatch);
       this.pass = encoder.beginComputePass({
         timestampWrites: {
           querySet: this.profiling.querySet,

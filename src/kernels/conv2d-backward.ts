@@ -1,7 +1,7 @@
 import type { Category } from '../gpu/arena.js';
 import type { DType } from '../gpu/dtype.js';
 import { Tensor } from '../gpu/tensor.js';
-import { tableVariant } from './conv-variants.js';
+import { convShapeKey, tableVariant } from './conv-variants.js';
 import { conv2dWithGeometry, convGeometry, type Conv2dOptions, type ConvGeometry } from './conv2d.js';
 import { PHASE_WEIGHT_WG, phaseWeightWgsl, weightGradKey, weightGradWgsl, weightGradWorkgroupBytes, type WeightGradTiles } from './conv2d-backward.wgsl.js';
 import { WGRAD_STAGE_AXES, weightGradSubgroupKey, weightGradSubgroupWgsl, type WeightGradSubgroupKernel } from './conv2d-wgrad-subgroup.wgsl.js';
@@ -43,9 +43,16 @@ export function conv2dInputGrad(dy: Tensor, weight: Tensor, inputShape: readonly
   const engine = dy.engine;
   const dtype = options.dtype ?? dy.dtype;
   const dx = Tensor.empty(engine, inputShape, dtype, options.category ?? 'activations');
+  const variant = options.variant ?? tableVariant(engine, 'conv2dInputGrad', dy.dtype, g);
+  engine.tagged(convShapeKey('conv2dInputGrad', dy.dtype, g), () => recordInputGrad(dy, weight, dx, g, variant));
+  return dx;
+}
+
+/** The dispatches of `conv2dInputGrad`: one stride-1 conv per stride phase of dx. */
+function recordInputGrad(dy: Tensor, weight: Tensor, dx: Tensor, g: ConvGeometry, variant: string | undefined): void {
+  const engine = dy.engine;
   const cg = g.cin / g.groups;
   const coutG = g.cout / g.groups;
-  const variant = options.variant ?? tableVariant(engine, 'conv2dInputGrad', dy.dtype, g);
   for (let rh = 0; rh < Math.min(g.sh, g.h); rh++) {
     for (let rw = 0; rw < Math.min(g.sw, g.w); rw++) {
       const th = phaseTaps(rh, g.kh, g.sh, g.ph);
@@ -68,7 +75,6 @@ export function conv2dInputGrad(dy: Tensor, weight: Tensor, inputShape: readonly
       phase.dispose();
     }
   }
-  return dx;
 }
 
 /** Threads the weight gradient aims to launch (splitting the pixel reduction): enough to fill a large GPU. */
@@ -180,6 +186,11 @@ export function conv2dWeightGrad(dy: Tensor, x: Tensor, weightShape: readonly nu
   const g = convGeometry(x.shape, weightShape, options);
   if (dy.shape.join() !== [g.n, g.ho, g.wo, g.cout].join()) throw new Error(`conv2dWeightGrad: dy [${dy.shape}] does not match the output [${g.n},${g.ho},${g.wo},${g.cout}]`);
   if (dy.storage === x.storage) throw new Error('conv2dWeightGrad: dy and x must not share a storage');
+  return dy.engine.tagged(convShapeKey('conv2dWeightGrad', dy.dtype, g), () => recordWeightGrad(dy, x, weightShape, g, options));
+}
+
+/** The dispatches of `conv2dWeightGrad`: the split GEMM, then the sum of its partials. */
+function recordWeightGrad(dy: Tensor, x: Tensor, weightShape: readonly number[], g: ConvGeometry, options: WeightGradOptions): Tensor {
   const engine = dy.engine;
   const m = g.cout / g.groups;
   const n = g.kh * g.kw * (g.cin / g.groups);

@@ -1,7 +1,7 @@
 import type { Category } from '../gpu/arena.js';
 import type { DType } from '../gpu/dtype.js';
 import { Tensor } from '../gpu/tensor.js';
-import { tableVariant } from './conv-variants.js';
+import { convShapeKey, tableVariant } from './conv-variants.js';
 import {
   convGemmKey,
   convGemmWgsl,
@@ -256,7 +256,8 @@ export function conv2d(x: Tensor, weight: Tensor, options: Conv2dOptions = {}): 
   const depthwise = g.groups > 1 && g.groups === g.cin && g.groups === g.cout;
   const out = options.out ?? Tensor.empty(engine, outShape, options.outDtype ?? x.dtype, options.category ?? 'activations');
   try {
-    record(g, x, weight, out, { ...options, variant: options.variant ?? tableVariant(engine, 'conv2d', x.dtype, g) }, depthwise);
+    const variant = options.variant ?? tableVariant(engine, 'conv2d', x.dtype, g);
+    engine.tagged(convShapeKey('conv2d', x.dtype, g), () => record(g, x, weight, out, { ...options, variant }, depthwise));
   } catch (e) {
     if (out !== options.out) out.dispose();
     throw e;

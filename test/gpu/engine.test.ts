@@ -146,4 +146,27 @@ describe('Engine', () => {
     t.dispose();
     u.dispose();
   });
+
+  it('tags the timings of dispatches recorded inside tagged (the outer tag wins)', async () => {
+    engine = await testEngine();
+    if (!engine.features.timestampQuery) return;
+    engine.setProfiling(true);
+    const t = Tensor.empty(engine, [64], 'f32', 'other');
+    fill(t, 1);
+    const inner = engine.tagged('outer', () => {
+      fill(t, 2);
+      return engine.tagged('inner', () => copy(t, 'other', 'f16'));
+    });
+    fill(t, 3);
+    const timings = await engine.kernelTimings();
+    engine.setProfiling(false);
+    expect(timings.map((x) => [x.name, x.tag])).toEqual([
+      ['fill:f32', undefined],
+      ['fill:f32', 'outer'],
+      ['copy:f32->f16', 'outer'],
+      ['fill:f32', undefined],
+    ]);
+    t.dispose();
+    inner.dispose();
+  });
 });

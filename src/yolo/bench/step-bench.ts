@@ -63,8 +63,19 @@ export interface StepBenchResult {
   loss: number;
   /** Steps whose f16 gradients overflowed (skipped by the optimizer). */
   skipped: number;
-  /** GPU time of one profiled step by kernel, largest first; null without timestamp queries. */
-  profile: { totalMs: number; dispatches: number; kernels: KernelShare[] } | null;
+  /**
+   * GPU time of one profiled step by kernel, largest first, and by tagged operation (each
+   * convolution, forward and both gradients, by shape key; all of them); null without
+   * timestamp queries.
+   */
+  profile: { totalMs: number; dispatches: number; kernels: KernelShare[]; operations: OperationTime[] } | null;
+}
+
+/** GPU time of the dispatches of one tagged operation (a convolution shape key) in one step. */
+export interface OperationTime {
+  tag: string;
+  ms: number;
+  dispatches: number;
 }
 
 /** The surrogate loss; each output and its square are released as soon as the next op holds what backward needs. */
@@ -161,12 +172,18 @@ async function profileStep(engine: Engine, step: () => Promise<void>, top: numbe
   try {
     await step();
     const byName = new Map<string, { ms: number; dispatches: number }>();
-    for (const t of await engine.kernelTimings()) {
-      const e = byName.get(t.name) ?? { ms: 0, dispatches: 0 };
-      e.ms += t.ns / 1e6;
+    const byTag = new Map<string, { ms: number; dispatches: number }>();
+    const add = (map: Map<string, { ms: number; dispatches: number }>, key: string, ns: number) => {
+      const e = map.get(key) ?? { ms: 0, dispatches: 0 };
+      e.ms += ns / 1e6;
       e.dispatches++;
-      byName.set(t.name, e);
+      map.set(key, e);
+    };
+    for (const t of await engine.kernelTimings()) {
+      add(byName, t.name, t.ns);
+      if (t.tag !== undefined) add(byTag, t.tag, t.ns);
     }
+    const operations = [...byTag].map(([tag, e]) => ({ tag, ...e })).sort((a, b) => b.ms - a.ms);
     const all = [...byName].map(([name, e]) => ({ name, ...e })).sort((a, b) => b.ms - a.ms);
     const totalMs = all.reduce((s, k) => s + k.ms, 0);
     const dispatches = all.reduce((s, k) => s + k.dispatches, 0);
@@ -174,7 +191,7 @@ async function profileStep(engine: Engine, step: () => Promise<void>, top: numbe
     const rest = all.slice(top);
     const kernels = all.slice(0, top).map(share);
     if (rest.length > 0) kernels.push(share({ name: `other (${rest.length} kernels)`, ms: rest.reduce((s, k) => s + k.ms, 0), dispatches: rest.reduce((s, k) => s + k.dispatches, 0) }));
-    return { totalMs, dispatches, kernels };
+    return { totalMs, dispatches, kernels, operations };
   } finally {
     engine.setProfiling(false);
   }

@@ -46,6 +46,16 @@ describe('benchStep', () => {
     expect(p.kernels.reduce((s, k) => s + k.share, 0)).toBeCloseTo(1, 9);
     expect(p.kernels.reduce((s, k) => s + k.dispatches, 0)).toBe(p.dispatches);
     expect(p.kernels.map((k) => k.name)).toContain('conv2d');
+    // every convolution's dispatches are timed under its shape key, forward and both gradients
+    const tags = p.operations.map((o) => o.tag);
+    expect(tags).toContain('conv2d:f32:2x64x64x3>16:k3x3:s2x2:p1x1:g1');
+    expect(tags).toContain('conv2dWeightGrad:f32:2x64x64x3>16:k3x3:s2x2:p1x1:g1');
+    expect(tags).not.toContain('conv2dInputGrad:f32:2x64x64x3>16:k3x3:s2x2:p1x1:g1'); // the image needs no gradient
+    expect(tags).toContain('conv2dInputGrad:f32:2x32x32x16>32:k3x3:s2x2:p1x1:g1');
+    for (const t of tags) expect(t).toMatch(/^conv2d(InputGrad|WeightGrad)?:f32:/);
+    const convDispatches = p.kernels.filter((k) => k.name.startsWith('conv2d')).reduce((s, k) => s + k.dispatches, 0);
+    expect(p.operations.reduce((s, o) => s + o.dispatches, 0)).toBeGreaterThanOrEqual(convDispatches);
+    expect(p.operations.reduce((s, o) => s + o.ms, 0)).toBeLessThanOrEqual(p.totalMs);
 
     const recomputed = await run('all');
     expect(recomputed.loss).toBe(plain.loss); // same init, data and kernels: bit-identical training
