@@ -3,8 +3,8 @@
 # yolov8n at 640, batch 16 and 64, f32 and f16 (PyTorch: f32 and AMP + channels_last), plus f32 b64 with
 # every layer checkpointed. Full JSON under $OUT; a short table last.
 # Usage (device tool): carry .gl .device dist; command: bash bench/device/step.sh ["f16 64 none" ...]
-# (arguments: the rows to run, "precision batch checkpoint [conv-kernels]" each, conv kernels simt or
-# tensor-cores (default simt); default rows: all five; TORCH_MODES=amp times PyTorch's AMP only)
+# (arguments: the rows to run, "precision batch checkpoint [conv-kernels]" each, conv kernels tensor-cores
+# (the default) or simt; default rows: all five; TORCH_MODES=amp times PyTorch's AMP only)
 set -euo pipefail
 source bench/device/setup.sh
 nvidia-smi --query-gpu=clocks.sm,power.draw --format=csv,noheader
@@ -12,7 +12,7 @@ python3 bench/torch/step.py --modes "${TORCH_MODES:-f32,amp}" --out "$OUT/torch-
 [ $# -gt 0 ] || set -- "f32 16 none" "f32 64 none" "f16 16 none" "f16 64 none" "f32 64 all"
 for run in "$@"; do
   set -- $run
-  kernels=${4:-simt}
+  kernels=${4:-tensor-cores}
   name="step-$1-b$2-$3-$kernels"
   node dist/bin/yolo-wgpu.js bench step --model yolov8n.yaml --imgsz 640 --precision "$1" --batch "$2" --checkpoint "$3" \
     --conv-kernels "$kernels" --steps 10 --json > "$OUT/$name.json" 2> "$OUT/$name.log" || echo "bench step $run failed: see $name.log"
@@ -34,7 +34,7 @@ for f in sorted(glob.glob(os.path.join(out, "step-*.json"))):
     except ValueError:
         continue  # that run failed (its .log says why)
     ref = t.get(("f32" if r["precision"] == "f32" else "amp", r["batch"]))
-    name = f"{r['precision']} b{r['batch']}" + (" ckpt" if r["checkpoint"] == "all" else "") + (" tc" if kernels == "tensor-cores" else "")
+    name = f"{r['precision']} b{r['batch']}" + (" ckpt" if r["checkpoint"] == "all" else "") + (" simt" if kernels == "simt" else "")
     cols = f"{name:<18}{r['msPerStep']:>9.1f}{r['peakBytes'] / GB:>9.2f}{r['imagesPerSec']:>8.0f}"
     if ref:
         cols += f"{ref['ms_per_step']:>10.1f}{ref['max_memory_allocated'] / GB:>10.2f}{ref['ms_per_step'] / r['msPerStep']:>11.2f}"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Issue 4's f16 target in one call, tiles tuned inside the training step: bench step yolov8n f16 b64 at 640 with
-# SIMT convolutions (the default) and on the tensor cores with their default tiles, each profiled per convolution
-# shape; then one short profiled step per tile candidate table (step-tables.mjs candidates: every shape's i-th
+# SIMT convolutions only and with the default kernels (tensor cores where tensorCoresPay), each profiled per
+# convolution shape; then one short profiled step per tile candidate table (step-tables.mjs candidates: every shape's i-th
 # candidate), while TUNE_SECONDS last; the fastest variant per shape becomes a table, timed in a full step; then
 # PyTorch AMP + channels_last b64 (bench/torch/step.py). Tables last.
 # Usage (device tool): carry .gl .device dist; command: bash bench/device/tc-step.sh [TUNE_SECONDS (default 240)]
@@ -12,24 +12,24 @@ step() { # name, steps, extra options
   timeout 120 node dist/bin/yolo-wgpu.js bench step --model yolov8n.yaml --imgsz 640 --precision f16 --batch 64 \
     --steps "$2" --warmup 2 "${@:3}" --json > "$OUT/step-$1.json" 2> /tmp/step-$1.log || { tail -5 /tmp/step-$1.log; rm -f "$OUT/step-$1.json"; }
 }
-step simt 8
-step tc 8 --conv-kernels tensor-cores
+step simt 8 --conv-kernels simt
+step default 8
 mkdir -p /tmp/cand
 count=$(node bench/device/step-tables.mjs candidates "$OUT/step-simt.json" /tmp/cand) || count=0
 start=$SECONDS
 for i in $(seq 1 "$count"); do
   [ $((SECONDS - start)) -lt "$tune" ] || { echo "tuning stopped after $((i - 1)) of $count candidate tables"; break; }
-  step "cand-$i" 1 --conv-kernels tensor-cores --conv-variants "/tmp/cand/cand-$i.json"
+  step "cand-$i" 1 --conv-variants "/tmp/cand/cand-$i.json"
   [ -e "$OUT/step-cand-$i.json" ] && mv "$OUT/step-cand-$i.json" /tmp/cand/step-$i.json
 done
-node bench/device/step-tables.mjs best "$OUT/variants.json" "$OUT/step-simt.json" "$OUT/step-tc.json" /tmp/cand/step-*.json | tee "$OUT/tuning.txt"
-step tuned 8 --conv-kernels tensor-cores --conv-variants "$OUT/variants.json"
+node bench/device/step-tables.mjs best "$OUT/variants.json" "$OUT/step-simt.json" "$OUT/step-default.json" /tmp/cand/step-*.json | tee "$OUT/tuning.txt"
+step tuned 8 --conv-variants "$OUT/variants.json"
 timeout 90 python3 bench/torch/step.py --batches 64 --modes amp --out "$OUT/torch-step.jsonl" > /tmp/torch.txt 2>&1 || tail -5 /tmp/torch.txt
 python3 - "$OUT" <<'PY'
 import json, os, sys
 out = sys.argv[1]
 print(f"\n{'yolov8n f16 b64 640':<22}{'ms/step':>9}{'GPU ms':>8}{'peak GB':>9}  top kernels (ms)")
-for name in ("tuned", "tc", "simt"):
+for name in ("tuned", "default", "simt"):
     try:
         r = json.load(open(os.path.join(out, f"step-{name}.json")))
     except (OSError, ValueError):

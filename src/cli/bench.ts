@@ -6,6 +6,7 @@ import type { DType } from '../gpu/dtype.js';
 import { Engine } from '../gpu/engine.js';
 import { benchConv } from '../kernels/bench/conv-bench.js';
 import { benchMatmul } from '../kernels/bench/matmul-bench.js';
+import { checkConvVariantTable } from '../kernels/conv-variant-check.js';
 import { readConvVariantTable } from '../kernels/conv-variants.js';
 import { matmulPath } from '../kernels/matmul.js';
 import { packageRoot } from '../package-root.js';
@@ -195,6 +196,7 @@ export async function runBenchStep(o: BenchStepOptions): Promise<StepBenchResult
   const engine = await Engine.open({ device: o.device, convKernels, convVariants });
   try {
     if (options.precision === 'f16' && !engine.features.shaderF16) throw new UserError('--precision f16 needs the shader-f16 feature, which this adapter lacks');
+    if (convVariants) checkConvVariantTable(engine, convVariants, o.convVariants!);
     const r = await benchStep(engine, { ...options, log: (line) => process.stderr.write(`${line}\n`) });
     if (o.json) printJson({ adapter: engine.gpu!.adapter, convKernels, convVariants: o.convVariants ?? null, ...r });
     else process.stdout.write(`${formatStepBench(r)}\n`);
@@ -229,7 +231,7 @@ export function registerBenchCommand(program: Command): void {
     .option('--checkpoint <policy>', 'none, or all: recompute every layer before the head in backward', 'none')
     .option('--steps <n>', 'timed steps (the median is reported)', '10')
     .option('--warmup <n>', 'untimed steps first', '3')
-    .option('--conv-kernels <k>', 'simt, or tensor-cores: f16 convolutions on subgroup matrices where the device has them', 'simt')
+    .option('--conv-kernels <k>', 'tensor-cores: f16 convolutions on subgroup matrices where the device has them and the shape gains; simt: never', 'tensor-cores')
     .option('--conv-variants <file>', 'JSON table of convolution kernel variants by shape (bench/device/conv-tc.mjs --variants writes one)')
     .option('--json', 'print a JSON document only')
     .option('--device <name>', 'adapter name')

@@ -10,9 +10,11 @@ import '../kernels/copy.js';
 const DEFAULT_SEGMENT_BYTES = 256 * 2 ** 20;
 
 /**
- * Which kernels f16 convolutions run on: `simt` the CUDA-core kernels (the default: in a
- * whole yolov8n training step on an H100 they measured faster than the tensor-core kernels
- * so far, bench/RESULTS.md), `tensor-cores` subgroup matrices where the device has them.
+ * Which kernels f16 convolutions run on: `tensor-cores` (the default) subgroup matrices
+ * where the device has them and the shape is worth it (`tensorCoresPay`: not for layers of
+ * 16 channels or narrow pointwise convs), the SIMT kernels elsewhere; `simt` the SIMT kernels
+ * only. In the yolov8n f16 batch-64 training step on an H100 the default ran 1.4x faster
+ * than SIMT only (bench/RESULTS.md, ninth call).
  */
 export type ConvKernels = 'simt' | 'tensor-cores';
 
@@ -105,7 +107,7 @@ class SegmentBuffers implements SegmentBacking {
 export class Engine {
   private bufferIds = 0;
   /** See ConvKernels. */
-  convKernels: ConvKernels = 'simt';
+  convKernels: ConvKernels = 'tensor-cores';
   /** See EngineOptions.convVariants. */
   convVariants: Readonly<Record<string, string>> = {};
   /** Tag given to the timings of dispatches recorded inside `tagged` (profiling only). */
@@ -136,7 +138,7 @@ export class Engine {
     });
     engine = new Engine(arena, gpu.features, gpu, cache, null, segments);
     (engine as { recorder: Recorder | null }).recorder = new Recorder(gpu, cache, nextId);
-    engine.convKernels = options.convKernels ?? 'simt';
+    engine.convKernels = options.convKernels ?? 'tensor-cores';
     engine.convVariants = options.convVariants ?? {};
     return engine;
   }
@@ -150,7 +152,7 @@ export class Engine {
       budgetBytes: options.budgetBytes ?? null,
     });
     const engine = new Engine(arena, device.features, null, null, null, null);
-    engine.convKernels = options.convKernels ?? 'simt';
+    engine.convKernels = options.convKernels ?? 'tensor-cores';
     engine.convVariants = options.convVariants ?? {};
     return engine;
   }

@@ -1,5 +1,6 @@
 import type { Category } from '../gpu/arena.js';
 import type { DType } from '../gpu/dtype.js';
+import type { Engine } from '../gpu/engine.js';
 import { Tensor } from '../gpu/tensor.js';
 import { convShapeKey, tableVariant } from './conv-variants.js';
 import { conv2dWithGeometry, convGeometry, type Conv2dOptions, type ConvGeometry } from './conv2d.js';
@@ -9,7 +10,7 @@ import { fill } from './copy.js';
 import { grid1d, launch, Params } from './launch.js';
 import { subgroupFragment } from './matmul.js';
 import { subgroupBlock, type SubgroupTiles } from './matmul-subgroup.wgsl.js';
-import { fitSubgroupTiles, parseSubgroupVariant, tileLimits, withinThreadLimit, type SubgroupTileRules } from './subgroup-tiles.js';
+import { fitSubgroupTiles, parseSubgroupVariant, tensorCoresPay, tileLimits, withinThreadLimit, type SubgroupTileRules } from './subgroup-tiles.js';
 import { registerTileThreads } from './register-tile.wgsl.js';
 import { reduce } from './reduce.js';
 
@@ -153,26 +154,30 @@ type WeightGradChoice = { path: 'simt'; tiles: WeightGradTiles; threads: number 
 
 /**
  * The weight gradient's kernel: f16 dy and x run on the tensor cores with their default
- * tiles where the device has f16 subgroup matrices and the engine asks for them
- * (`convKernels: 'tensor-cores'`), everything else on the SIMT kernel with its default
- * tiles. A variant (the option, else the engine's table for this shape) forces one:
+ * tiles where the device has f16 subgroup matrices, the engine asks for them
+ * (`convKernels: 'tensor-cores'`, the default) and the channels make them pay
+ * (`tensorCoresPay`), everything else on the SIMT kernel with its default tiles. A variant (the option, else the engine's table for this shape) forces one:
  * `sg` / `sg:...` the tensor cores, `simt` / `BMxBN:TMxTN:BK[/1|/2]` the SIMT kernel.
  */
-function chooseWeightGrad(dy: Tensor, x: Tensor, m: number, n: number, vec: boolean, variant: string | undefined): WeightGradChoice {
-  const engine = dy.engine;
+function chooseWeightGrad(engine: Engine, dtypes: readonly [DType, DType], m: number, n: number, taps: number, vec: boolean, variant: string | undefined): WeightGradChoice {
   const { smem, maxThreads, sgSize } = tileLimits(engine);
-  const frag = dy.dtype === 'f16' && x.dtype === 'f16' ? subgroupFragment(engine) : null;
+  const frag = dtypes.every((d) => d === 'f16') ? subgroupFragment(engine) : null;
   const rules = weightGradSubgroupRules(smem, maxThreads);
   const subgroup = (tiles: SubgroupTiles): WeightGradChoice => ({ path: 'subgroup-matrix', tiles, threads: subgroupBlock(tiles).threads });
   const defaultTiles = () => fitSubgroupTiles(withinThreadLimit(weightGradSubgroupTiles(m, frag!, sgSize), maxThreads), rules);
   if (variant?.startsWith('sg')) {
-    if (!frag) throw new Error(`conv2dWeightGrad: variant "${variant}" needs f16 dy and x on a device with f16 subgroup matrices (${dy.dtype}, ${x.dtype})`);
+    if (!frag) throw new Error(`conv2dWeightGrad: variant "${variant}" needs f16 dy and x on a device with f16 subgroup matrices (${dtypes.join(', ')})`);
     return subgroup(variant === 'sg' ? defaultTiles() : parseSubgroupVariant(variant, frag, sgSize, rules));
   }
-  if (!variant && frag && engine.convKernels === 'tensor-cores') return subgroup(defaultTiles());
+  if (!variant && frag && engine.convKernels === 'tensor-cores' && tensorCoresPay(m, n / taps, taps)) return subgroup(defaultTiles());
   const tiles = variant && variant !== 'simt' ? parseWeightGradSimtVariant(variant, vec) : weightGradTiles(m, n, vec);
   if (weightGradWorkgroupBytes(tiles) > smem) throw new Error(`conv2dWeightGrad: variant "${variant}" needs more than the device's ${smem} bytes of workgroup memory`);
   return { path: 'simt', tiles, threads: registerTileThreads(tiles) };
+}
+
+/** Throws the error conv2dWeightGrad would give for `variant` on this engine with `dtype` dy and x. */
+export function checkWeightGradVariant(engine: Engine, dtype: DType, variant: string): void {
+  chooseWeightGrad(engine, [dtype, dtype], 1, 1, 1, false, variant);
 }
 
 /**
@@ -198,7 +203,7 @@ function recordWeightGrad(dy: Tensor, x: Tensor, weightShape: readonly number[],
   const cg = g.cin / g.groups;
   const aligned = (t: Tensor) => t.strides[3] === 1 && [t.offset, t.strides[0], t.strides[1], t.strides[2]].every((v) => v % 4 === 0);
   const vec = m % 4 === 0 && cg % 4 === 0 && aligned(dy) && aligned(x);
-  const kernel = chooseWeightGrad(dy, x, m, n, vec, options.variant ?? tableVariant(engine, 'conv2dWeightGrad', dy.dtype, g));
+  const kernel = chooseWeightGrad(engine, [dy.dtype, x.dtype], m, n, g.kh * g.kw, vec, options.variant ?? tableVariant(engine, 'conv2dWeightGrad', dy.dtype, g));
   const { bm, bn } = kernel.path === 'simt' ? kernel.tiles : subgroupBlock(kernel.tiles);
   const { bk } = kernel.tiles;
   const threads = kernel.threads;

@@ -1,5 +1,6 @@
 import type { Category } from '../gpu/arena.js';
 import type { DType } from '../gpu/dtype.js';
+import type { Engine } from '../gpu/engine.js';
 import { Tensor } from '../gpu/tensor.js';
 import { convShapeKey, tableVariant } from './conv-variants.js';
 import {
@@ -21,7 +22,7 @@ import { tileGrid } from './matmul-common.wgsl.js';
 import { registerTileThreads } from './register-tile.wgsl.js';
 import { subgroupFragment } from './matmul.js';
 import { subgroupBlock, type SubgroupTiles } from './matmul-subgroup.wgsl.js';
-import { fitSubgroupTiles, parseSubgroupVariant, tileLimits, withinThreadLimit, type SubgroupTileRules } from './subgroup-tiles.js';
+import { fitSubgroupTiles, parseSubgroupVariant, tensorCoresPay, tileLimits, withinThreadLimit, type SubgroupTileRules } from './subgroup-tiles.js';
 
 export interface Conv2dOptions {
   stride?: number | [number, number];
@@ -278,24 +279,30 @@ type GemmChoice = { path: 'simt'; tiles: ConvTiles } | { path: 'subgroup-matrix'
 
 /**
  * The GEMM kernel of a (non-depthwise) conv: an f16 input runs on the tensor cores where the
- * device has f16 subgroup matrices (an f32 weight is rounded to f16 as its tiles load) and
- * the engine asks for them (`convKernels: 'tensor-cores'`), everything else on the SIMT
- * kernel. A variant (the option, else the engine's table for this shape) forces one:
+ * device has f16 subgroup matrices (an f32 weight is rounded to f16 as its tiles load),
+ * the engine asks for them (`convKernels: 'tensor-cores'`, the default) and the channels
+ * make them pay (`tensorCoresPay`), everything else on the SIMT kernel. A variant (the option, else the engine's table for this shape) forces one:
  * `sg` / `sg:...` the tensor cores, `simt` / `BMxBN:...` the SIMT kernel.
  */
-function chooseGemm(x: Tensor, m: number, n: number, k: number, slices: number, variant: string | undefined): GemmChoice {
-  const engine = x.engine;
+function chooseGemm(engine: Engine, dtype: DType, m: number, n: number, k: number, taps: number, slices: number, variant: string | undefined): GemmChoice {
   const { smem, maxThreads, sgSize } = tileLimits(engine);
   const rules = convSubgroupRules(smem, maxThreads);
-  const frag = x.dtype === 'f16' ? subgroupFragment(engine) : null;
+  const frag = dtype === 'f16' ? subgroupFragment(engine) : null;
   if (variant === 'sg' || variant?.startsWith('sg:')) {
-    if (!frag) throw new Error(`conv2d: variant "${variant}" needs an f16 input on a device with f16 subgroup matrices (input ${x.dtype})`);
+    if (!frag) throw new Error(`conv2d: variant "${variant}" needs an f16 input on a device with f16 subgroup matrices (input ${dtype})`);
     const tiles = variant === 'sg' ? chooseConvSubgroupTiles(m, n, slices, frag, sgSize, rules) : parseSubgroupVariant(variant, frag, sgSize, rules);
     return { path: 'subgroup-matrix', tiles };
   }
   if (variant && variant !== 'simt') return { path: 'simt', tiles: parseConvVariant(variant, smem) };
-  if (!variant && frag && engine.convKernels === 'tensor-cores') return { path: 'subgroup-matrix', tiles: chooseConvSubgroupTiles(m, n, slices, frag, sgSize, rules) };
+  if (!variant && frag && engine.convKernels === 'tensor-cores' && tensorCoresPay(n, k / taps, taps)) {
+    return { path: 'subgroup-matrix', tiles: chooseConvSubgroupTiles(m, n, slices, frag, sgSize, rules) };
+  }
   return { path: 'simt', tiles: chooseConvTiles(m, n, k, slices, smem) };
+}
+
+/** Throws the error conv2d (or its input gradient) would give for `variant` on this engine with `dtype` inputs. */
+export function checkConvVariant(engine: Engine, dtype: DType, variant: string): void {
+  chooseGemm(engine, dtype, 1, 1, 1, 1, 1, variant);
 }
 
 /** Records the dispatch of a validated conv. */
@@ -307,7 +314,7 @@ function record(g: ConvGeometry, x: Tensor, weight: Tensor, out: Tensor, options
   const coutG = g.cout / g.groups;
   const m = g.n * g.ho * g.wo;
   const k = g.kh * g.kw * cg;
-  const gemm = depthwise ? null : chooseGemm(x, m, coutG, k, g.groups, options.variant);
+  const gemm = depthwise ? null : chooseGemm(engine, x.dtype, m, coutG, k, g.kh * g.kw, g.groups, options.variant);
   const xVec = depthwise ? vec4Channels(lx, g.cin) && vec4Channels(ly, g.cout) : vec4Channels(lx, cg);
   const yVec = depthwise ? xVec : vec4Channels(ly, coutG);
   const operands: Operand[] = [

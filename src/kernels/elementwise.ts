@@ -245,7 +245,7 @@ export function elementwise(expr: string, inputs: readonly (Tensor | number)[], 
   const signature = inputs.map((x) => (typeof x === 'number' ? 's' : `${x.dtype}@${bindingOf(x)}${isChannelVector(x) ? 'c' : ''}`)).join(',');
   const key = `ew:${path}:${expr}:${signature}->${out.dtype}@${bindingOf(out)}`;
   const build = () => elementwiseWgsl(expr, inputs, out, bound, bindingOf, path, isChannelVector);
-  launch(engine, { key, name: `elementwise ${expr}`, build }, bound, params, grid1d(engine, path === 'strided' ? n : n / 4, WG));
+  launch(engine, { key, name: `elementwise ${expr} (${path})`, build }, bound, params, grid1d(engine, path === 'strided' ? n : n / 4, WG));
   return out;
 }
 

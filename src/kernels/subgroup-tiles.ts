@@ -38,6 +38,18 @@ export function withinThreadLimit(t: SubgroupTiles, maxThreads: number): Subgrou
   return { ...t, sgRows, sgCols };
 }
 
+/**
+ * Whether the tensor cores are worth it for a convolution GEMM of `outChannels` x
+ * `inChannels` per tap over `taps` taps: not where either side has 16 channels or fewer
+ * (yolov8n's stem with 3, its 16-channel layers at 160x160) nor for a pointwise conv with
+ * at most 48 channels on both sides. In the yolov8n f16 batch-64 training step on an H100
+ * (bench/RESULTS.md, ninth call) the SIMT kernels ran those 1.1-10x faster than the
+ * tensor-core defaults, and everything else 1.1-2.5x slower.
+ */
+export function tensorCoresPay(outChannels: number, inChannels: number, taps: number): boolean {
+  return outChannels > 16 && inChannels > 16 && !(taps === 1 && Math.max(outChannels, inChannels) <= 48);
+}
+
 const bytes = (t: SubgroupTiles, rules: SubgroupTileRules) => subgroupWorkgroupBytes(t, rules.axes);
 
 /**

@@ -5,6 +5,9 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { UserError } from '../../src/errors.js';
 import { convGeometry } from '../../src/kernels/conv2d.js';
 import { convShapeKey, readConvVariantTable } from '../../src/kernels/conv-variants.js';
+import { checkConvVariantTable } from '../../src/kernels/conv-variant-check.js';
+import { testEngine } from '../helpers/gpu.js';
+import { withEmulatedSubgroupMatrix } from '../helpers/subgroup-matrix-emulation.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'conv-variants-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -36,5 +39,25 @@ describe('convolution variant tables', () => {
     const path = tableFile(name, text);
     expect(() => readConvVariantTable(path)).toThrow(UserError);
     expect(() => readConvVariantTable(path)).toThrow(`${path}: ${message}`);
+  });
+
+  it('checks a table against the device before a run: the source, key and why, for tiles it cannot run', async () => {
+    const real = await testEngine();
+    const fwd = 'conv2d:f16:2x9x9x8>8:k3x3:s1x1:p1x1:g1';
+    const wgrad = 'conv2dWeightGrad:f16:2x9x9x8>8:k3x3:s1x1:p1x1:g1';
+    const check = (engine: typeof real, table: Record<string, string>) => () => checkConvVariantTable(engine, table, 'tuned.json');
+    expect(check(real, { [fwd]: 'simt', [wgrad]: '64x64:4x4:16' })).not.toThrow();
+    expect(check(real, { [fwd]: 'sg:4x2:4x4:32' })).toThrow(UserError);
+    expect(check(real, { [fwd]: 'sg:4x2:4x4:32' })).toThrow(`tuned.json: "${fwd}" -> "sg:4x2:4x4:32": conv2d: variant "sg:4x2:4x4:32" needs an f16 input on a device with f16 subgroup matrices`);
+    expect(check(real, { [wgrad]: '24x64:4x4:16' })).toThrow(`tuned.json: "${wgrad}" -> "24x64:4x4:16": conv2dWeightGrad: variant "24x64:4x4:16" has an unsupported tile`);
+    if (!real.features.shaderF16 || !real.features.subgroups) return;
+    const emulated = withEmulatedSubgroupMatrix(real, { M: 16, N: 16, K: 16 });
+    try {
+      expect(check(emulated.engine, { [fwd]: 'sg:2x2:4x2:32', [wgrad]: 'sg:2x4:2x2:32', [key]: 'sg' })).not.toThrow();
+      expect(check(emulated.engine, { [fwd]: 'sg:4x4:1x1:32' })).toThrow(`"${fwd}" -> "sg:4x4:1x1:32": conv2d: variant "sg:4x4:1x1:32": 1 to 8 subgroups`);
+      expect(check(emulated.engine, { [wgrad]: 'sg:2x4:8x8:32/2' })).toThrow(/conv2dWeightGrad: variant "sg:2x4:8x8:32\/2": needs \d+ bytes of workgroup memory/);
+    } finally {
+      emulated.release();
+    }
   });
 });

@@ -167,12 +167,13 @@ describe('conv2d', () => {
     const real = await testEngine();
     if (!real.features.shaderF16 || !real.features.subgroups) return;
     const emulated = withEmulatedSubgroupMatrix(real, { M: 16, N: 16, K: 16 });
+    const { convKernels, convVariants } = real;
     engine = emulated.engine;
     try {
       await body(emulated);
     } finally {
-      real.convKernels = 'simt';
-      real.convVariants = {};
+      real.convKernels = convKernels;
+      real.convVariants = convVariants;
       emulated.release();
       engine = real;
     }
@@ -191,28 +192,36 @@ describe('conv2d', () => {
     });
   });
 
-  it('runs f16 convolutions and their weight gradients on SIMT kernels by default and on the tensor cores when the engine asks for them', async () => {
+  it('runs f16 convolutions and their weight gradients on the tensor cores by default where the channels make them pay, never with convKernels simt', async () => {
     await onEmulatedTensorCores(async (emulated) => {
-      const kinds = () => emulated.ran.map((key) => key.split(':')[0]);
-      const [x, dy] = [[2, 9, 11, 16], [2, 9, 11, 24]].map((shape) => Tensor.fromHost(engine, randomData(shape.reduce((a, b) => a * b), 661), shape, 'f16', 'input'));
-      await check(CASES.tapAligned, 'f16', 'contiguous', 660);
-      conv2dWeightGrad(dy, x, [24, 3, 3, 16], { padding: 1 }).dispose();
-      expect(kinds()).toEqual([]);
-      engine.convKernels = 'tensor-cores';
-      await check(CASES.tapAligned, 'f16', 'contiguous', 662);
-      conv2dWeightGrad(dy, x, [24, 3, 3, 16], { padding: 1 }).dispose();
-      await check(CASES.tapAligned, 'f32', 'contiguous', 663);
+      const kinds = () => emulated.ran.splice(0).map((key) => key.split(':')[0]);
+      const wide: Case = { ...CASES.tapAligned, cin: 32 }; // 32 -> 24 channels, 3x3
+      const [x, dy] = [[2, 9, 11, 32], [2, 9, 11, 24]].map((shape) => Tensor.fromHost(engine, randomData(shape.reduce((a, b) => a * b), 661), shape, 'f16', 'input'));
+      const wgrad = () => conv2dWeightGrad(dy, x, [24, 3, 3, 32], { padding: 1 }).dispose();
+      expect(engine.convKernels).toBe('tensor-cores');
+      await check(wide, 'f16', 'contiguous', 660);
+      wgrad();
+      await check(wide, 'f32', 'contiguous', 661); // f32 inputs never
       expect(kinds()).toEqual(['conv2d-sgmat', 'conv2d-wgrad-sgmat']);
+      // 16 input channels, a pointwise conv of 32 -> 32: SIMT; pointwise 32 -> 64: tensor cores (tensorCoresPay)
+      await check(CASES.tapAligned, 'f16', 'contiguous', 662);
+      await check({ ...CASES.pointwiseWide, cin: 32, cout: 32 }, 'f16', 'contiguous', 663);
+      expect(kinds()).toEqual([]);
+      await check({ ...CASES.pointwiseWide, cin: 32, cout: 64 }, 'f16', 'contiguous', 664);
+      expect(kinds()).toEqual(['conv2d-sgmat']);
+      engine.convKernels = 'simt';
+      await check(wide, 'f16', 'contiguous', 665);
+      wgrad();
+      expect(kinds()).toEqual([]);
       x.dispose();
       dy.dispose();
     });
   });
 
   it('takes the kernel a variant table names for a shape, and the default for shapes it does not name', async () => {
-    const [xs, ws, dys] = [[2, 9, 11, 16], [24, 3, 3, 16], [2, 9, 11, 24]];
+    const [xs, ws, dys] = [[2, 9, 11, 32], [24, 3, 3, 32], [2, 9, 11, 24]];
     const wgradKey = (n: number) => convShapeKey('conv2dWeightGrad', 'f16', convGeometry([n, ...xs.slice(1)], ws, { padding: 1 }));
     await onEmulatedTensorCores(async (emulated) => {
-      engine.convKernels = 'tensor-cores';
       engine.convVariants = { [wgradKey(2)]: 'simt', [wgradKey(3)]: 'sg:1x1:1x1:16' };
       for (const n of [2, 3, 4]) {
         const [x, dy] = [xs, dys].map((shape, i) => Tensor.fromHost(engine, randomData(n * shape.slice(1).reduce((a, b) => a * b), 670 + i), [n, ...shape.slice(1)], 'f16', 'input'));
