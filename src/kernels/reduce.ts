@@ -32,10 +32,10 @@ export interface ReduceOptions {
 
 /**
  * Per state kind: the WGSL state S a thread accumulates, push of one value (at reduced
- * index r), merge of two states (associative; the tree applies it in a fixed order), and
+ * index r) and of four (r, r + TY, r + 2 TY, r + 3 TY), merge of two states (associative; the tree applies it in a fixed order), and
  * its u32 words in the partials workspace. 'best' carries the index, so ties resolve to
  * the first index and +-inf inputs need no sentinel; min runs as max of -x. 'moments' is
- * Welford per thread and Chan's formula to merge.
+ * Welford per thread (four values merged at a time) and Chan's formula to merge.
  */
 function stateWgsl(kind: StateKind): { wgsl: string; finish: string; words: number } {
   if (kind === 'sum') {
@@ -45,6 +45,7 @@ function stateWgsl(kind: StateKind): { wgsl: string; finish: string; words: numb
 struct S { v: f32 }
 fn init() -> S { return S(0.0); }
 fn push(s: S, v: f32, r: u32) -> S { return S(s.v + v); }
+fn push4(s: S, v: vec4<f32>, r: u32) -> S { return S(s.v + v.x + v.y + v.z + v.w); }
 fn merge(a: S, b: S) -> S { return S(a.v + b.v); }
 fn toWords(s: S, w: u32) -> u32 { return bitcast<u32>(s.v); }
 fn fromWords(w: array<u32, 3>) -> S { return S(bitcast<f32>(w[0])); }`,
@@ -62,6 +63,12 @@ fn push(s: S, v: f32, r: u32) -> S {
   let d = v - s.m;
   let m = s.m + d / n;
   return S(n, m, s.q + d * (v - m));
+}
+/** Four values as one state (their mean and squared deviations) merged in: one division per four values. */
+fn push4(s: S, v: vec4<f32>, r: u32) -> S {
+  let m = (v.x + v.y + v.z + v.w) * 0.25;
+  let d = v - vec4<f32>(m);
+  return merge(s, S(4.0, m, dot(d, d)));
 }
 fn merge(a: S, b: S) -> S {
   if (b.n == 0.0) { return a; }
@@ -87,6 +94,7 @@ fn push(s: S, x: f32, r: u32) -> S {
   if (s.i == EMPTY || v > s.v) { return S(v, r); }
   return s;
 }
+fn push4(s: S, v: vec4<f32>, r: u32) -> S { return push(push(push(push(s, v.x, r), v.y, r + TY), v.z, r + 2u * TY), v.w, r + 3u * TY); }
 fn merge(a: S, b: S) -> S {
   if (b.i == EMPTY) { return a; }
   if (a.i == EMPTY || b.v > a.v || (b.v == a.v && b.i < a.i)) { return b; }
@@ -124,8 +132,9 @@ interface Pass {
  */
 function reduceWgsl(p: Pass): string {
   const { wgsl: state, finish, words } = stateWgsl(p.state);
-  // Values: four loads in flight per thread before they are pushed in order (the same
-  // order, hence the same bits, as a plain loop), so long runs are not latency-bound.
+  // Values: four loads in flight per thread before they are pushed together (push4: for
+  // moments one merge of their own mean and deviations, a division per four values), so
+  // long runs are not latency-bound.
   const accumulate =
     p.src === 'states'
       ? `for (var r = begin + lid.y; r < end; r += TY) {
@@ -140,7 +149,7 @@ function reduceWgsl(p: Pass): string {
       let v1 = f32(src[srcAt(o, r + TY)]);
       let v2 = f32(src[srcAt(o, r + 2u * TY)]);
       let v3 = f32(src[srcAt(o, r + 3u * TY)]);
-      s = push(push(push(push(s, v0, r), v1, r + TY), v2, r + 2u * TY), v3, r + 3u * TY);
+      s = push4(s, vec4<f32>(v0, v1, v2, v3), r);
     }
     for (; r < end; r += TY) { s = push(s, f32(src[srcAt(o, r)]), r); }`;
   const write =
