@@ -10,9 +10,10 @@ describe('BatchNorm backward kernels', () => {
 
   it('gu (g, or g silu\'(x scale + shift)) and its per-channel sums, one chunk and many, f32 and f16', async () => {
     engine = await testEngine();
-    for (const [rows, c] of [[7, 5], [1000, 37]]) {
+    // C 5 and 37: one channel per thread; 8 and 36: four (vec4), 2 and 9 quads (narrow layers fill the rows)
+    for (const [rows, c] of [[7, 5], [1000, 37], [9, 8], [1000, 36]]) {
       for (const dtype of floatDtypes(engine)) {
-        for (const silu of [false, true]) {
+        for (const [silu, layout] of [[false, 'contiguous'], [true, 'contiguous'], [false, 'permuted'], [true, 'slice']] as const) {
           const gd = asStored(randomData(rows * c, rows), dtype);
           const xd = asStored(randomData(rows * c, rows + 1, -2, 3), dtype);
           const md = randomData(c, rows + 2);
@@ -21,7 +22,8 @@ describe('BatchNorm backward kernels', () => {
           const wide = new Float32Array(rows * (c + 3)).fill(1e4);
           for (let r = 0; r < rows; r++) wide.set(gd.subarray(r * c, (r + 1) * c), r * (c + 3) + 1);
           const gWide = Tensor.fromHost(engine, wide, [rows, c + 3], dtype, 'other');
-          const g = silu ? gWide.slice(1, 1, 1 + c) : tensorWithLayout(engine, gd, [rows, c], dtype, 'permuted');
+          // contiguous (vec4 where C allows), a slice at channel 1 or transposed (one channel per thread)
+          const g = layout === 'slice' ? gWide.slice(1, 1, 1 + c) : tensorWithLayout(engine, gd, [rows, c], dtype, layout);
           gWide.dispose();
           const x = Tensor.fromHost(engine, xd, [rows, c], dtype, 'other');
           const mean = Tensor.fromHost(engine, md, [c], 'f32', 'other');
@@ -43,7 +45,7 @@ describe('BatchNorm backward kernels', () => {
           try {
             expectClose(await sums.read(), ref, 1e-5, 1e-4 * Math.sqrt(rows));
           } catch (e) {
-            throw new Error(`${rows}x${c} ${dtype} silu ${silu}: ${(e as Error).message}`);
+            throw new Error(`${rows}x${c} ${dtype} silu ${silu} ${layout}: ${(e as Error).message}`);
           }
           for (const t of [g, x, mean, affine, gu, sums]) t.dispose();
         }
@@ -51,10 +53,9 @@ describe('BatchNorm backward kernels', () => {
     }
   });
 
-  it('applies dx = gu a + x b + d in place, gu in f32 and f16', async () => {
+  it('applies dx = gu a + x b + d in place, gu in f32 and f16, one channel per thread or four', async () => {
     engine = await testEngine();
-    const [rows, c] = [13, 6];
-    for (const dtype of floatDtypes(engine)) {
+    for (const [rows, c] of [[13, 6], [13, 12]]) for (const dtype of floatDtypes(engine)) {
       const gd = asStored(randomData(rows * c, 1), dtype);
       const xd = randomData(rows * c, 2);
       const cd = randomData(3 * c, 3);
