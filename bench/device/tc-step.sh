@@ -10,7 +10,7 @@ source bench/device/setup.sh
 tune=${1:-240}
 step() { # name, steps, extra options
   timeout 120 node dist/bin/yolo-wgpu.js bench step --model yolov8n.yaml --imgsz 640 --precision f16 --batch 64 \
-    --steps "$2" --warmup 2 "${@:3}" --json > "$OUT/step-$1.json" 2> /tmp/step-$1.log || { tail -5 /tmp/step-$1.log; rm -f "$OUT/step-$1.json"; }
+    --steps "$2" --warmup 2 --top 40 "${@:3}" --json > "$OUT/step-$1.json" 2> /tmp/step-$1.log || { tail -5 /tmp/step-$1.log; rm -f "$OUT/step-$1.json"; }
 }
 step simt 8 --conv-kernels simt
 step default 8

@@ -143,6 +143,7 @@ export interface BenchStepOptions {
   checkpoint: string;
   steps: string;
   warmup: string;
+  top: string;
   convKernels: string;
   convVariants?: string;
   json?: boolean;
@@ -189,6 +190,7 @@ export async function runBenchStep(o: BenchStepOptions): Promise<StepBenchResult
     checkpoint: choice(o.checkpoint, '--checkpoint', ['none', 'all'] as const),
     steps: positiveInt(o.steps, '--steps'),
     warmup: positiveInt(o.warmup, '--warmup'),
+    top: positiveInt(o.top, '--top'),
   };
   if (options.imgsz % 32 !== 0) throw new UserError(`--imgsz must be a multiple of 32 (the model's largest stride), got ${options.imgsz}`);
   const convKernels = choice(o.convKernels, '--conv-kernels', ['simt', 'tensor-cores'] as const);
@@ -231,6 +233,7 @@ export function registerBenchCommand(program: Command): void {
     .option('--checkpoint <policy>', 'none, or all: recompute every layer before the head in backward', 'none')
     .option('--steps <n>', 'timed steps (the median is reported)', '10')
     .option('--warmup <n>', 'untimed steps first', '3')
+    .option('--top <n>', 'kernels listed in the profile (the rest summed as other)', '12')
     .option('--conv-kernels <k>', 'tensor-cores: f16 convolutions on subgroup matrices where the device has them and the shape gains; simt: never', 'tensor-cores')
     .option('--conv-variants <file>', 'JSON table of convolution kernel variants by shape (bench/device/conv-tc.mjs --variants writes one)')
     .option('--json', 'print a JSON document only')

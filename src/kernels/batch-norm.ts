@@ -2,7 +2,7 @@ import type { Category } from '../gpu/arena.js';
 import { Tensor } from '../gpu/tensor.js';
 import { copy } from './copy.js';
 import { HELPERS_WGSL } from './elementwise.js';
-import { distinctBindings, enables, grid1d, launch, linearIndexWgsl, Params } from './launch.js';
+import { distinctBindings, enables, grid1d, launch, linearIndexWgsl, Params, rowStrides } from './launch.js';
 import { reduce } from './reduce.js';
 
 /**
@@ -27,21 +27,6 @@ const MIN_ROWS_PER_THREAD = 16;
 /** WGSL type of `lanes` consecutive channels of a `scalar`. */
 const lanesOf = (lanes: 1 | 4, scalar: string) => (lanes === 4 ? `vec4<${scalar}>` : scalar);
 
-/** Pixel and channel strides of a [..., C] view whose pixels are evenly spaced (e.g. a channel slice of a concat buffer), else null. */
-function rowStrides(t: Tensor, channels: number): { row: number; channel: number } | null {
-  const r = t.rank;
-  if (t.shape[r - 1] !== channels) throw new Error(`batchNormGradSums: expected [..., ${channels}] data, got [${t.shape}]`);
-  let pixel: number | null = null;
-  let span = 1;
-  for (let i = r - 2; i >= 0; i--) {
-    if (t.shape[i] === 1) continue;
-    if (pixel === null) [pixel, span] = [t.strides[i], t.shape[i]];
-    else if (t.strides[i] !== span * pixel) return null;
-    else span *= t.shape[i];
-  }
-  return { row: pixel ?? 0, channel: t.strides[r - 1] };
-}
-
 function checkRows(op: string, t: Tensor, channels: number): void {
   if (!t.isContiguous() || t.shape[t.rank - 1] !== channels) throw new Error(`${op}: expected contiguous [..., ${channels}] data, got [${t.shape}]`);
 }
@@ -56,7 +41,8 @@ function checkRows(op: string, t: Tensor, channels: number): void {
 export function batchNormGradSums(g: Tensor, x: Tensor, mean: Tensor, gu: Tensor, siluAffine: Tensor | null, category: Category = 'activations'): Tensor {
   const c = mean.size;
   for (const t of [x, gu]) checkRows('batchNormGradSums', t, c);
-  const gRows = rowStrides(g, c);
+  if (g.shape[g.rank - 1] !== c) throw new Error(`batchNormGradSums: expected [..., ${c}] data, got [${g.shape}]`);
+  const gRows = rowStrides(g);
   if (!gRows) {
     // g's pixels are not evenly spaced: one contiguous copy.
     const dense = copy(g, 'activations');

@@ -10,7 +10,7 @@ import { fill } from './copy.js';
 import { grid1d, launch, Params } from './launch.js';
 import { subgroupFragment } from './matmul.js';
 import { subgroupBlock, type SubgroupTiles } from './matmul-subgroup.wgsl.js';
-import { fitSubgroupTiles, parseSubgroupVariant, tensorCoresPay, tileLimits, withinThreadLimit, type SubgroupTileRules } from './subgroup-tiles.js';
+import { firstFitting, parseSubgroupVariant, tensorCoresPay, tileLimits, type SubgroupTileRules } from './subgroup-tiles.js';
 import { registerTileThreads } from './register-tile.wgsl.js';
 import { reduce } from './reduce.js';
 
@@ -123,15 +123,15 @@ export interface WeightGradOptions extends ConvShape {
 /**
  * Tensor-core tiles of the weight gradient: eight subgroups (2 rows x 4 columns, 256
  * threads; one row when Cout/groups fits one fragment), each 1, 2 or 4 fragment rows as
- * Cout/groups needs (up to 128 rows per tile) and 2 fragment columns, 4 with 4 rows.
- * Depth 32, double-buffered. The fastest tiles of the per-layer sweep of yolov8n at batch 64
- * on an H100 (bench/device/conv-tc.mjs, bench/RESULTS.md).
+ * Cout/groups needs (up to 128 rows per tile) and 2 fragment columns. Depth 32,
+ * double-buffered. From the per-layer sweep and the per-shape tuning inside the yolov8n f16
+ * batch-64 training step on an H100 (bench/RESULTS.md, eighth and tenth calls).
  */
 function weightGradSubgroupTiles(m: number, frag: SubgroupTiles['frag'], sgSize: number): SubgroupTiles {
   const across = Math.ceil(m / frag.m);
   const sgRows = across === 1 ? 1 : 2;
   const fragsM = across <= 2 ? 1 : across <= 4 ? 2 : 4;
-  return { frag, sgSize, sgRows, sgCols: 4, fragsM, fragsN: fragsM === 4 ? 4 : 2, bk: 32, buffers: 2 };
+  return { frag, sgSize, sgRows, sgCols: 4, fragsM, fragsN: 2, bk: 32, buffers: 2 };
 }
 
 /** Both tiles split into whole rows of vec4 chunks over the threads (the gathers' `chunkRowStep`). */
@@ -164,7 +164,10 @@ function chooseWeightGrad(engine: Engine, dtypes: readonly [DType, DType], m: nu
   const frag = dtypes.every((d) => d === 'f16') ? subgroupFragment(engine) : null;
   const rules = weightGradSubgroupRules(smem, maxThreads);
   const subgroup = (tiles: SubgroupTiles): WeightGradChoice => ({ path: 'subgroup-matrix', tiles, threads: subgroupBlock(tiles).threads });
-  const defaultTiles = () => fitSubgroupTiles(withinThreadLimit(weightGradSubgroupTiles(m, frag!, sgSize), maxThreads), rules);
+  const defaultTiles = () => {
+    const tiles = weightGradSubgroupTiles(m, frag!, sgSize);
+    return firstFitting([tiles, { ...tiles, fragsM: Math.min(tiles.fragsM, 2) }, { ...tiles, fragsM: 1, fragsN: 1 }], rules);
+  };
   if (variant?.startsWith('sg')) {
     if (!frag) throw new Error(`conv2dWeightGrad: variant "${variant}" needs f16 dy and x on a device with f16 subgroup matrices (${dtypes.join(', ')})`);
     return subgroup(variant === 'sg' ? defaultTiles() : parseSubgroupVariant(variant, frag, sgSize, rules));

@@ -22,7 +22,7 @@ import { tileGrid } from './matmul-common.wgsl.js';
 import { registerTileThreads } from './register-tile.wgsl.js';
 import { subgroupFragment } from './matmul.js';
 import { subgroupBlock, type SubgroupTiles } from './matmul-subgroup.wgsl.js';
-import { fitSubgroupTiles, parseSubgroupVariant, tensorCoresPay, tileLimits, withinThreadLimit, type SubgroupTileRules } from './subgroup-tiles.js';
+import { firstFitting, parseSubgroupVariant, tensorCoresPay, tileLimits, withinThreadLimit, type SubgroupTileRules } from './subgroup-tiles.js';
 
 export interface Conv2dOptions {
   stride?: number | [number, number];
@@ -122,20 +122,23 @@ export function chooseConvTiles(m: number, n: number, k: number, slices: number,
 }
 
 /**
- * Tensor-core tiles: eight subgroups (4 rows x 2 columns, 256 threads), each 4 fragment
- * rows by up to 4 fragment columns, so the N tile covers up to 128 output channels and the
- * M tile 256 pixels; 2 fragment rows when the grid would leave a large GPU half idle.
- * Depth 32, double-buffered when it fits the workgroup memory (else depth 16, else one
- * buffer). From the per-layer tile sweep of yolov8n at batch 64 on an H100
- * (bench/device/conv-tc.mjs, bench/RESULTS.md): eight subgroups beat four on every layer
- * swept, and these tiles were the fastest or within 10-30% of it.
+ * Tensor-core tiles, from the per-shape tuning inside the yolov8n f16 batch-64 training step
+ * on an H100 (bench/device/tc-step.sh, bench/RESULTS.md, tenth call): eight subgroups (256
+ * threads). For 32, 64 or 96 output channels (an even number of fragments up to 6, so the
+ * B tile splits into whole vec4 chunks over the threads) they are stacked along the pixels,
+ * each 2 fragment rows by every output channel (256 pixels x Cout); other layers take 4 x 2 subgroups of 4 x up to 4 fragments (256 x 128), with 2 fragment rows when
+ * the grid would leave a large GPU half idle. Depth 32, double-buffered when it fits the
+ * workgroup memory (else depth 16, else one buffer).
  */
 function chooseConvSubgroupTiles(m: number, n: number, slices: number, frag: SubgroupTiles['frag'], sgSize: number, rules: SubgroupTileRules): SubgroupTiles {
-  const fragsN = Math.min(4, Math.ceil(n / frag.n / 2));
-  const tiles = withinThreadLimit({ frag, sgSize, sgRows: 4, sgCols: 2, fragsM: 4, fragsN, bk: 32, buffers: 2 }, rules.maxThreads);
-  const { bm, bn } = subgroupBlock(tiles);
-  if (Math.ceil(m / bm) * Math.ceil(n / bn) * slices < TARGET_GROUPS) tiles.fragsM = 2;
-  return fitSubgroupTiles(tiles, rules);
+  const across = Math.ceil(n / frag.n);
+  const base = { frag, sgSize, bk: 32, buffers: 2 as const };
+  const stacked = across % 2 === 0 && across <= 6 ? [{ ...base, sgRows: 8, sgCols: 1, fragsM: 2, fragsN: across }] : [];
+  const wide = { ...base, sgRows: 4, sgCols: 2, fragsM: 4, fragsN: Math.min(4, Math.ceil(across / 2)) };
+  const { bm, bn } = subgroupBlock(withinThreadLimit(wide, rules.maxThreads));
+  if (Math.ceil(m / bm) * Math.ceil(n / bn) * slices < TARGET_GROUPS) wide.fragsM = 2;
+  // Smaller workgroup memories (32 KiB) fall back to fewer fragments.
+  return firstFitting([...stacked, wide, { ...wide, fragsM: 2 }, { ...wide, fragsM: 2, fragsN: 1 }], rules);
 }
 
 /** Every thread moves whole vec4 chunks of both tiles. */

@@ -1,7 +1,7 @@
 import type { Category } from '../gpu/arena.js';
 import type { DType } from '../gpu/dtype.js';
 import { Tensor } from '../gpu/tensor.js';
-import { broadcastShapes, distinctBindings, enables, grid1d, launch, linearIndexWgsl, MAX_RANK, Params } from './launch.js';
+import { broadcastShapes, distinctBindings, enables, grid1d, launch, linearIndexWgsl, MAX_RANK, Params, rowStrides } from './launch.js';
 import { MAX_OPERANDS, STRIDED_WGSL, stridedParams } from './strided.js';
 
 const WG = 256;
@@ -178,7 +178,7 @@ function coalesce(shape: readonly number[], operands: readonly Tensor[]): { shap
   return { shape: outShape, strides: outStrides };
 }
 
-type Path = 'vec4' | 'channels' | 'strided';
+type Path = 'vec4' | 'rows' | 'strided';
 
 /**
  * The one elementwise kernel: `expr` (a WGSL f32 expression over x0, x1, ... in `inputs`
@@ -186,9 +186,10 @@ type Path = 'vec4' | 'channels' | 'strided';
  * scalars. Three code paths, chosen from the layouts only:
  *  - vec4: every tensor contiguous with the output's shape, sizes and offsets multiples
  *    of 4: 4 elements per thread through vec4 loads/stores, no index arithmetic;
- *  - channels: the same, except that some inputs are per-channel vectors [C] broadcast
- *    along the last axis (C a multiple of 4): BatchNorm's affine and its gradient; the
- *    vector's vec4 is the element's channel quad, one remainder per 4 elements;
+ *  - rows: [rows, C] data (C a multiple of 4) whose operands are each evenly spaced rows of
+ *    unit-stride channels (whole tensors, or channel slices of a concat buffer) or a
+ *    per-channel vector [C] broadcast along the rows (BatchNorm's affine): 4 channels per
+ *    thread through vec4 loads/stores, one division per 4 elements (row pitch 0 for a vector);
  *  - strided: anything else. Axes are merged first, so contiguous operands become one
  *    axis (no division at all) and [N,H,W,C] + [C] becomes [N*H*W, C] (one division).
  */
@@ -222,9 +223,14 @@ export function elementwise(expr: string, inputs: readonly (Tensor | number)[], 
   const channels = shape.length > 0 ? shape[shape.length - 1] : 1;
   const whole = (t: Tensor) => t.shape.join() === shape.join() && t.isContiguous() && t.offset % 4 === 0;
   const perChannel = (t: Tensor) => t !== out && t.size === channels && t.shape[t.rank - 1] === channels && (channels === 1 || t.strides[t.rank - 1] === 1) && t.offset % 4 === 0;
+  /** Row pitch (elements) of an operand the rows path can read with vec4 loads: 0 for a per-channel vector. */
+  const pitch = (t: Tensor): number | null => {
+    if (perChannel(t)) return 0;
+    const rows = t.shape.join() === shape.join() && t.offset % 4 === 0 ? rowStrides(t) : null;
+    return rows && rows.channel === 1 && rows.row % 4 === 0 ? rows.row : null;
+  };
   const vec4 = n % 4 === 0 && operands.every(whole);
-  const path: Path = vec4 ? 'vec4' : n % 4 === 0 && channels % 4 === 0 && operands.every((t) => whole(t) || perChannel(t)) ? 'channels' : 'strided';
-  const isChannelVector = (t: Tensor) => path === 'channels' && !whole(t);
+  const path: Path = vec4 ? 'vec4' : n % 4 === 0 && channels % 4 === 0 && operands.every((t) => pitch(t) !== null) ? 'rows' : 'strided';
   const scalars = inputs.filter((x): x is number => typeof x === 'number');
   let params: Params;
   if (path === 'strided') {
@@ -233,18 +239,19 @@ export function elementwise(expr: string, inputs: readonly (Tensor | number)[], 
     params = stridedParams(merged.shape, views, scalars);
     for (const v of views) v.dispose();
   } else {
-    const offsets = operands.map((t) => t.offset / 4);
+    const padded = (values: number[]) => [...values, ...new Array<number>(MAX_OPERANDS - values.length).fill(0)];
     params = new Params()
       .u32(n / 4, channels / 4)
       .align4()
-      .u32(...offsets, ...new Array<number>(MAX_OPERANDS - offsets.length).fill(0))
-      .f32(...[...scalars, 0, 0, 0, 0].slice(0, 4));
+      .u32(...padded(operands.map((t) => t.offset / 4)))
+      .f32(...[...scalars, 0, 0, 0, 0].slice(0, 4))
+      .u32(...padded(operands.map((t) => (path === 'rows' ? pitch(t)! / 4 : 0))));
   }
   if (n === 0) return out;
 
-  const signature = inputs.map((x) => (typeof x === 'number' ? 's' : `${x.dtype}@${bindingOf(x)}${isChannelVector(x) ? 'c' : ''}`)).join(',');
+  const signature = inputs.map((x) => (typeof x === 'number' ? 's' : `${x.dtype}@${bindingOf(x)}`)).join(',');
   const key = `ew:${path}:${expr}:${signature}->${out.dtype}@${bindingOf(out)}`;
-  const build = () => elementwiseWgsl(expr, inputs, out, bound, bindingOf, path, isChannelVector);
+  const build = () => elementwiseWgsl(expr, inputs, out, bound, bindingOf, path);
   launch(engine, { key, name: `elementwise ${expr} (${path})`, build }, bound, params, grid1d(engine, path === 'strided' ? n : n / 4, WG));
   return out;
 }
@@ -273,7 +280,6 @@ function elementwiseWgsl(
   bound: readonly Tensor[],
   bindingOf: (t: Tensor) => number,
   path: Path,
-  isChannelVector: (t: Tensor) => boolean,
 ): string {
   const swz = ['x', 'y', 'z', 'w'];
   const vec = path !== 'strided';
@@ -288,21 +294,22 @@ function elementwiseWgsl(
     const o = swz[operand++];
     const b = bindingOf(x);
     if (!vec) return `f32(buf${b}[o.${o}])`;
-    loads.push(`let v${i} = buf${b}[P.offsets.${o} + ${isChannelVector(x) ? 'i % P.quads' : 'i'}];`);
+    loads.push(`let v${i} = buf${b}[P.offsets.${o} + ${path === 'rows' ? `row * P.pitches.${o} + q` : 'i'}];`);
     return `f32(v${i}[c])`;
   });
   const call = `op(${argOf.join(', ')})`;
   const ob = bindingOf(out);
   const T = out.dtype;
   const header = vec
-    ? `struct Params { n: u32, quads: u32, offsets: vec4<u32>, scalars: vec4<f32> }
+    ? `struct Params { n: u32, quads: u32, offsets: vec4<u32>, scalars: vec4<f32>, pitches: vec4<u32> }
 @group(0) @binding(0) var<uniform> P: Params;`
     : `${STRIDED_WGSL}${OFFSETS_AT_WGSL}`;
   const body = vec
-    ? `${loads.join('\n  ')}
+    ? `${path === 'rows' ? 'let row = i / P.quads; let q = i - row * P.quads;' : ''}
+  ${loads.join('\n  ')}
   var r: vec4<${T}>;
   for (var c = 0u; c < 4u; c++) { r[c] = ${T}(${call}); }
-  buf${ob}[P.offsets.x + i] = r;`
+  buf${ob}[P.offsets.x + ${path === 'rows' ? 'row * P.pitches.x + q' : 'i'}] = r;`
     : `let o = offsetsAt(i);
   buf${ob}[o.x] = ${T}(${call});`;
   return /* wgsl */ `${enables(...bound.map((t) => t.dtype))}

@@ -141,3 +141,21 @@ export function broadcastShapes(...shapes: (readonly number[])[]): number[] {
   }
   return out;
 }
+
+/**
+ * Row and channel strides of a [..., C] view whose rows (all axes but the last) are evenly
+ * spaced, e.g. a channel slice of an NHWC concat buffer: [N*H*W, C] with the buffer's row
+ * pitch; null where the rows do not merge into one axis. A single row has pitch 0.
+ */
+export function rowStrides(t: Tensor): { row: number; channel: number } | null {
+  const r = t.rank;
+  let pixel: number | null = null;
+  let span = 1;
+  for (let i = r - 2; i >= 0; i--) {
+    if (t.shape[i] === 1) continue;
+    if (pixel === null) [pixel, span] = [t.strides[i], t.shape[i]];
+    else if (t.strides[i] !== span * pixel) return null;
+    else span *= t.shape[i];
+  }
+  return { row: pixel ?? 0, channel: t.strides[r - 1] };
+}

@@ -6,7 +6,7 @@ import { launch, Params } from './launch.js';
 import { tileGrid, type OperandPlan } from './matmul-common.wgsl.js';
 import { simtKey, simtWgsl, simtWorkgroupBytes, type SimtKernel, type SimtTiles } from './matmul-simt.wgsl.js';
 import { subgroupBlock, subgroupKey, subgroupWgsl, subgroupWorkgroupBytes, type SubgroupKernel, type SubgroupTiles } from './matmul-subgroup.wgsl.js';
-import { tileLimits } from './subgroup-tiles.js';
+import { tileLimits, withinThreadLimit } from './subgroup-tiles.js';
 
 export type MatmulPath = 'simt' | 'subgroup-matrix';
 
@@ -133,10 +133,11 @@ function subgroupTiles(
   m: number,
   n: number,
   batch: number,
-  smem: number,
+  limits: { smem: number; maxThreads: number },
   bytes: (t: SubgroupTiles) => number,
   variant?: string,
 ): SubgroupTiles {
+  const { smem, maxThreads } = limits;
   const parse = (s: string): SubgroupTiles => {
     const match = /^(\d+)x(\d+):(\d+)x(\d+):(\d+)$/.exec(s);
     if (!match) throw new Error(`matmul: unknown subgroup-matrix variant "${s}" (ROWSxCOLS:SGMxSGN:BK)`);
@@ -151,12 +152,13 @@ function subgroupTiles(
   if (variant) {
     const { base, buffers } = parseBuffers(variant);
     const t = parse(base);
+    if (t.sgRows * t.sgCols * sgSize > maxThreads) throw new Error(`matmul: variant "${variant}": ${t.sgRows * t.sgCols} subgroups of ${sgSize} invocations exceed the device's ${maxThreads} per workgroup`);
     const fitted = fit(t, buffers);
     if (!fitted) throw new Error(`matmul: variant "${variant}" needs ${bytes({ ...t, buffers: buffers ?? 1 })} bytes of workgroup memory, the device has ${smem}`);
     return fitted;
   }
-  const large = parse(SUBGROUP_VARIANTS[0]);
-  const small = parse(SUBGROUP_VARIANTS[SUBGROUP_VARIANTS.length - 1]);
+  // Default tiles shrink their subgroup grid where wide subgroups would exceed the invocation limit.
+  const [large, small] = [SUBGROUP_VARIANTS[0], SUBGROUP_VARIANTS[SUBGROUP_VARIANTS.length - 1]].map((v) => withinThreadLimit(parse(v), maxThreads));
   const { bm, bn } = subgroupBlock(large);
   const enough = Math.ceil(m / bm) * Math.ceil(n / bn) * batch >= TARGET_GROUPS / 2;
   const chosen = (enough ? fit(large, null) : null) ?? fit(small, null);
@@ -230,7 +232,7 @@ function record(a: Tensor, b: Tensor, out: Tensor, A: ReturnType<typeof asBatche
   }
   const [cb, cm, cn] = C.view.strides;
   const cAligned = [C.view.off, cb, cm].every((x) => x % 4 === 0);
-  const { smem, sgSize } = tileLimits(engine);
+  const { smem, maxThreads, sgSize } = tileLimits(engine);
   const bs = bias ? (bias.shape[0] === 1 ? 0 : bias.strides[0]) : 0;
 
   let key: string;
@@ -243,7 +245,7 @@ function record(a: Tensor, b: Tensor, out: Tensor, A: ReturnType<typeof asBatche
       direct: out.dtype === 'f32' && cn === 1 && cAligned && !bias && beta === 0 && alpha === 1,
     };
     const bytes = (tiles: SubgroupTiles) => subgroupWorkgroupBytes(tiles, { a: aPlan.axis, b: bPlan.axis });
-    const kernel: SubgroupKernel = { ...rest, tiles: subgroupTiles(frag!, sgSize, m, n, batch, smem, bytes, options.variant) };
+    const kernel: SubgroupKernel = { ...rest, tiles: subgroupTiles(frag!, sgSize, m, n, batch, { smem, maxThreads }, bytes, options.variant) };
     ({ bm, bn } = subgroupBlock(kernel.tiles));
     key = subgroupKey(kernel);
     build = () => subgroupWgsl(kernel);

@@ -53,13 +53,23 @@ export function tensorCoresPay(outChannels: number, inChannels: number, taps: nu
 const bytes = (t: SubgroupTiles, rules: SubgroupTileRules) => subgroupWorkgroupBytes(t, rules.axes);
 
 /**
- * The tiles as requested when they fit, double-buffered; else depth 16 double-buffered;
- * else one buffer at the requested depth. A forced buffer count is kept as is.
+ * The tiles as requested when they fit, double-buffered; else depth 16 double-buffered; else one
+ * buffer at the requested depth, else at depth 16 (fitting: the kernel's chunk splits and the
+ * workgroup memory); null when none does. A forced buffer count is kept as is, and the depth too.
  */
-export function fitSubgroupTiles(t: SubgroupTiles, rules: SubgroupTileRules, forced: 1 | 2 | null = null): SubgroupTiles {
-  if (forced) return { ...t, buffers: forced };
-  const options = [{ ...t, buffers: 2 as const }, { ...t, bk: Math.min(t.bk, 16), buffers: 2 as const }, { ...t, buffers: 1 as const }];
-  return options.find((o) => o.bk % t.frag.k === 0 && rules.splits(o) && bytes(o, rules) <= rules.smem) ?? options[2];
+export function fitSubgroupTiles(t: SubgroupTiles, rules: SubgroupTileRules, forced: 1 | 2 | null = null): SubgroupTiles | null {
+  const shallow = { ...t, bk: Math.min(t.bk, 16) };
+  const options = forced ? [{ ...t, buffers: forced }] : [2 as const, 1 as const].flatMap((buffers) => [{ ...t, buffers }, { ...shallow, buffers }]);
+  return options.find((o) => o.bk % t.frag.k === 0 && rules.splits(o) && bytes(o, rules) <= rules.smem) ?? null;
+}
+
+/** The first of several default tile choices (each fitted to the device's invocation limit) that fits the device. */
+export function firstFitting(candidates: readonly SubgroupTiles[], rules: SubgroupTileRules): SubgroupTiles {
+  for (const c of candidates) {
+    const fitted = fitSubgroupTiles(withinThreadLimit(c, rules.maxThreads), rules);
+    if (fitted) return fitted;
+  }
+  throw new Error(`${rules.op}: no tensor-core tile fits this device's ${rules.smem} bytes of workgroup memory; run it on the SIMT kernels (convKernels 'simt')`);
 }
 
 /** Parses `sg:ROWSxCOLS:FMxFN:BK[/1|/2]` and checks the tiles against the kernel's rules and the device. */
@@ -71,7 +81,9 @@ export function parseSubgroupVariant(variant: string, frag: SubgroupTiles['frag'
   if ([sgRows, sgCols, fragsM, fragsN].some((v) => v < 1) || sgRows * sgCols > 8) throw bad('1 to 8 subgroups of at least one fragment each');
   if (sgRows * sgCols * sgSize > rules.maxThreads) throw bad(`${sgRows * sgCols} subgroups of ${sgSize} invocations exceed the device's ${rules.maxThreads} per workgroup`);
   if (bk % frag.k || bk % 4) throw bad(`BK must be a multiple of the fragment depth ${frag.k}`);
-  const tiles = fitSubgroupTiles({ frag, sgSize, sgRows, sgCols, fragsM, fragsN, bk, buffers: 2 }, rules, match[6] ? (Number(match[6]) as 1 | 2) : null);
+  const requested: SubgroupTiles = { frag, sgSize, sgRows, sgCols, fragsM, fragsN, bk, buffers: match[6] ? (Number(match[6]) as 1 | 2) : 2 };
+  // Unforced buffers: the depth and buffer count that fit; otherwise the checks below say why the request cannot run.
+  const tiles = fitSubgroupTiles(requested, rules, match[6] ? requested.buffers : null) ?? requested;
   if (!rules.splits(tiles)) throw bad(`a ${subgroupBlock(tiles).bm}x${subgroupBlock(tiles).bn} tile of depth ${tiles.bk} does not split into whole rows of vec4 chunks over the threads`);
   if (bytes(tiles, rules) > rules.smem) throw bad(`needs ${bytes(tiles, rules)} bytes of workgroup memory, the device has ${rules.smem}`);
   return tiles;

@@ -11,6 +11,7 @@ const options = (o: Partial<BenchStepOptions>): BenchStepOptions => ({
   checkpoint: 'none',
   steps: '1',
   warmup: '1',
+  top: '12',
   convKernels: 'simt',
   ...o,
 });

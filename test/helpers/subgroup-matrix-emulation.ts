@@ -99,8 +99,8 @@ ${[...helpers.values()].join('\n')}`;
 }
 
 /**
- * A view of `engine` that reports f16 -> f32 subgroup matrices of the given shape and a
- * fixed subgroup size, and runs subgroup-matrix kernels through `emulateSubgroupMatrix`
+ * A view of `engine` that reports f16 -> f32 subgroup matrices of the given shape, a
+ * fixed subgroup size and any other limits given, and runs subgroup-matrix kernels through `emulateSubgroupMatrix`
  * with an extra pool binding (`ran` lists their keys in launch order). Tensors must be
  * created on the returned engine; call `release()` before checking for leaks.
  */
@@ -108,13 +108,14 @@ export function withEmulatedSubgroupMatrix(
   engine: Engine,
   config: Pick<SubgroupMatrixConfig, 'M' | 'N' | 'K'>,
   sgSize = 32,
+  limits: Partial<GPUSupportedLimits> = {},
 ): { engine: Engine; release: () => void; ran: string[] } {
   const features = {
     ...engine.features,
     subgroupMatrix: true,
     subgroupMatrixConfigs: [{ componentType: 'f16', resultComponentType: 'f32', ...config }],
   };
-  const gpu = Object.create(engine.gpu!, { limits: { value: { ...engine.gpu!.limits, subgroupMinSize: sgSize, subgroupMaxSize: sgSize } } });
+  const gpu = Object.create(engine.gpu!, { limits: { value: { ...engine.gpu!.limits, subgroupMinSize: sgSize, subgroupMaxSize: sgSize, ...limits } } });
   let pool: Tensor | null = null;
   const sources = new Map<string, Emulated>();
   const ran: string[] = [];

@@ -93,7 +93,7 @@ describe('elementwise', () => {
     }
   });
 
-  it('per-channel vectors over contiguous [N,H,W,C], C a multiple of 4, take the channels path (BatchNorm apply), views at offsets', async () => {
+  it('per-channel vectors over contiguous [N,H,W,C], C a multiple of 4, take the rows path (BatchNorm apply), views at offsets', async () => {
     engine = await testEngine();
     const big = [2, 3, 5, 8];
     const keys: string[] = [];
@@ -115,7 +115,7 @@ describe('elementwise', () => {
           const x = Tensor.fromHost(engine, xd, big, dtype, 'other');
           keys.length = 0;
           const y = elementwise('siluf(x0 * x1 + x2)', [x, scale, shift], { outDtype: dtype });
-          expect(keys[0]).toMatch(vectorOffset % 4 === 0 ? /^ew:channels:/ : /^ew:strided:/);
+          expect(keys[0]).toMatch(vectorOffset % 4 === 0 ? /^ew:rows:/ : /^ew:strided:/);
           const ref = Float32Array.from(xd, (v, i) => {
             const u = v * sd[i % 8] + td[i % 8];
             return u / (1 + Math.exp(-u));
@@ -232,25 +232,43 @@ describe('elementwise', () => {
     for (const t of [a, b, p]) t.dispose();
   });
 
-  it('writes into a channel slice of a concat buffer, reading another slice of it, touching nothing else', async () => {
+  it('writes into a channel slice of a concat buffer, reading another slice of it, touching nothing else (rows path where slices are vec4-aligned)', async () => {
     engine = await testEngine();
-    for (const dtype of floatDtypes(engine)) {
-      // [N,H,W,12] buffer: slice 0..4 holds x, the op writes x + bias into slice 5..9 (odd width: strided path).
-      const shape = [2, 3, 5, 12];
-      const init = asStored(randomData(size(shape), 9, -1, 1), dtype);
-      const buffer = Tensor.fromHost(engine, init, shape, dtype, 'other');
-      const src = buffer.slice(3, 0, 5);
-      const dst = buffer.slice(3, 5, 10);
-      const biasData = asStored(randomData(5, 10), dtype);
-      const bias = Tensor.fromHost(engine, biasData, [5], dtype, 'other');
-      add(src, bias, { out: dst });
-      const got = await buffer.read();
-      for (let i = 0; i < got.length; i++) {
-        const c = i % 12;
-        const want = c >= 5 && c < 10 ? asStored(Float32Array.of(init[i - 5] + biasData[c - 5]), dtype)[0] : init[i];
-        if (Math.abs(got[i] - want) > tol(dtype) * 2) expect.fail(`${dtype} element ${i} (channel ${c}): got ${got[i]}, want ${want}`);
+    const keys: string[] = [];
+    const run = engine.run.bind(engine);
+    engine.run = (request, ...rest) => (keys.push(request.key), run(request, ...rest));
+    try {
+      // [N,H,W,C] buffer: slice src holds x, the op writes x + bias into slice dst.
+      const cases = [
+        { c: 12, src: 0, dst: 5, width: 5, path: 'strided' }, // odd width
+        { c: 16, src: 0, dst: 8, width: 8, path: 'rows' }, // pitch 16, offsets 0 and 8
+        { c: 20, src: 12, dst: 4, width: 8, path: 'rows' }, // the output before the input in the buffer
+        { c: 14, src: 0, dst: 8, width: 4, path: 'strided' }, // pitch 14 is not a multiple of 4
+      ];
+      for (const dtype of floatDtypes(engine)) {
+        for (const k of cases) {
+          const shape = [2, 3, 5, k.c];
+          const init = asStored(randomData(size(shape), 9, -1, 1), dtype);
+          const buffer = Tensor.fromHost(engine, init, shape, dtype, 'other');
+          const src = buffer.slice(3, k.src, k.src + k.width);
+          const dst = buffer.slice(3, k.dst, k.dst + k.width);
+          const biasData = asStored(randomData(k.width, 10), dtype);
+          const bias = Tensor.fromHost(engine, biasData, [k.width], dtype, 'other');
+          keys.length = 0;
+          add(src, bias, { out: dst });
+          expect(keys[0]).toMatch(new RegExp(`^ew:${k.path}:`));
+          const got = await buffer.read();
+          for (let i = 0; i < got.length; i++) {
+            const c = i % k.c;
+            const inside = c >= k.dst && c < k.dst + k.width;
+            const want = inside ? asStored(Float32Array.of(init[i - k.dst + k.src] + biasData[c - k.dst]), dtype)[0] : init[i];
+            if (Math.abs(got[i] - want) > tol(dtype) * 2) expect.fail(`${dtype} C ${k.c} element ${i} (channel ${c}): got ${got[i]}, want ${want}`);
+          }
+          for (const t of [buffer, src, dst, bias]) t.dispose();
+        }
       }
-      for (const t of [buffer, src, dst, bias]) t.dispose();
+    } finally {
+      engine.run = run;
     }
   });
 

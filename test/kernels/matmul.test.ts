@@ -242,4 +242,19 @@ describe('matmul (subgroup matrix, emulated)', () => {
     await check(e, { ...base, a: [33, 37], b: [30, 33], layoutA: 'sliced', layoutB: 'permuted', bias: 'f32', accumulate: { alpha: 1, beta: 2 } }, 930);
     emulated.release();
   });
+
+  it('keeps tensor-core tiles within the invocation limit on 64-lane subgroups: defaults shrink, forced variants over it are rejected', async () => {
+    engine = await testEngine();
+    if (!engine.features.shaderF16 || !engine.features.subgroups) return;
+    const emulated = withEmulatedSubgroupMatrix(engine, { M: 16, N: 16, K: 16 }, 64, { maxComputeInvocationsPerWorkgroup: 256 });
+    const e = emulated.engine;
+    // 132 batches: enough tiles for the large default (2 x 4 subgroups, 512 invocations), which halves to 2 x 2
+    await check(e, { a: [132, 16, 32], b: [32, 16], dtype: 'f16', plainOut: true }, 940);
+    expect(emulated.ran.at(-1)).toContain('/64:2x2x4x4x');
+    const a = Tensor.empty(e, [64, 32], 'f16', 'other');
+    const b = Tensor.empty(e, [32, 64], 'f16', 'other');
+    expect(() => matmul(a, b, { variant: '2x4:64x64:32' })).toThrow('matmul: variant "2x4:64x64:32": 8 subgroups of 64 invocations exceed the device\'s 256 per workgroup');
+    for (const t of [a, b]) t.dispose();
+    emulated.release();
+  });
 });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { CONV_STAGE_AXES } from '../../src/kernels/conv2d-subgroup.wgsl.js';
 import { subgroupWorkgroupBytes, type SubgroupTiles } from '../../src/kernels/matmul-subgroup.wgsl.js';
-import { fitSubgroupTiles, parseSubgroupVariant, withinThreadLimit, type SubgroupTileRules } from '../../src/kernels/subgroup-tiles.js';
+import { firstFitting, fitSubgroupTiles, parseSubgroupVariant, withinThreadLimit, type SubgroupTileRules } from '../../src/kernels/subgroup-tiles.js';
 
 const frag = { m: 16, n: 16, k: 16 };
 const tiles = (sgSize: number, sgRows: number, sgCols: number): SubgroupTiles => ({ frag, sgSize, sgRows, sgCols, fragsM: 4, fragsN: 2, bk: 32, buffers: 2 });
@@ -23,11 +23,28 @@ describe('tensor-core tile choices', () => {
     expect(parseSubgroupVariant('sg:4x2:4x2:32', frag, 32, rules(65536))).toMatchObject({ sgRows: 4, sgCols: 2, fragsM: 4, fragsN: 2, bk: 32, buffers: 2 });
   });
 
-  it('fits tiles into the workgroup memory: double-buffered, else depth 16 double-buffered, else one buffer', () => {
+  it('fits tiles into the workgroup memory: double-buffered, else depth 16 double-buffered, else one buffer, else one of depth 16, else none', () => {
     const t = tiles(32, 4, 2);
     const bytes = (o: Partial<SubgroupTiles>) => subgroupWorkgroupBytes({ ...t, ...o }, CONV_STAGE_AXES);
     expect(fitSubgroupTiles(t, rules(bytes({})))).toMatchObject({ bk: 32, buffers: 2 });
     expect(fitSubgroupTiles(t, rules(bytes({}) - 1))).toMatchObject({ bk: 16, buffers: 2 });
     expect(fitSubgroupTiles(t, rules(bytes({ bk: 16 }) - 1))).toMatchObject({ bk: 32, buffers: 1 });
+    expect(fitSubgroupTiles(t, rules(bytes({ buffers: 1 }) - 1))).toMatchObject({ bk: 16, buffers: 1 });
+    expect(fitSubgroupTiles(t, rules(bytes({ bk: 16, buffers: 1 }) - 1))).toBeNull();
+    // a forced buffer count keeps the depth too
+    expect(fitSubgroupTiles(t, rules(bytes({ buffers: 1 })), 1)).toMatchObject({ bk: 32, buffers: 1 });
+    expect(fitSubgroupTiles(t, rules(bytes({ buffers: 1 }) - 1), 1)).toBeNull();
+    // tiles whose chunks do not split over the threads do not fit at any size
+    expect(fitSubgroupTiles(t, { ...rules(1 << 20), splits: (o) => o.bk === 16 })).toMatchObject({ bk: 16, buffers: 2 });
+  });
+
+  it('takes the first default that fits the device, and says so when none does', () => {
+    const big = { ...tiles(32, 8, 1), fragsM: 2, fragsN: 6 };
+    const small = { ...tiles(32, 4, 2), fragsM: 2, fragsN: 1 };
+    const smallBytes = subgroupWorkgroupBytes({ ...small, buffers: 1, bk: 16 }, CONV_STAGE_AXES);
+    expect(firstFitting([big, small], rules(1 << 20))).toMatchObject({ sgRows: 8, fragsN: 6, buffers: 2 });
+    expect(firstFitting([big, small], rules(smallBytes))).toMatchObject({ sgRows: 4, fragsN: 1 });
+    expect(firstFitting([{ ...big, sgSize: 64 }], rules(1 << 20))).toMatchObject({ sgRows: 4, sgCols: 1 }); // 8 x 64 lanes > 256 invocations
+    expect(() => firstFitting([big, small], rules(smallBytes - 1))).toThrow(`conv2d: no tensor-core tile fits this device's ${smallBytes - 1} bytes of workgroup memory`);
   });
 });
