@@ -1,9 +1,8 @@
 import type { DType } from '../gpu/dtype.js';
 import { Tensor } from '../gpu/tensor.js';
-import { batchNormGradApply, batchNormGradSums } from '../kernels/batch-norm.js';
+import { batchNormGradApply, batchNormGradSums, channelMoments } from '../kernels/batch-norm.js';
 import { batchNormAffine, batchNormGradCoefs, type RunningStats } from '../kernels/batch-norm-channels.js';
 import { elementwise } from '../kernels/elementwise.js';
-import { moments } from '../kernels/reduce.js';
 import { isRecomputing } from './checkpoint.js';
 import { record, saveForBackward } from './tape.js';
 import type { Var } from './variable.js';
@@ -44,7 +43,7 @@ export function foldedAffine(p: BatchNormParams, mean: Tensor, variance: Tensor,
 export function batchNorm2d(x: Var, p: BatchNormParams, o: BatchNormOptions): Var {
   const channels = x.shape[3];
   const count = x.data.size / channels;
-  const stats = o.training ? moments(x.data, [0, 1, 2]) : { mean: p.runningMean, variance: p.runningVar };
+  const stats = o.training ? channelMoments(x.data) : { mean: p.runningMean, variance: p.runningVar };
   const running = o.training && !isRecomputing() ? { mean: p.runningMean, variance: p.runningVar, momentum: p.momentum, count } : null;
   const { affine, scale, shift } = foldedAffine(p, stats.mean, stats.variance, running);
   const y = elementwise(o.silu ? 'siluf(x0 * x1 + x2)' : 'x0 * x1 + x2', [x.data, scale, shift], o.out ? { out: o.out } : { outDtype: x.data.dtype });

@@ -57,23 +57,20 @@ export function batchNormGradSums(g: Tensor, x: Tensor, mean: Tensor, gu: Tensor
   const rows = x.size / c;
   // Four channels per thread where every view allows vec4 access, else one.
   const lanes: 1 | 4 = c % 4 === 0 && gRows.channel === 1 && gRows.row % 4 === 0 && [g, x, mean, gu].every((t) => t.offset % 4 === 0) && (!siluAffine || siluAffine.offset % 4 === 0) ? 4 : 1;
-  const units = c / lanes;
-  const tx = Math.min(32, 2 ** Math.ceil(Math.log2(units)));
-  const ty = THREADS / tx;
-  const tiles = Math.ceil(units / tx);
-  const chunks = Math.max(1, Math.min(Math.ceil(TARGET_GROUPS / tiles), Math.floor(rows / (ty * MIN_ROWS_PER_THREAD))));
-  const chunkLen = Math.ceil(rows / chunks);
-  const partial = Tensor.empty(x.engine, [chunks, 2, c], 'f32', chunks === 1 ? category : 'workspace');
+  const tiling = channelTiling(rows, c, lanes);
+  const partial = Tensor.empty(x.engine, [tiling.chunks, 2, c], 'f32', tiling.chunks === 1 ? category : 'workspace');
   const operands = [partial, g, x, mean, gu, ...(siluAffine ? [siluAffine] : [])];
   const { bound, slot } = distinctBindings('batchNormGradSums', operands);
   const [pOut, pG, pX, pMean, pGu, pAff] = operands.map((t) => `b${slot(t)}`);
-  const key = `bn-grad-sums:${lanes}:${tx}:${operands.map((t) => `${t.dtype}@${slot(t)}`).join(',')}`;
+  const key = `bn-grad-sums:${lanes}:${tiling.tx}:${operands.map((t) => `${t.dtype}@${slot(t)}`).join(',')}`;
   const F = lanesOf(lanes, 'f32');
   const vectorBindings = new Set([g, x, mean, gu, siluAffine].filter((t) => t && lanes === 4).map((t) => slot(t!)));
   const gradient = siluAffine
     ? `siluGrad(${F}(${pG}[P.gOff + r * P.gRow + u * P.gCh]), xv * ${pAff}[P.affOff + u] + ${pAff}[P.affOff + P.units + u])`
     : `${F}(${pG}[P.gOff + r * P.gRow + u * P.gCh])`;
-  const build = () => /* wgsl */ `${enables(...operands.map((t) => t.dtype))}
+  const build = () =>
+    channelSumsWgsl(tiling, lanes, pOut, {
+      header: `${enables(...operands.map((t) => t.dtype))}
 struct Params { units: u32, rows: u32, chunkLen: u32, tiles: u32, gOff: u32, gRow: u32, gCh: u32, xOff: u32, meanOff: u32, guOff: u32, affOff: u32 }
 @group(0) @binding(0) var<uniform> P: Params;
 ${bound.map((t, b) => `@group(0) @binding(${b + 1}) var<storage, read_write> b${b}: array<${vectorBindings.has(b) ? lanesOf(4, t.dtype) : t.dtype}>;`).join('\n')}
@@ -82,48 +79,149 @@ fn siluGrad(g: ${F}, u: ${F}) -> ${F} {
   var out = g;
   ${lanes === 4 ? 'for (var j = 0u; j < 4u; j++) { out[j] = g[j] * siluGradf(u[j]); }' : 'out = g * siluGradf(u);'}
   return out;
-}
-var<workgroup> shG: array<${F}, ${THREADS}>;
-var<workgroup> shX: array<${F}, ${THREADS}>;
-@compute @workgroup_size(${tx}, ${ty})
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-  let chunk = wg.x / P.tiles;
-  let u = (wg.x % P.tiles) * ${tx}u + lid.x;
-  let begin = chunk * P.chunkLen;
-  let end = min(begin + P.chunkLen, P.rows);
-  var sg = ${F}();
-  var sx = ${F}();
-  if (u < P.units) {
-    let m = ${F}(${pMean}[P.meanOff + u]);
-    for (var r = begin + lid.y; r < end; r += ${ty}u) {
-      let at = r * P.units + u;
-      let xv = ${F}(${pX}[P.xOff + at]);
+}`,
+      setup: `let m = ${F}(${pMean}[P.meanOff + u]);`,
+      row: `let xv = ${F}(${pX}[P.xOff + at]);
       let gv = ${gradient};
       ${pGu}[P.guOff + at] = ${lanesOf(lanes, gu.dtype)}(gv);
-      sg += gv;
-      sx += gv * (xv - m);
+      let pa = gv;
+      let pb = gv * (xv - m);`,
+    });
+  const off = (t: Tensor) => t.offset / lanes;
+  const params = new Params().u32(...tilingParams(tiling), off(g), gRows.row / lanes, gRows.channel, off(x), off(mean), off(gu), siluAffine ? off(siluAffine) : 0);
+  launch(x.engine, { key, name: 'batchnorm grad sums', build }, bound, params, grid1d(x.engine, tiling.tiles * tiling.chunks, 1));
+  return chunkSums(partial, category);
+}
+
+/**
+ * BatchNorm statistics of contiguous [..., C] data: per-channel mean and biased variance (f32),
+ * from sums of x - s and (x - s)^2 with s each channel's first value (shifted data: no
+ * cancellation where the mean is far from zero, as long as the spread is not far below the
+ * distance of the first value from the mean). One read of x, four channels per thread where
+ * C allows; the chunks' sums are added by the deterministic reduction, then one small pass.
+ */
+export function channelMoments(x: Tensor, category: Category = 'activations'): { mean: Tensor; variance: Tensor } {
+  const c = x.shape[x.rank - 1];
+  checkRows('channelMoments', x, c);
+  const rows = x.size / c;
+  if (rows === 0) throw new Error(`channelMoments: no rows in [${x.shape}]`);
+  const lanes: 1 | 4 = c % 4 === 0 && x.offset % 4 === 0 ? 4 : 1;
+  const tiling = channelTiling(rows, c, lanes);
+  const F = lanesOf(lanes, 'f32');
+  const partial = Tensor.empty(x.engine, [tiling.chunks, 2, c], 'f32', 'workspace');
+  const build = () =>
+    channelSumsWgsl(tiling, lanes, 'sums', {
+      header: `${enables(x.dtype)}
+struct Params { units: u32, rows: u32, chunkLen: u32, tiles: u32, xOff: u32 }
+@group(0) @binding(0) var<uniform> P: Params;
+@group(0) @binding(1) var<storage, read_write> sums: array<f32>;
+@group(0) @binding(2) var<storage, read_write> xs: array<${lanesOf(lanes, x.dtype)}>;`,
+      setup: `let s = ${F}(xs[P.xOff + u]);`,
+      row: `let d = ${F}(xs[P.xOff + at]) - s;
+      let pa = d;
+      let pb = d * d;`,
+    });
+  launch(x.engine, { key: `bn-moments:${lanes}:${tiling.tx}:${x.dtype}`, name: 'batchnorm moments', build }, [partial, x], new Params().u32(...tilingParams(tiling), x.offset / lanes), grid1d(x.engine, tiling.tiles * tiling.chunks, 1));
+  const sums = chunkSums(partial, 'workspace');
+  const mean = Tensor.empty(x.engine, [c], 'f32', category);
+  const variance = Tensor.empty(x.engine, [c], 'f32', category);
+  const finish = () => `${enables(x.dtype)}
+struct Params { C: u32, xOff: u32, inv: f32 }
+@group(0) @binding(0) var<uniform> P: Params;
+@group(0) @binding(1) var<storage, read_write> mean: array<f32>;
+@group(0) @binding(2) var<storage, read_write> variance: array<f32>;
+@group(0) @binding(3) var<storage, read_write> sums: array<f32>;
+@group(0) @binding(4) var<storage, read_write> xs: array<${x.dtype}>;
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let c = gid.x;
+  if (c >= P.C) { return; }
+  let d = sums[c] * P.inv;
+  mean[c] = f32(xs[P.xOff + c]) + d;
+  variance[c] = max(sums[P.C + c] * P.inv - d * d, 0.0);
+}`;
+  launch(x.engine, { key: `bn-moments-finish:${x.dtype}`, name: 'batchnorm moments finish', build: finish }, [mean, variance, sums, x], new Params().u32(c, x.offset).f32(1 / rows), grid1d(x.engine, c, 64));
+  sums.dispose();
+  return { mean, variance };
+}
+
+/** How a per-channel pass over [rows, C] splits: channel units (1 or 4 channels) along x, rows along y, row chunks. */
+interface ChannelTiling {
+  units: number;
+  rows: number;
+  tx: number;
+  ty: number;
+  tiles: number;
+  chunks: number;
+  chunkLen: number;
+}
+
+function channelTiling(rows: number, c: number, lanes: 1 | 4): ChannelTiling {
+  const units = c / lanes;
+  // Up to 32 threads along channel units; narrow layers give the rest of the workgroup to rows.
+  const tx = Math.min(32, 2 ** Math.ceil(Math.log2(units)));
+  const ty = THREADS / tx;
+  const tiles = Math.ceil(units / tx);
+  const chunks = Math.max(1, Math.min(Math.ceil(TARGET_GROUPS / tiles), Math.floor(rows / (ty * MIN_ROWS_PER_THREAD))));
+  return { units, rows, tx, ty, tiles, chunks, chunkLen: Math.ceil(rows / chunks) };
+}
+
+/** The first four parameters of every per-channel pass (its Params struct starts with them). */
+const tilingParams = (t: ChannelTiling) => [t.units, t.rows, t.chunkLen, t.tiles];
+
+/**
+ * A per-channel pass over [rows, C]: workgroup (tile, chunk) walks its rows with `row` (which
+ * sees `r`, `u` (channel unit) and `at` = r * units + u, and defines `pa`, `pb`), sums both
+ * per channel unit along a fixed tree and writes them to `out` as [chunk, 2, C] f32.
+ */
+function channelSumsWgsl(t: ChannelTiling, lanes: 1 | 4, out: string, parts: { header: string; setup: string; row: string }): string {
+  const F = lanesOf(lanes, 'f32');
+  return /* wgsl */ `${parts.header}
+var<workgroup> shA: array<${F}, ${THREADS}>;
+var<workgroup> shB: array<${F}, ${THREADS}>;
+@compute @workgroup_size(${t.tx}, ${t.ty})
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let chunk = wg.x / P.tiles;
+  let u = (wg.x % P.tiles) * ${t.tx}u + lid.x;
+  let begin = chunk * P.chunkLen;
+  let end = min(begin + P.chunkLen, P.rows);
+  var sa = ${F}();
+  var sb = ${F}();
+  if (u < P.units) {
+    ${parts.setup}
+    for (var r = begin + lid.y; r < end; r += ${t.ty}u) {
+      let at = r * P.units + u;
+      ${parts.row}
+      sa += pa;
+      sb += pb;
     }
   }
-  let me = lid.y * ${tx}u + lid.x;
-  shG[me] = sg;
-  shX[me] = sx;
+  let me = lid.y * ${t.tx}u + lid.x;
+  shA[me] = sa;
+  shB[me] = sb;
   workgroupBarrier();
-  for (var h = ${ty / 2}u; h > 0u; h >>= 1u) {
-    if (lid.y < h) { shG[me] += shG[me + h * ${tx}u]; shX[me] += shX[me + h * ${tx}u]; }
+  for (var h = ${t.ty / 2}u; h > 0u; h >>= 1u) {
+    if (lid.y < h) { shA[me] += shA[me + h * ${t.tx}u]; shB[me] += shB[me + h * ${t.tx}u]; }
     workgroupBarrier();
   }
   if (lid.y == 0u && u < P.units) {
     let C = P.units * ${lanes}u;
     for (var j = 0u; j < ${lanes}u; j++) {
-      ${pOut}[(chunk * 2u) * C + u * ${lanes}u + j] = shG[lid.x]${lanes === 4 ? '[j]' : ''};
-      ${pOut}[(chunk * 2u + 1u) * C + u * ${lanes}u + j] = shX[lid.x]${lanes === 4 ? '[j]' : ''};
+      ${out}[(chunk * 2u) * C + u * ${lanes}u + j] = shA[lid.x]${lanes === 4 ? '[j]' : ''};
+      ${out}[(chunk * 2u + 1u) * C + u * ${lanes}u + j] = shB[lid.x]${lanes === 4 ? '[j]' : ''};
     }
   }
 }`;
-  const off = (t: Tensor) => t.offset / lanes;
-  const params = new Params().u32(units, rows, chunkLen, tiles, off(g), gRows.row / lanes, gRows.channel, off(x), off(mean), off(gu), siluAffine ? off(siluAffine) : 0);
-  launch(x.engine, { key, name: 'batchnorm grad sums', build }, bound, params, grid1d(x.engine, tiles * chunks, 1));
-  if (chunks === 1) return partial.reshape([2, c]);
+}
+
+/** [chunks, 2, C] partial sums to [2, C] (the deterministic reduction; as is for one chunk). */
+function chunkSums(partial: Tensor, category: Category): Tensor {
+  const [chunks, , c] = partial.shape;
+  if (chunks === 1) {
+    const sums = partial.reshape([2, c]);
+    partial.dispose();
+    return sums;
+  }
   const sums = reduce('sum', partial, [0], { category });
   partial.dispose();
   return sums;

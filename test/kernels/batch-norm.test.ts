@@ -1,7 +1,7 @@
 import { afterAll, describe, it } from 'vitest';
 import type { Engine } from '../../src/gpu/engine.js';
 import { Tensor } from '../../src/gpu/tensor.js';
-import { batchNormGradApply, batchNormGradSums } from '../../src/kernels/batch-norm.js';
+import { batchNormGradApply, batchNormGradSums, channelMoments } from '../../src/kernels/batch-norm.js';
 import { asStored, expectClose, floatDtypes, randomData, tensorWithLayout, testEngine } from '../helpers/gpu.js';
 
 describe('BatchNorm backward kernels', () => {
@@ -66,6 +66,30 @@ describe('BatchNorm backward kernels', () => {
       const ref = asStored(Float32Array.from(gd, (g, i) => g * cd[i % c] + xd[i] * cd[c + (i % c)] + cd[2 * c + (i % c)]), dtype);
       expectClose(await gu.read(), ref, dtype === 'f32' ? 1e-6 : 1e-3);
       for (const t of [gu, x, coef]) t.dispose();
+    }
+  });
+
+  it('channel moments: mean and biased variance per channel against float64, one chunk and many, vec4 and scalar, far from zero', async () => {
+    engine = await testEngine();
+    // [rows, C, offset of the data, spread]: C 5 one channel per thread; 36, 8 four; 1000.5 +- 0.05 tests the shift
+    for (const [rows, c, center, spread] of [[7, 5, 0, 2], [3000, 36, 0, 2], [9, 8, 3, 1], [2000, 12, 1000, 0.05]]) {
+      for (const dtype of floatDtypes(engine)) {
+        if (dtype === 'f16' && center > 100) continue; // f16 cannot hold 1000 +- 0.05
+        const data = asStored(randomData(rows * c, rows + c, center - spread, center + spread), dtype);
+        const x = Tensor.fromHost(engine, data, [rows, c], dtype, 'other');
+        const { mean, variance } = channelMoments(x, 'other');
+        const m = new Float64Array(c);
+        const v = new Float64Array(c);
+        for (let i = 0; i < data.length; i++) m[i % c] += data[i] / rows;
+        for (let i = 0; i < data.length; i++) v[i % c] += (data[i] - m[i % c]) ** 2 / rows;
+        try {
+          expectClose(await mean.read(), m, 1e-6, 1e-6 * (1 + center));
+          expectClose(await variance.read(), v, 1e-4, 1e-6 * spread * spread);
+        } catch (e) {
+          throw new Error(`${rows}x${c} ${dtype} around ${center}: ${(e as Error).message}`);
+        }
+        for (const t of [x, mean, variance]) t.dispose();
+      }
     }
   });
 });
