@@ -2,10 +2,10 @@
 # The f16 b64 row of issue 4 in a short call: the tensor-core convolution checks against float64 (conv-tc.mjs, no
 # timing), bench step yolov8n f16 b64 at 640 with the default kernels (profile of 40 kernels and every convolution
 # shape in the JSON), PyTorch AMP + channels_last b64. A table last.
-# Usage (device tool): carry .gl .device dist; command: bash bench/device/f16-step.sh
+# Usage (device tool): carry .gl .device dist; command: bash bench/device/f16-step.sh [--no-checks]
 set -uo pipefail
 source bench/device/setup.sh
-timeout 90 node bench/device/conv-tc.mjs --batch 64 --seconds 0 --out "$OUT/checks.json" 2>&1 | grep -v "^ok  " | tail -3
+[ "${1:-}" = --no-checks ] || timeout 90 node bench/device/conv-tc.mjs --batch 64 --seconds 0 --out "$OUT/checks.json" 2>&1 | grep -v "^ok  " | tail -3
 timeout 120 node dist/bin/yolo-wgpu.js bench step --model yolov8n.yaml --imgsz 640 --precision f16 --batch 64 --steps 8 \
   --warmup 2 --top 40 --json > "$OUT/step-default.json" 2> /tmp/step.log || tail -5 /tmp/step.log
 timeout 90 python3 bench/torch/step.py --batches 64 --modes amp --out "$OUT/torch-step.jsonl" > /tmp/torch.txt 2>&1 || tail -5 /tmp/torch.txt

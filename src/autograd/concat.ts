@@ -52,7 +52,8 @@ export function concat(parts: readonly Var[], axis = -1): Var {
 
 /**
  * Splits along `axis` into consecutive pieces (views, no copy). Each piece's backward
- * scatters its gradient into a zero gradient of x's shape.
+ * scatters its gradient into a zero gradient of x's shape and dtype (f16 in f16 training,
+ * like every other activation gradient).
  */
 export function split(x: Var, sizes: readonly number[], axis = -1): Var[] {
   const a = axisOf(x.shape.length, axis);
@@ -62,7 +63,7 @@ export function split(x: Var, sizes: readonly number[], axis = -1): Var[] {
     const begin = start;
     start += piece.shape[a];
     return record('slice', [x], piece, [], (g) => {
-      const full = Tensor.empty(g.engine, x.shape, 'f32', 'activations');
+      const full = Tensor.empty(g.engine, x.shape, x.data.dtype, 'activations');
       fill(full, 0);
       const window = full.slice(a, begin, begin + g.shape[a]);
       copyInto(g, window);

@@ -98,7 +98,7 @@ fn siluGrad(g: ${F}, u: ${F}) -> ${F} {
  * from sums of x - s and (x - s)^2 with s each channel's first value (shifted data: no
  * cancellation where the mean is far from zero, as long as the spread is not far below the
  * distance of the first value from the mean). One read of x, four channels per thread where
- * C allows; the chunks' sums are added by the deterministic reduction, then one small pass.
+ * C allows; then one small pass adds the chunks' sums (in a fixed order) and finishes.
  */
 export function channelMoments(x: Tensor, category: Category = 'activations'): { mean: Tensor; variance: Tensor } {
   const c = x.shape[x.rank - 1];
@@ -122,11 +122,11 @@ struct Params { units: u32, rows: u32, chunkLen: u32, tiles: u32, xOff: u32 }
       let pb = d * d;`,
     });
   launch(x.engine, { key: `bn-moments:${lanes}:${tiling.tx}:${x.dtype}`, name: 'batchnorm moments', build }, [partial, x], new Params().u32(...tilingParams(tiling), x.offset / lanes), grid1d(x.engine, tiling.tiles * tiling.chunks, 1));
-  const sums = chunkSums(partial, 'workspace');
   const mean = Tensor.empty(x.engine, [c], 'f32', category);
   const variance = Tensor.empty(x.engine, [c], 'f32', category);
+  // One thread per channel adds its chunks' sums in chunk order (few: no second reduction pass).
   const finish = () => `${enables(x.dtype)}
-struct Params { C: u32, xOff: u32, inv: f32 }
+struct Params { C: u32, chunks: u32, xOff: u32, inv: f32 }
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read_write> mean: array<f32>;
 @group(0) @binding(2) var<storage, read_write> variance: array<f32>;
@@ -136,12 +136,18 @@ struct Params { C: u32, xOff: u32, inv: f32 }
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let c = gid.x;
   if (c >= P.C) { return; }
-  let d = sums[c] * P.inv;
+  var s1 = 0.0;
+  var s2 = 0.0;
+  for (var k = 0u; k < P.chunks; k++) {
+    s1 += sums[2u * k * P.C + c];
+    s2 += sums[(2u * k + 1u) * P.C + c];
+  }
+  let d = s1 * P.inv;
   mean[c] = f32(xs[P.xOff + c]) + d;
-  variance[c] = max(sums[P.C + c] * P.inv - d * d, 0.0);
+  variance[c] = max(s2 * P.inv - d * d, 0.0);
 }`;
-  launch(x.engine, { key: `bn-moments-finish:${x.dtype}`, name: 'batchnorm moments finish', build: finish }, [mean, variance, sums, x], new Params().u32(c, x.offset).f32(1 / rows), grid1d(x.engine, c, 64));
-  sums.dispose();
+  launch(x.engine, { key: `bn-moments-finish:${x.dtype}`, name: 'batchnorm moments finish', build: finish }, [mean, variance, partial, x], new Params().u32(c, tiling.chunks, x.offset).f32(1 / rows), grid1d(x.engine, c, 64));
+  partial.dispose();
   return { mean, variance };
 }
 

@@ -1,4 +1,5 @@
 import { afterAll, describe, expect, it } from 'vitest';
+import { backward } from '../../src/autograd/backward.js';
 import { concat, split } from '../../src/autograd/concat.js';
 import { maxPool2d } from '../../src/autograd/pool.js';
 import { upsampleNearest } from '../../src/autograd/upsample.js';
@@ -48,6 +49,20 @@ describe('pooling, upsampling, concat and split rules', () => {
       const pick = (lo: number, hi: number) => hostTensor([2, 3, 3, hi - lo], Float64Array.from({ length: rows * (hi - lo) }, (_, i) => x.data[Math.floor(i / (hi - lo)) * 6 + lo + (i % (hi - lo))]));
       return concatCpu([pick(5, 6), pick(2, 5), pick(0, 2)]);
     }, [[2, 3, 3, 6]], 5);
+  });
+
+  it('split hands an f16 input an f16 gradient (activation gradients keep the activations\' dtype)', async () => {
+    engine = await testEngine();
+    if (!engine.features.shaderF16) return;
+    const xd = randomData(2 * 3 * 3 * 6, 9);
+    const x = new Var(Tensor.fromHost(engine, xd, [2, 3, 3, 6], 'f16', 'input'), true);
+    const [a, b] = split(x, [2, 4]);
+    const y = concat([b, a]);
+    const seed = Tensor.fromHost(engine, new Float32Array(xd.length).fill(1), y.shape, 'f32', 'other');
+    backward(y, seed);
+    expect(x.grad!.dtype).toBe('f16');
+    expect(Array.from(await x.grad!.read())).toEqual(new Array(xd.length).fill(1)); // every element written once
+    for (const v of [x, a, b, y, seed]) v.dispose();
   });
 
   it('concat of producers that wrote into adjacent channel slices is a view of their buffer', async () => {
