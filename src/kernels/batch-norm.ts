@@ -56,7 +56,8 @@ export function batchNormGradSums(g: Tensor, x: Tensor, mean: Tensor, gu: Tensor
   if (siluAffine && (siluAffine.rank !== 2 || siluAffine.shape[1] !== c || !siluAffine.isContiguous())) throw new Error(`batchNormGradSums: the affine rows must be a contiguous [3, ${c}], got [${siluAffine.shape}]`);
   const rows = x.size / c;
   // Four channels per thread where every view allows vec4 access, else one.
-  const lanes: 1 | 4 = c % 4 === 0 && gRows.channel === 1 && gRows.row % 4 === 0 && [g, x, mean, gu].every((t) => t.offset % 4 === 0) && (!siluAffine || siluAffine.offset % 4 === 0) ? 4 : 1;
+  const aligned = [g, x, mean, gu, ...(siluAffine ? [siluAffine] : [])].every((t) => t.offset % 4 === 0);
+  const lanes: 1 | 4 = c % 4 === 0 && gRows.channel === 1 && gRows.row % 4 === 0 && aligned ? 4 : 1;
   const tiling = channelTiling(rows, c, lanes);
   const partial = Tensor.empty(x.engine, [tiling.chunks, 2, c], 'f32', tiling.chunks === 1 ? category : 'workspace');
   const operands = [partial, g, x, mean, gu, ...(siluAffine ? [siluAffine] : [])];
@@ -121,7 +122,8 @@ struct Params { units: u32, rows: u32, chunkLen: u32, tiles: u32, xOff: u32 }
       let pa = d;
       let pb = d * d;`,
     });
-  launch(x.engine, { key: `bn-moments:${lanes}:${tiling.tx}:${x.dtype}`, name: 'batchnorm moments', build }, [partial, x], new Params().u32(...tilingParams(tiling), x.offset / lanes), grid1d(x.engine, tiling.tiles * tiling.chunks, 1));
+  const params = new Params().u32(...tilingParams(tiling), x.offset / lanes);
+  launch(x.engine, { key: `bn-moments:${lanes}:${tiling.tx}:${x.dtype}`, name: 'batchnorm moments', build }, [partial, x], params, grid1d(x.engine, tiling.tiles * tiling.chunks, 1));
   const mean = Tensor.empty(x.engine, [c], 'f32', category);
   const variance = Tensor.empty(x.engine, [c], 'f32', category);
   // One thread per channel adds its chunks' sums in chunk order (few: no second reduction pass).
@@ -146,7 +148,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   mean[c] = f32(xs[P.xOff + c]) + d;
   variance[c] = max(s2 * P.inv - d * d, 0.0);
 }`;
-  launch(x.engine, { key: `bn-moments-finish:${x.dtype}`, name: 'batchnorm moments finish', build: finish }, [mean, variance, partial, x], new Params().u32(c, tiling.chunks, x.offset).f32(1 / rows), grid1d(x.engine, c, 64));
+  const finishParams = new Params().u32(c, tiling.chunks, x.offset).f32(1 / rows);
+  launch(x.engine, { key: `bn-moments-finish:${x.dtype}`, name: 'batchnorm moments finish', build: finish }, [mean, variance, partial, x], finishParams, grid1d(x.engine, c, 64));
   partial.dispose();
   return { mean, variance };
 }
@@ -235,7 +238,10 @@ function chunkSums(partial: Tensor, category: Category): Tensor {
 
 const APPLY_WG = 256;
 
-/** gu := gu * a + x * b + d per channel, with coef = [3, C] rows a, b, d (f32); gu f32 or f16; four channels per thread where C and the offsets allow. */
+/**
+ * gu := gu * a + x * b + d per channel, with coef = [3, C] rows a, b, d (f32); gu f32 or f16;
+ * four channels per thread where C and the offsets allow.
+ */
 export function batchNormGradApply(gu: Tensor, x: Tensor, coef: Tensor): void {
   const c = coef.shape[1];
   checkRows('batchNormGradApply', gu, c);

@@ -41,11 +41,10 @@ import {
  * and B is loaded as column-major fragments. The epilogue (bias, folded BatchNorm, SiLU)
  * runs per element from the fragment scratch, consecutive threads on consecutive channels
  * of a pixel, and stores through the output view's strides (any view, f16 or f32).
- * Runs when the engine asks for tensor-core convolutions or a variant names it (conv2d's
- * chooseGemm). With eight subgroups per workgroup it ran the forward and input gradient
- * of yolov8n's six heaviest layers 1.7-19x faster than the SIMT kernel on an H100, timed
- * alone; whether that holds in a whole training step is still to be measured
- * (bench/RESULTS.md).
+ * Runs for f16 convolutions whose channels make it pay, or where a variant names it (conv2d's
+ * chooseGemm). In the yolov8n f16 batch-64 training step on an H100 it ran the forward and
+ * input gradients 1.1-2.5x faster than the SIMT kernel on all but the narrowest layers
+ * (bench/RESULTS.md, ninth to eleventh calls).
  */
 export interface ConvSubgroupKernel {
   tiles: SubgroupTiles;

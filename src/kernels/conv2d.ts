@@ -126,9 +126,10 @@ export function chooseConvTiles(m: number, n: number, k: number, slices: number,
  * on an H100 (bench/device/tc-step.sh, bench/RESULTS.md, tenth call): eight subgroups (256
  * threads). For 32, 64 or 96 output channels (an even number of fragments up to 6, so the
  * B tile splits into whole vec4 chunks over the threads) they are stacked along the pixels,
- * each 2 fragment rows by every output channel (256 pixels x Cout); other layers take 4 x 2 subgroups of 4 x up to 4 fragments (256 x 128), with 2 fragment rows when
- * the grid would leave a large GPU half idle. Depth 32, double-buffered when it fits the
- * workgroup memory (else depth 16, else one buffer).
+ * each 2 fragment rows by every output channel (256 pixels x Cout); other layers take 4 x 2
+ * subgroups of 4 x up to 4 fragments (256 x 128), with 2 fragment rows when the grid would
+ * leave a large GPU half idle. Depth 32, double-buffered when it fits the workgroup memory
+ * (else depth 16, else one buffer; `firstFitting`).
  */
 function chooseConvSubgroupTiles(m: number, n: number, slices: number, frag: SubgroupTiles['frag'], sgSize: number, rules: SubgroupTileRules): SubgroupTiles {
   const across = Math.ceil(n / frag.n);
@@ -284,8 +285,9 @@ type GemmChoice = { path: 'simt'; tiles: ConvTiles } | { path: 'subgroup-matrix'
  * The GEMM kernel of a (non-depthwise) conv: an f16 input runs on the tensor cores where the
  * device has f16 subgroup matrices (an f32 weight is rounded to f16 as its tiles load),
  * the engine asks for them (`convKernels: 'tensor-cores'`, the default) and the channels
- * make them pay (`tensorCoresPay`), everything else on the SIMT kernel. A variant (the option, else the engine's table for this shape) forces one:
- * `sg` / `sg:...` the tensor cores, `simt` / `BMxBN:...` the SIMT kernel.
+ * make them pay (`tensorCoresPay`), everything else on the SIMT kernel. A variant (the
+ * option, else the engine's table for this shape) forces one: `sg` / `sg:...` the tensor
+ * cores, `simt` / `BMxBN:...` the SIMT kernel.
  */
 function chooseGemm(engine: Engine, dtype: DType, m: number, n: number, k: number, taps: number, slices: number, variant: string | undefined): GemmChoice {
   const { smem, maxThreads, sgSize } = tileLimits(engine);
