@@ -20,11 +20,11 @@ import { conv2dInputGrad, conv2dWeightGrad } from '../../dist/src/kernels/conv2d
 import { conv2dCpu } from '../../dist/src/kernels/conv2d.cpu.js';
 import { conv2dInputGradCpu, conv2dWeightGradCpu } from '../../dist/src/kernels/conv2d-backward.cpu.js';
 import { convShapeKey } from '../../dist/src/kernels/conv-variants.js';
+import { tileCandidates } from '../../dist/src/kernels/conv-tile-candidates.js';
 import { fill } from '../../dist/src/kernels/copy.js';
 import { hostTensor } from '../../dist/src/kernels/host-tensor.js';
 import { subgroupFragment } from '../../dist/src/kernels/matmul.js';
 import { benchData, check, convCase, engine, finish, size, small, stored } from './kernel-check.mjs';
-import { tcCandidates, wgradCandidates } from './tile-candidates.mjs';
 
 const args = process.argv.slice(2);
 const arg = (name, dflt) => (args.includes(name) ? Number(args[args.indexOf(name) + 1]) : dflt);
@@ -153,9 +153,10 @@ for (const s of small ? shapes.slice(-3) : shapes) {
   const y = Tensor.empty(engine, dy.shape, 'f16', 'activations');
   const row = { name: s.name, count: s.count };
   const tc = (candidates) => (fragment ? ['sg', ...candidates] : []);
-  row.fwd = await sweep(['simt', ...tc(tcCandidates(Math.ceil(s.cout / 16), s.cin))], (variant) => conv2d(x, wt, { ...o, out: y, variant }));
-  row.dgrad = await sweep(['simt', ...tc(tcCandidates(Math.ceil(s.cin / 16), s.cout))], (variant) => conv2dInputGrad(dy, wt, xs, { ...o, variant }).dispose());
-  row.wgrad = await sweep(['simt', ...tc(wgradCandidates(s.cout))], (variant) => conv2dWeightGrad(dy, x, ws, { ...o, variant }).dispose());
+  const candidates = (op) => tc(tileCandidates(op, s.cin, s.cout, s.groups));
+  row.fwd = await sweep(['simt', ...candidates('conv2d')], (variant) => conv2d(x, wt, { ...o, out: y, variant }));
+  row.dgrad = await sweep(['simt', ...candidates('conv2dInputGrad')], (variant) => conv2dInputGrad(dy, wt, xs, { ...o, variant }).dispose());
+  row.wgrad = await sweep(['simt', ...candidates('conv2dWeightGrad')], (variant) => conv2dWeightGrad(dy, x, ws, { ...o, variant }).dispose());
   for (const t of [x, wt, dy, y]) t.dispose();
   const parts = [];
   for (const op of ops) {

@@ -1,30 +1,24 @@
 #!/usr/bin/env bash
-# Issue 4's f16 target in one call, tiles tuned inside the training step: bench step yolov8n f16 b64 at 640 with
-# SIMT convolutions only and with the default kernels (tensor cores where tensorCoresPay), each profiled per
-# convolution shape; then one short profiled step per tile candidate table (step-tables.mjs candidates: every shape's i-th
-# candidate), while TUNE_SECONDS last; the fastest variant per shape becomes a table, timed in a full step; then
-# PyTorch AMP + channels_last b64 (bench/torch/step.py). Tables last.
+# Issue 4's f16 target in one call, tiles tuned inside the training step: `bench tune` (yolov8n f16 b64 at 640:
+# profiled steps with SIMT convolutions only, the default kernels and one per candidate table while TUNE_SECONDS
+# last; the fastest variant per shape written as a table), then bench step with the defaults, with the tuned table
+# and with SIMT only, then PyTorch AMP + channels_last b64 (bench/torch/step.py). Tables last.
 # Usage (device tool): carry .gl .device dist; command: bash bench/device/tc-step.sh [TUNE_SECONDS (default 240)]
 set -uo pipefail
 source bench/device/setup.sh
 tune=${1:-240}
-step() { # name, steps, extra options
-  timeout 120 node dist/bin/yolo-wgpu.js bench step --model yolov8n.yaml --imgsz 640 --precision f16 --batch 64 \
-    --steps "$2" --warmup 2 --top 40 "${@:3}" --json > "$OUT/step-$1.json" 2> /tmp/step-$1.log || { tail -5 /tmp/step-$1.log; rm -f "$OUT/step-$1.json"; }
+shape=(--model yolov8n.yaml --imgsz 640 --batch 64)
+timeout $((tune + 120)) node dist/bin/yolo-wgpu.js bench tune "${shape[@]}" --seconds "$tune" --out "$OUT/variants.json" \
+  > "$OUT/tuning.txt" 2> /tmp/tune.log || tail -5 /tmp/tune.log
+step() { # name, extra options
+  timeout 120 node dist/bin/yolo-wgpu.js bench step "${shape[@]}" --precision f16 --steps 8 --warmup 2 --top 40 "${@:2}" \
+    --json > "$OUT/step-$1.json" 2> /tmp/step-$1.log || { tail -5 /tmp/step-$1.log; rm -f "$OUT/step-$1.json"; }
 }
-step simt 8 --conv-kernels simt
-step default 8
-mkdir -p /tmp/cand
-count=$(node bench/device/step-tables.mjs candidates "$OUT/step-simt.json" /tmp/cand) || count=0
-start=$SECONDS
-for i in $(seq 1 "$count"); do
-  [ $((SECONDS - start)) -lt "$tune" ] || { echo "tuning stopped after $((i - 1)) of $count candidate tables"; break; }
-  step "cand-$i" 1 --conv-variants "/tmp/cand/cand-$i.json"
-  [ -e "$OUT/step-cand-$i.json" ] && mv "$OUT/step-cand-$i.json" /tmp/cand/step-$i.json
-done
-node bench/device/step-tables.mjs best "$OUT/variants.json" "$OUT/step-simt.json" "$OUT/step-default.json" /tmp/cand/step-*.json | tee "$OUT/tuning.txt"
-step tuned 8 --conv-variants "$OUT/variants.json"
+step default
+[ -s "$OUT/variants.json" ] && step tuned --conv-variants "$OUT/variants.json"
+step simt --conv-kernels simt
 timeout 90 python3 bench/torch/step.py --batches 64 --modes amp --out "$OUT/torch-step.jsonl" > /tmp/torch.txt 2>&1 || tail -5 /tmp/torch.txt
+head -20 "$OUT/tuning.txt"
 python3 - "$OUT" <<'PY'
 import json, os, sys
 out = sys.argv[1]

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { UserError } from '../errors.js';
@@ -8,8 +8,9 @@ import { benchConv } from '../kernels/bench/conv-bench.js';
 import { benchMatmul } from '../kernels/bench/matmul-bench.js';
 import { checkConvVariantTable } from '../kernels/conv-variant-check.js';
 import { readConvVariantTable } from '../kernels/conv-variants.js';
-import { matmulPath } from '../kernels/matmul.js';
+import { matmulPath, subgroupFragment } from '../kernels/matmul.js';
 import { packageRoot } from '../package-root.js';
+import { tuneConvs, type ConvTuningResult } from '../yolo/bench/conv-tuning.js';
 import { benchStep, type StepBenchResult } from '../yolo/bench/step-bench.js';
 import { formatBytes, printJson, table } from './format.js';
 import { positiveInt } from './options.js';
@@ -208,6 +209,58 @@ export async function runBenchStep(o: BenchStepOptions): Promise<StepBenchResult
   }
 }
 
+export interface BenchTuneOptions {
+  model: string;
+  batch: string;
+  imgsz: string;
+  checkpoint: string;
+  warmup: string;
+  seconds?: string;
+  tables?: string;
+  out: string;
+  json?: boolean;
+  device?: string;
+}
+
+/** Shapes listed in the text report of `bench tune`. */
+const TOP_TUNED = 12;
+
+/** `bench tune`: tensor-core tiles tuned inside the training step; writes the variant table `bench step --conv-variants` reads. */
+export async function runBenchTune(o: BenchTuneOptions): Promise<ConvTuningResult> {
+  const options = {
+    model: o.model,
+    batch: positiveInt(o.batch, '--batch'),
+    imgsz: positiveInt(o.imgsz, '--imgsz'),
+    precision: 'f16' as const,
+    checkpoint: choice(o.checkpoint, '--checkpoint', ['none', 'all'] as const),
+    warmup: positiveInt(o.warmup, '--warmup'),
+    seconds: o.seconds === undefined ? undefined : positiveInt(o.seconds, '--seconds'),
+    maxTables: o.tables === undefined ? undefined : positiveInt(o.tables, '--tables'),
+  };
+  if (options.imgsz % 32 !== 0) throw new UserError(`--imgsz must be a multiple of 32 (the model's largest stride), got ${options.imgsz}`);
+  const engine = await Engine.open({ device: o.device });
+  try {
+    if (!subgroupFragment(engine)) throw new UserError('bench tune: this adapter has no f16 subgroup matrices (tensor cores), so there are no tiles to tune');
+    if (!engine.features.timestampQuery) throw new UserError('bench tune needs the timestamp-query feature, which this adapter lacks');
+    const r = await tuneConvs(engine, { ...options, log: (line) => process.stderr.write(`${line}\n`) });
+    writeFileSync(o.out, `${JSON.stringify(r.table, null, 1)}\n`);
+    if (o.json) printJson({ adapter: engine.gpu!.adapter, ...options, out: o.out, ...r });
+    else {
+      const lines = [
+        `${options.model} batch ${options.batch} at ${options.imgsz}, f16: ${r.tables.tried} of ${r.tables.built} candidate tables tried; ${Object.keys(r.table).length} shapes in ${o.out}`,
+        table(['GPU ms per step', 'SIMT only', 'default', 'tuned'], r.totals.map((t) => [t.op, t.simt.toFixed(2), t.default.toFixed(2), t.tuned.toFixed(2)])),
+        '',
+        `slowest shapes after tuning (${Math.min(TOP_TUNED, r.shapes.length)} of ${r.shapes.length})`,
+        table(['shape', 'variant', 'ms', 'SIMT ms', 'default ms'], r.shapes.slice(0, TOP_TUNED).map((t) => [t.key, t.variant, t.ms.toFixed(3), t.simtMs.toFixed(3), t.defaultMs.toFixed(3)])),
+      ];
+      process.stdout.write(`${lines.join('\n')}\n`);
+    }
+    return r;
+  } finally {
+    engine.destroy();
+  }
+}
+
 export function registerBenchCommand(program: Command): void {
   const bench = program.command('bench').description('performance benchmarks');
   bench
@@ -240,5 +293,21 @@ export function registerBenchCommand(program: Command): void {
     .option('--device <name>', 'adapter name')
     .action(async (o: BenchStepOptions) => {
       await runBenchStep(o);
+    });
+  bench
+    .command('tune')
+    .description('tune the tensor-core convolution tiles of an f16 training step inside the step (a profiled step per candidate table); writes a variant table for bench step --conv-variants')
+    .requiredOption('--out <file>', 'where the variant table (JSON) goes')
+    .option('--model <yaml>', 'model yaml', 'yolov8n.yaml')
+    .option('--batch <n>', 'images per step', '16')
+    .option('--imgsz <px>', 'image size', '640')
+    .option('--checkpoint <policy>', 'none, or all: recompute every layer before the head in backward', 'none')
+    .option('--warmup <n>', 'untimed steps first', '2')
+    .option('--seconds <n>', 'stop trying candidate tables after this many seconds')
+    .option('--tables <n>', 'try at most this many candidate tables')
+    .option('--json', 'print a JSON document only')
+    .option('--device <name>', 'adapter name')
+    .action(async (o: BenchTuneOptions) => {
+      await runBenchTune(o);
     });
 }

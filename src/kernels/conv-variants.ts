@@ -9,7 +9,8 @@ export type ConvOp = 'conv2d' | 'conv2dInputGrad' | 'conv2dWeightGrad';
 
 /**
  * Kernel variants measured best on one device for given convolution shapes, keyed by
- * `convShapeKey` (written by bench/device/conv-tc.mjs --variants after its tile sweep).
+ * `convShapeKey` (written by `yolo-wgpu bench tune`, or by bench/device/conv-tc.mjs --variants
+ * after its per-layer sweep).
  * A shape without an entry keeps the default choice; an entry is used exactly as the
  * operation's `variant` option would be (`simt`, SIMT tiles, `sg`, `sg:...`).
  */
@@ -25,7 +26,13 @@ export function tableVariant(engine: Engine, op: ConvOp, dtype: DType, g: ConvGe
   return engine.convVariants[convShapeKey(op, dtype, g)];
 }
 
-const KEY = /^(conv2d|conv2dInputGrad|conv2dWeightGrad):(f16|f32):\d+x\d+x\d+x\d+>\d+:k\d+x\d+:s\d+x\d+:p\d+x\d+:g\d+$/;
+const KEY = /^(conv2d|conv2dInputGrad|conv2dWeightGrad):(f16|f32):\d+x\d+x\d+x(\d+)>(\d+):k\d+x\d+:s\d+x\d+:p\d+x\d+:g(\d+)$/;
+
+/** The operation, dtype and channels of a shape key (null if it is not one). */
+export function parseConvShapeKey(key: string): { op: ConvOp; dtype: DType; cin: number; cout: number; groups: number } | null {
+  const m = KEY.exec(key);
+  return m ? { op: m[1] as ConvOp, dtype: m[2] as DType, cin: Number(m[3]), cout: Number(m[4]), groups: Number(m[5]) } : null;
+}
 const VARIANT = /^(simt|sg|sg:[\w:/]+|\d+x\d+:[\w:/]+)$/;
 
 /** Reads and checks a variant table file: a JSON object of shape keys to variant names. */

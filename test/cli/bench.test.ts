@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { formatStepBench, runBenchStep, type BenchStepOptions } from '../../src/cli/bench.js';
+import { formatStepBench, runBenchStep, runBenchTune, type BenchStepOptions } from '../../src/cli/bench.js';
+import { subgroupFragment } from '../../src/kernels/matmul.js';
+import { testEngine } from '../helpers/gpu.js';
 import { UserError } from '../../src/errors.js';
 import { capture } from '../helpers/capture.js';
 
@@ -43,5 +45,21 @@ describe('yolo-wgpu bench step', () => {
       expect(error).toBeInstanceOf(UserError);
       expect((error as Error).message).toMatch(message);
     }
+  });
+
+  it('bench tune says why it cannot run: bad options, or no tensor cores to tune', async () => {
+    const tune = { model: 'yolov8n.yaml', batch: '1', imgsz: '64', checkpoint: 'none', warmup: '1', out: '/nonexistent/tuned.json' };
+    for (const [o, message] of [
+      [{ imgsz: '100' }, /--imgsz must be a multiple of 32/],
+      [{ tables: '0' }, /--tables must be a positive integer/],
+    ] as const) {
+      const { error } = await capture(() => runBenchTune({ ...tune, ...o }));
+      expect(error).toBeInstanceOf(UserError);
+      expect((error as Error).message).toMatch(message);
+    }
+    if (subgroupFragment(await testEngine())) return; // a GPU with tensor cores would tune
+    const { error } = await capture(() => runBenchTune(tune));
+    expect(error).toBeInstanceOf(UserError);
+    expect((error as Error).message).toBe('bench tune: this adapter has no f16 subgroup matrices (tensor cores), so there are no tiles to tune');
   });
 });

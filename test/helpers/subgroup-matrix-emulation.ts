@@ -1,5 +1,6 @@
 import type { SubgroupMatrixConfig } from '../../src/gpu/device.js';
 import type { Engine } from '../../src/gpu/engine.js';
+import { keep } from '../../src/gpu/scope.js';
 import { Tensor } from '../../src/gpu/tensor.js';
 
 /**
@@ -127,7 +128,7 @@ export function withEmulatedSubgroupMatrix(
     const need = emulated.poolPerWorkgroup * groups[0] * groups[1] * groups[2];
     if (!pool || pool.size < need) {
       pool?.dispose();
-      pool = Tensor.empty(engine, [need], 'f32', 'workspace');
+      pool = keep(Tensor.empty(engine, [need], 'f32', 'workspace')); // outlives the caller's tidy scopes
     }
     const slice = pool.storage.slice();
     engine.run(

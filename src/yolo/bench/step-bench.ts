@@ -103,8 +103,20 @@ function trainStep(model: DetectionModel, optimizer: SGD, x: Tensor, checkpoint:
   return loss;
 }
 
-export async function benchStep(engine: Engine, o: StepBenchOptions): Promise<StepBenchResult> {
-  const log = o.log ?? (() => {});
+/** A model, its optimizer and one fixed batch of random images, taking training steps. */
+export interface StepSession {
+  /** One training step; resolves when the GPU has finished it. */
+  step(): Promise<void>;
+  /** The surrogate loss of the last step. */
+  readonly lastLoss: number;
+  /** Steps whose f16 gradients overflowed (skipped by the optimizer) since the last reset. */
+  skipped: number;
+  readonly params: number;
+  dispose(): void;
+}
+
+/** Builds the benchmark's model, SGD and input batch (`o.model`, `o.batch`, `o.imgsz`, `o.precision`, `o.checkpoint`). */
+export function stepSession(engine: Engine, o: Omit<StepBenchOptions, 'steps'>): StepSession {
   if (o.precision === 'f16' && !engine.features.shaderF16) throw new Error('f16 needs the shader-f16 feature');
   const model = buildModel(engine, o.model).train();
   const params = model.namedParameters().map(([, v]) => v).filter((v) => v.requiresGrad);
@@ -112,35 +124,49 @@ export async function benchStep(engine: Engine, o: StepBenchOptions): Promise<St
   const scaler = o.precision === 'f16' ? new LossScaler() : null;
   const x = Tensor.fromHost(engine, benchData(o.batch * o.imgsz * o.imgsz * 3, 1).map((v) => (v + 1) / 2), [o.batch, o.imgsz, o.imgsz, 3], o.precision, 'input');
   const checkpoint = o.checkpoint === 'all';
-  let skipped = 0;
-  let lastLoss = NaN;
-  const step = async (): Promise<void> => {
-    const loss = trainStep(model, optimizer, x, checkpoint, scaler?.scale ?? 1);
-    if (scaler) {
-      const skip = (await optimizer.control.read())[1] !== 0;
-      scaler.update(skip);
-      if (skip) skipped++;
-    }
-    lastLoss = (await loss.read())[0];
-    loss.dispose();
+  const session = {
+    lastLoss: NaN,
+    skipped: 0,
+    params: model.parameterCount(),
+    async step(): Promise<void> {
+      const loss = trainStep(model, optimizer, x, checkpoint, scaler?.scale ?? 1);
+      if (scaler) {
+        const skip = (await optimizer.control.read())[1] !== 0;
+        scaler.update(skip);
+        if (skip) session.skipped++;
+      }
+      session.lastLoss = (await loss.read())[0];
+      loss.dispose();
+    },
+    dispose(): void {
+      x.dispose();
+      optimizer.dispose();
+      model.dispose();
+    },
   };
+  return session;
+}
+
+export async function benchStep(engine: Engine, o: StepBenchOptions): Promise<StepBenchResult> {
+  const log = o.log ?? (() => {});
+  const session = stepSession(engine, o);
   try {
     const warmup = o.warmup ?? 3;
     for (let i = 0; i < warmup; i++) {
       log(`warm-up step ${i + 1}/${warmup}`);
-      await step();
+      await session.step();
     }
     engine.arena.resetPeak();
-    skipped = 0;
+    session.skipped = 0;
     const stepMs: number[] = [];
     for (let i = 0; i < o.steps; i++) {
       const t0 = performance.now();
-      await step();
+      await session.step();
       stepMs.push(performance.now() - t0);
-      log(`step ${i + 1}/${o.steps}: ${stepMs[i].toFixed(1)} ms, loss ${lastLoss.toPrecision(5)}`);
+      log(`step ${i + 1}/${o.steps}: ${stepMs[i].toFixed(1)} ms, loss ${session.lastLoss.toPrecision(5)}`);
     }
     const s = engine.stats();
-    const profile = engine.features.timestampQuery ? await profileStep(engine, () => step(), o.top ?? 12) : null;
+    const profile = engine.features.timestampQuery ? await profileStep(engine, () => session.step(), o.top ?? 12) : null;
     const msPerStep = median(stepMs);
     return {
       model: o.model,
@@ -148,26 +174,24 @@ export async function benchStep(engine: Engine, o: StepBenchOptions): Promise<St
       imgsz: o.imgsz,
       precision: o.precision,
       checkpoint: o.checkpoint,
-      params: model.parameterCount(),
+      params: session.params,
       msPerStep,
       stepMs,
       imagesPerSec: (o.batch * 1000) / msPerStep,
       peakBytes: s.peakBytes,
       atPeak: s.atPeak,
       peak: s.peak,
-      loss: lastLoss,
-      skipped,
+      loss: session.lastLoss,
+      skipped: session.skipped,
       profile,
     };
   } finally {
-    x.dispose();
-    optimizer.dispose();
-    model.dispose();
+    session.dispose();
   }
 }
 
 /** One step with a timestamp around each dispatch: GPU time per kernel name, the `top` largest and the rest as "other". */
-async function profileStep(engine: Engine, step: () => Promise<void>, top: number): Promise<StepBenchResult['profile']> {
+export async function profileStep(engine: Engine, step: () => Promise<void>, top: number): Promise<StepBenchResult['profile']> {
   engine.setProfiling(true);
   try {
     await step();
