@@ -93,6 +93,7 @@ export const TRAIN_OPTIONS = {
   resume: opt(resume, false, 'continue the run of this last checkpoint (True: the newest run, or model=)'),
   amp: opt(bool, true, 'mixed precision: f16 where the adapter has shader-f16'),
   precision: opt(nullable(choice(['f32', 'f16'] as const)), null, 'f32 or f16 activations (default: from amp)'),
+  conv_variants: opt(nullable(text), null, 'convolution kernels by shape for this GPU, a table from yolo-wgpu bench tune at the same batch and imgsz'),
   freeze: opt(freeze, null, 'freeze the first N layers, or the listed layers'),
   multi_scale: opt(multiScale, false, 'vary the image size per batch'),
   rect: opt(bool, false, 'rectangular batches (mosaic and shuffle off)'),

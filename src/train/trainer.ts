@@ -16,6 +16,8 @@ import { loadDataset, type Dataset } from '../data/dataset.js';
 import { DataLoader } from '../data/loader.js';
 import { UserError } from '../errors.js';
 import { Engine } from '../gpu/engine.js';
+import { checkConvVariantTable } from '../kernels/conv-variant-check.js';
+import { readConvVariantTable } from '../kernels/conv-variants.js';
 import { ModelEMA } from '../nn/ema.js';
 import { AdamW, LossScaler, referenceParamGroups, SGD, type Optimizer } from '../nn/optim.js';
 import { buildFromYaml } from '../yolo/build.js';
@@ -101,16 +103,23 @@ export async function train(parsed: ParsedTrainArgs, o: TrainOptions = {}): Prom
   const args = parsed.args;
   if (!args.data) throw new UserError('data= is required: a dataset yaml such as coco8.yaml');
   if (!args.model && !o.resume) throw new UserError('model= is required: a model yaml to train from scratch (yolov8n.yaml) or weights to fine-tune (.pt or a yolo-wgpu checkpoint)');
+  const convVariants = args.conv_variants ? readConvVariantTable(args.conv_variants) : null;
   const config = loadDatasetYaml(args.data);
   const trainSet = await loadDataset(config, 'train', { log });
   const valSet = await loadDataset(config, 'val', { log });
   const engine = o.engine ?? (await Engine.open({ device: args.device ?? undefined }));
+  const ownVariants = engine.convVariants;
   let run: Run | null = null;
   try {
+    if (convVariants) {
+      checkConvVariantTable(engine, convVariants, args.conv_variants!);
+      engine.convVariants = convVariants;
+    }
     run = await setup(parsed, engine, trainSet, valSet, o, log);
     return await loop(run, o.hooks ?? {});
   } finally {
     if (run) await teardown(run);
+    engine.convVariants = ownVariants;
     if (!o.engine) engine.destroy();
   }
 }

@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -6,6 +6,7 @@ import YAML from 'yaml';
 import { runTrain } from '../../src/cli/train.js';
 import { UserError } from '../../src/errors.js';
 import type { EngineCounters } from '../../src/gpu/engine.js';
+import { subgroupFragment } from '../../src/kernels/matmul.js';
 import type { HostEntry } from '../../src/nn/module.js';
 import { readResultsCsv, RESULTS_COLUMNS } from '../../src/train/results-csv.js';
 import { readTrainCheckpoint } from '../../src/train/train-checkpoint.js';
@@ -128,5 +129,14 @@ describe('yolo-wgpu train on coco8 (lavapipe)', () => {
     expect(await bad(['model=yolov8n.yaml'])).toMatch(/^data= is required/);
     expect(await bad(['model=yolov8n.yaml', `data=${SHARED}/data/coco8/coco8.yaml`, 'freeze=[0, 99]', 'workers=0', `project=${join(tmp, 'runs')}`])).toMatch(/freeze=\[0,99\]: the model has layers 0\.\.22, not 99/);
     expect(await bad([`resume=${join(tmp, 'nope.safetensors')}`])).toMatch(/nope\.safetensors/);
+    expect(await bad(['model=yolov8n.yaml', `data=${SHARED}/data/coco8/coco8.yaml`, `conv_variants=${join(tmp, 'tuned.json')}`])).toMatch(/tuned\.json: not a readable JSON file/);
+    if (!subgroupFragment(engine)) {
+      // a table naming tensor-core tiles, on a device without them: rejected before training, the engine left as it was
+      const table = join(tmp, 'tuned-sg.json');
+      writeFileSync(table, JSON.stringify({ 'conv2d:f16:16x320x320x16>32:k3x3:s2x2:p1x1:g1': 'sg:8x1:2x2:32' }));
+      const message = await bad(['model=yolov8n.yaml', `data=${SHARED}/data/coco8/coco8.yaml`, `conv_variants=${table}`, 'workers=0', `project=${join(tmp, 'runs')}`]);
+      expect(message).toMatch(/tuned-sg\.json: "conv2d:f16:16x320x320x16>32:k3x3:s2x2:p1x1:g1" -> "sg:8x1:2x2:32": conv2d: variant "sg:8x1:2x2:32" needs an f16 input on a device with f16 subgroup matrices/);
+      expect(engine.convVariants).toEqual({});
+    }
   });
 });
