@@ -82,12 +82,11 @@ function backwardRule(g: Tensor, needs: readonly boolean[], s: Saved): (Tensor |
   const gu = Tensor.empty(g.engine, s.sx.shape, s.dtype, 'activations');
   const sums = batchNormGradSums(g, s.sx, s.mean, gu, s.silu ? s.affine : null);
   g.dispose();
-  const sumGu = needs[2] ? sums.row(0) : null;
-  const { coef, dgamma } = batchNormGradCoefs(sums, s.affine, s.mean, s.count, s.training, needs[1]);
+  const { coef, dgamma, dbeta } = batchNormGradCoefs(sums, s.affine, s.mean, s.count, s.training, { dgamma: needs[1], dbeta: needs[2] });
   if (!needs[0]) {
     gu.dispose();
-    return [null, dgamma, sumGu];
+    return [null, dgamma, dbeta];
   }
   batchNormGradApply(gu, s.sx, coef);
-  return [gu, dgamma, sumGu];
+  return [gu, dgamma, dbeta];
 }

@@ -6,8 +6,8 @@ import { distinctBindings, grid1d, launch, Params } from './launch.js';
  * launches it was 11 per layer, a third of a yolov8n training step's dispatches):
  *  - `batchNormAffine`: invstd = 1 / sqrt(var + eps), scale = gamma invstd, shift = beta -
  *    mean scale, and in training the running-statistics update (momentum, unbiased variance);
- *  - `batchNormGradCoefs`: dgamma = invstd sum(gu (x - mean)) and the coefficients of
- *    dx = gu a + x k + d (see `batchNormGradApply`).
+ *  - `batchNormGradCoefs`: dgamma = invstd sum(gu (x - mean)), dbeta = sum(gu) and the
+ *    coefficients of dx = gu a + x k + d (see `batchNormGradApply`).
  * All operands are f32 vectors of C channels (views; they may share storages).
  */
 
@@ -92,17 +92,27 @@ export function batchNormAffine(mean: Tensor, variance: Tensor, gamma: Tensor, b
  * From sums = [2, C] (sum gu, sum gu (x - mean)) and the forward's affine rows: coef =
  * [3, C] rows a = scale, k, d with, in training, k = -scale invstd^2 sum(gu (x - mean)) / n
  * and d = -scale sum(gu) / n - k mean (0 and 0 in eval: the statistics are constants), and
- * dgamma = invstd sum(gu (x - mean)) when asked for.
+ * when asked for dgamma = invstd sum(gu (x - mean)) and dbeta = sum(gu), each its own
+ * tensor (it becomes the parameter's gradient without a copy).
  */
-export function batchNormGradCoefs(sums: Tensor, affine: Tensor, mean: Tensor, count: number, training: boolean, withDgamma: boolean): { coef: Tensor; dgamma: Tensor | null } {
+export function batchNormGradCoefs(
+  sums: Tensor,
+  affine: Tensor,
+  mean: Tensor,
+  count: number,
+  training: boolean,
+  wanted: { dgamma: boolean; dbeta: boolean },
+): { coef: Tensor; dgamma: Tensor | null; dbeta: Tensor | null } {
   const c = mean.size;
   const coef = Tensor.empty(mean.engine, [3, c], 'f32', 'workspace');
-  const dgamma = withDgamma ? Tensor.empty(mean.engine, [c], 'f32', 'activations') : null;
+  const dgamma = wanted.dgamma ? Tensor.empty(mean.engine, [c], 'f32', 'activations') : null;
+  const dbeta = wanted.dbeta ? Tensor.empty(mean.engine, [c], 'f32', 'activations') : null;
   const views = [...[0, 1, 2].map((i) => coef.row(i)), ...[0, 1].map((i) => sums.row(i)), ...[0, 2].map((i) => affine.row(i))];
   const [a, k, d, sumGu, sumGuX, scale, invstd] = views;
   try {
-    const roles: Record<string, Tensor> = { a, k, d, sumGu, sumGuX, scale, invstd, mean, ...(dgamma ? { dgamma } : {}) };
-    run('batchnorm grad coefs', `bn-grad-coefs${training ? ':training' : ''}${dgamma ? ':dgamma' : ''}`, roles, [1 / count], (at) => `let scale = ${at.scale('c')};
+    const roles: Record<string, Tensor> = { a, k, d, sumGu, sumGuX, scale, invstd, mean, ...(dgamma ? { dgamma } : {}), ...(dbeta ? { dbeta } : {}) };
+    const key = `bn-grad-coefs${training ? ':training' : ''}${dgamma ? ':dgamma' : ''}${dbeta ? ':dbeta' : ''}`;
+    run('batchnorm grad coefs', key, roles, [1 / count], (at) => `let scale = ${at.scale('c')};
   let invstd = ${at.invstd('c')};
   let sumGuX = ${at.sumGuX('c')};
   ${at.a('c')} = scale;${
@@ -114,9 +124,9 @@ export function batchNormGradCoefs(sums: Tensor, affine: Tensor, mean: Tensor, c
       : `
   ${at.k('c')} = 0.0;
   ${at.d('c')} = 0.0;`
-  }${dgamma ? `\n  ${at.dgamma('c')} = sumGuX * invstd;` : ''}`);
+  }${dgamma ? `\n  ${at.dgamma('c')} = sumGuX * invstd;` : ''}${dbeta ? `\n  ${at.dbeta('c')} = ${at.sumGu('c')};` : ''}`);
   } finally {
     for (const v of views) v.dispose();
   }
-  return { coef, dgamma };
+  return { coef, dgamma, dbeta };
 }

@@ -39,7 +39,7 @@ describe('BatchNorm per-channel kernels', () => {
     }
   });
 
-  it('gradient coefficients in training and eval, with and without dgamma', async () => {
+  it('gradient coefficients in training and eval, with and without dgamma and dbeta', async () => {
     engine = await testEngine();
     const c = 21;
     const [sumGu, sumGuX, scale, shift, invstd, mean] = [7, 8, 9, 10, 11, 12].map((s) => randomData(c, s));
@@ -49,13 +49,15 @@ describe('BatchNorm per-channel kernels', () => {
     const m = Tensor.fromHost(engine, mean, [c], 'f32', 'activations');
     for (const training of [true, false]) {
       for (const withDgamma of [true, false]) {
-        const { coef, dgamma } = batchNormGradCoefs(sums, affine, m, count, training, withDgamma);
+        const { coef, dgamma, dbeta } = batchNormGradCoefs(sums, affine, m, count, training, { dgamma: withDgamma, dbeta: !withDgamma });
         const k = Array.from(scale, (s, i) => (training ? (-s * invstd[i] * invstd[i] * sumGuX[i]) / count : 0));
         const d = Array.from(scale, (s, i) => (training ? (-s * sumGu[i]) / count - k[i] * mean[i] : 0));
         expectClose(await coef.read(), [...scale, ...k, ...d], 1e-6, 1e-7);
         expect(dgamma === null).toBe(!withDgamma);
         if (dgamma) expectClose(await dgamma.read(), Array.from(sumGuX, (x, i) => x * invstd[i]), 1e-6, 1e-7);
-        for (const t of [coef, dgamma]) t?.dispose();
+        expect(dbeta === null).toBe(withDgamma);
+        if (dbeta) expect(Array.from(await dbeta.read())).toEqual(Array.from(sumGu));
+        for (const t of [coef, dgamma, dbeta]) t?.dispose();
       }
     }
     for (const t of [sums, affine, m]) t.dispose();
