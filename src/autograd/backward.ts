@@ -1,9 +1,9 @@
 import { keep, tidy } from '../gpu/scope.js';
 import { DTYPE_BYTES } from '../gpu/dtype.js';
 import { Tensor } from '../gpu/tensor.js';
-import { copy, fill } from '../kernels/copy.js';
+import { copy, copyInto, fill } from '../kernels/copy.js';
 import { add } from '../kernels/elementwise.js';
-import { topologicalNodes, type Node } from './tape.js';
+import { topologicalNodes, WindowGrad, type Node } from './tape.js';
 import type { Var } from './variable.js';
 
 /** Adds `g` into `target` in place (target += g). */
@@ -47,11 +47,39 @@ export function backward(root: Var, seed?: Tensor, options: { takeSeed?: boolean
     node.release();
     inputGrads.forEach((gi, i) => {
       if (!gi) return;
-      keep(gi);
-      if (!needs[i]) gi.dispose();
-      else deliver(node.inputs[i], gi, grads);
+      const t = gi instanceof WindowGrad ? gi.grad : gi;
+      keep(t);
+      if (!needs[i]) t.dispose();
+      else if (!(gi instanceof WindowGrad)) deliver(node.inputs[i], gi, grads);
+      else {
+        const first = widenOrAdd(node.inputs[i], gi, grads);
+        if (first) deliver(node.inputs[i], first, grads);
+      }
     });
   }
+}
+
+/**
+ * A window gradient (owned) for input `v`: added into that window of v's gradient so far and
+ * null, or, as v's first gradient, a zero tensor of v's shape and dtype holding it.
+ */
+function widenOrAdd(v: Var, w: WindowGrad, grads: Map<Node, Tensor>): Tensor | null {
+  const size = w.grad.shape[w.axis];
+  const expected = v.shape.map((d, i) => (i === w.axis ? size : d));
+  if (w.grad.shape.join() !== expected.join() || w.start + size > v.shape[w.axis]) {
+    throw new Error(`backward: gradient [${w.grad.shape}] at ${w.start} along axis ${w.axis} for a value of shape [${v.shape}]`);
+  }
+  const target = v.node ? grads.get(v.node) : v.grad;
+  const full = target ?? Tensor.empty(w.grad.engine, v.shape, v.data.dtype, 'activations');
+  const window = full.slice(w.axis, w.start, w.start + size);
+  if (target) accumulate(window, w.grad);
+  else {
+    fill(full, 0);
+    copyInto(w.grad, window);
+  }
+  window.dispose();
+  w.grad.dispose();
+  return target ? null : full;
 }
 
 /** Whether `t` is the only view of its storage and covers all of it, contiguously. */

@@ -1,6 +1,6 @@
 import { Tensor } from '../gpu/tensor.js';
-import { copyInto, fill } from '../kernels/copy.js';
-import { record } from './tape.js';
+import { copyInto } from '../kernels/copy.js';
+import { record, WindowGrad } from './tape.js';
 import type { Var } from './variable.js';
 
 const axisOf = (rank: number, axis: number) => (axis < 0 ? axis + rank : axis);
@@ -51,9 +51,9 @@ export function concat(parts: readonly Var[], axis = -1): Var {
 }
 
 /**
- * Splits along `axis` into consecutive pieces (views, no copy). Each piece's backward
- * scatters its gradient into a zero gradient of x's shape and dtype (f16 in f16 training,
- * like every other activation gradient).
+ * Splits along `axis` into consecutive pieces (views, no copy). Each piece's backward hands
+ * its gradient back as a window of x's (`WindowGrad`): the sweep adds it into x's gradient
+ * there, or starts x's gradient (x's dtype, zero elsewhere) with it.
  */
 export function split(x: Var, sizes: readonly number[], axis = -1): Var[] {
   const a = axisOf(x.shape.length, axis);
@@ -62,13 +62,6 @@ export function split(x: Var, sizes: readonly number[], axis = -1): Var[] {
   return pieces.map((piece) => {
     const begin = start;
     start += piece.shape[a];
-    return record('slice', [x], piece, [], (g) => {
-      const full = Tensor.empty(g.engine, x.shape, x.data.dtype, 'activations');
-      fill(full, 0);
-      const window = full.slice(a, begin, begin + g.shape[a]);
-      copyInto(g, window);
-      window.dispose();
-      return [full];
-    });
+    return record('slice', [x], piece, [], (g) => [new WindowGrad(g.view(g.shape, g.strides, g.offset), a, begin)]);
   });
 }

@@ -1,15 +1,32 @@
 import type { DType } from '../gpu/dtype.js';
-import { keep } from '../gpu/scope.js';
+import { keep, type HoldsTensors } from '../gpu/scope.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { copy } from '../kernels/copy.js';
 import { Var } from './variable.js';
+
+/**
+ * A gradient that is zero outside one window of its input (along `axis`, from `start`), as a
+ * view's backward (split) hands it back: the sweep adds it into that window of the input's
+ * gradient, where a full zero-filled tensor would cost a fill, a copy and a full-size add.
+ */
+export class WindowGrad implements HoldsTensors {
+  constructor(
+    readonly grad: Tensor,
+    readonly axis: number,
+    readonly start: number,
+  ) {}
+
+  heldTensors(): Tensor[] {
+    return [this.grad];
+  }
+}
 
 /**
  * Computes the gradient of each input from the output's gradient (null where an input needs
  * none). The sweep owns `gradOutput`; a rule may dispose it as soon as it is done with it
  * (the sweep's own dispose is then a no-op), lowering the backward peak.
  */
-export type BackwardRule = (gradOutput: Tensor, needs: readonly boolean[]) => (Tensor | null)[];
+export type BackwardRule = (gradOutput: Tensor, needs: readonly boolean[]) => (Tensor | WindowGrad | null)[];
 
 /** One recorded op: its inputs, the tensors its backward needs, and its rule. */
 export class Node {

@@ -49,6 +49,11 @@ describe('pooling, upsampling, concat and split rules', () => {
       const pick = (lo: number, hi: number) => hostTensor([2, 3, 3, hi - lo], Float64Array.from({ length: rows * (hi - lo) }, (_, i) => x.data[Math.floor(i / (hi - lo)) * 6 + lo + (i % (hi - lo))]));
       return concatCpu([pick(5, 6), pick(2, 5), pick(0, 2)]);
     }, [[2, 3, 3, 6]], 5);
+    // one piece used: the others' windows of the gradient stay zero
+    await gradcheck(engine, (x) => split(x, [2, 3, 1])[1], (x) => {
+      const rows = x.data.length / 6;
+      return hostTensor([2, 3, 3, 3], Float64Array.from({ length: rows * 3 }, (_, i) => x.data[Math.floor(i / 3) * 6 + 2 + (i % 3)]));
+    }, [[2, 3, 3, 6]], 6);
   });
 
   it('split hands an f16 input an f16 gradient (activation gradients keep the activations\' dtype)', async () => {
