@@ -8,7 +8,7 @@ import { benchConv } from '../kernels/bench/conv-bench.js';
 import { benchMatmul } from '../kernels/bench/matmul-bench.js';
 import { checkConvVariantTable } from '../kernels/conv-variant-check.js';
 import { readConvVariantTable } from '../kernels/conv-variants.js';
-import { matmulPath, subgroupFragment } from '../kernels/matmul.js';
+import { matmulPath } from '../kernels/matmul.js';
 import { packageRoot } from '../package-root.js';
 import { tuneConvs, type ConvTuningResult } from '../yolo/bench/conv-tuning.js';
 import { benchStep, type StepBenchResult } from '../yolo/bench/step-bench.js';
@@ -136,19 +136,23 @@ export async function runBenchKernels(options: BenchKernelsOptions): Promise<voi
   }
 }
 
-export interface BenchStepOptions {
+/** The options `bench step` and `bench tune` share: the model and how its training steps run. */
+interface StepModelOptions {
   model: string;
   batch: string;
   imgsz: string;
-  precision: string;
   checkpoint: string;
-  steps: string;
   warmup: string;
+  json?: boolean;
+  device?: string;
+}
+
+export interface BenchStepOptions extends StepModelOptions {
+  precision: string;
+  steps: string;
   top: string;
   convKernels: string;
   convVariants?: string;
-  json?: boolean;
-  device?: string;
 }
 
 function choice<T extends string>(value: string, option: string, allowed: readonly T[]): T {
@@ -181,19 +185,38 @@ export function formatStepBench(r: StepBenchResult): string {
 /** Tagged operations listed in the text report. */
 const TOP_OPERATIONS = 10;
 
-/** `bench step`: trains a model on random images with the surrogate loss; prints time, memory and the kernel profile. */
-export async function runBenchStep(o: BenchStepOptions): Promise<StepBenchResult> {
-  const options = {
+function parseStepModel(o: StepModelOptions) {
+  const parsed = {
     model: o.model,
     batch: positiveInt(o.batch, '--batch'),
     imgsz: positiveInt(o.imgsz, '--imgsz'),
-    precision: choice(o.precision, '--precision', ['f32', 'f16'] as const),
     checkpoint: choice(o.checkpoint, '--checkpoint', ['none', 'all'] as const),
-    steps: positiveInt(o.steps, '--steps'),
     warmup: positiveInt(o.warmup, '--warmup'),
+  };
+  if (parsed.imgsz % 32 !== 0) throw new UserError(`--imgsz must be a multiple of 32 (the model's largest stride), got ${parsed.imgsz}`);
+  return parsed;
+}
+
+/** Declares the shared options on `bench step` or `bench tune`. */
+function stepModelOptions(command: Command, warmup: string): Command {
+  return command
+    .option('--model <yaml>', 'model yaml', 'yolov8n.yaml')
+    .option('--batch <n>', 'images per step', '16')
+    .option('--imgsz <px>', 'image size', '640')
+    .option('--checkpoint <policy>', 'none, or all: recompute every layer before the head in backward', 'none')
+    .option('--warmup <n>', 'untimed steps first', warmup)
+    .option('--json', 'print a JSON document only')
+    .option('--device <name>', 'adapter name');
+}
+
+/** `bench step`: trains a model on random images with the surrogate loss; prints time, memory and the kernel profile. */
+export async function runBenchStep(o: BenchStepOptions): Promise<StepBenchResult> {
+  const options = {
+    ...parseStepModel(o),
+    precision: choice(o.precision, '--precision', ['f32', 'f16'] as const),
+    steps: positiveInt(o.steps, '--steps'),
     top: positiveInt(o.top, '--top'),
   };
-  if (options.imgsz % 32 !== 0) throw new UserError(`--imgsz must be a multiple of 32 (the model's largest stride), got ${options.imgsz}`);
   const convKernels = choice(o.convKernels, '--conv-kernels', ['simt', 'tensor-cores'] as const);
   const convVariants = o.convVariants ? readConvVariantTable(o.convVariants) : undefined;
   const engine = await Engine.open({ device: o.device, convKernels, convVariants });
@@ -209,17 +232,10 @@ export async function runBenchStep(o: BenchStepOptions): Promise<StepBenchResult
   }
 }
 
-export interface BenchTuneOptions {
-  model: string;
-  batch: string;
-  imgsz: string;
-  checkpoint: string;
-  warmup: string;
+export interface BenchTuneOptions extends StepModelOptions {
   seconds?: string;
   tables?: string;
   out: string;
-  json?: boolean;
-  device?: string;
 }
 
 /** Shapes listed in the text report of `bench tune`. */
@@ -228,20 +244,13 @@ const TOP_TUNED = 12;
 /** `bench tune`: tensor-core tiles tuned inside the training step; writes the variant table `bench step --conv-variants` reads. */
 export async function runBenchTune(o: BenchTuneOptions): Promise<ConvTuningResult> {
   const options = {
-    model: o.model,
-    batch: positiveInt(o.batch, '--batch'),
-    imgsz: positiveInt(o.imgsz, '--imgsz'),
+    ...parseStepModel(o),
     precision: 'f16' as const,
-    checkpoint: choice(o.checkpoint, '--checkpoint', ['none', 'all'] as const),
-    warmup: positiveInt(o.warmup, '--warmup'),
     seconds: o.seconds === undefined ? undefined : positiveInt(o.seconds, '--seconds'),
     maxTables: o.tables === undefined ? undefined : positiveInt(o.tables, '--tables'),
   };
-  if (options.imgsz % 32 !== 0) throw new UserError(`--imgsz must be a multiple of 32 (the model's largest stride), got ${options.imgsz}`);
   const engine = await Engine.open({ device: o.device });
   try {
-    if (!subgroupFragment(engine)) throw new UserError('bench tune: this adapter has no f16 subgroup matrices (tensor cores), so there are no tiles to tune');
-    if (!engine.features.timestampQuery) throw new UserError('bench tune needs the timestamp-query feature, which this adapter lacks');
     const r = await tuneConvs(engine, { ...options, log: (line) => process.stderr.write(`${line}\n`) });
     writeFileSync(o.out, `${JSON.stringify(r.table, null, 1)}\n`);
     if (o.json) printJson({ adapter: engine.gpu!.adapter, ...options, out: o.out, ...r });
@@ -276,37 +285,21 @@ export function registerBenchCommand(program: Command): void {
     .option('--torch <file>', 'PyTorch timings from bench/torch/kernels.py to compare against')
     .option('--device <name>', 'adapter name')
     .action(runBenchKernels);
-  bench
-    .command('step')
+  stepModelOptions(bench.command('step'), '3')
     .description('time training steps of a model on random images (surrogate loss, SGD): ms/step, images/s, peak memory, kernel profile')
-    .option('--model <yaml>', 'model yaml', 'yolov8n.yaml')
-    .option('--batch <n>', 'images per step', '16')
-    .option('--imgsz <px>', 'image size', '640')
     .option('--precision <p>', 'f32, or f16 activations with f32 master weights and loss scaling', 'f32')
-    .option('--checkpoint <policy>', 'none, or all: recompute every layer before the head in backward', 'none')
     .option('--steps <n>', 'timed steps (the median is reported)', '10')
-    .option('--warmup <n>', 'untimed steps first', '3')
     .option('--top <n>', 'kernels listed in the profile (the rest summed as other)', '12')
     .option('--conv-kernels <k>', 'tensor-cores: f16 convolutions on subgroup matrices where the device has them and the shape gains; simt: never', 'tensor-cores')
-    .option('--conv-variants <file>', 'JSON table of convolution kernel variants by shape (bench/device/conv-tc.mjs --variants writes one)')
-    .option('--json', 'print a JSON document only')
-    .option('--device <name>', 'adapter name')
+    .option('--conv-variants <file>', 'JSON table of convolution kernel variants by shape (bench tune writes one)')
     .action(async (o: BenchStepOptions) => {
       await runBenchStep(o);
     });
-  bench
-    .command('tune')
+  stepModelOptions(bench.command('tune'), '2')
     .description('tune the tensor-core convolution tiles of an f16 training step inside the step (a profiled step per candidate table); writes a variant table for bench step --conv-variants')
     .requiredOption('--out <file>', 'where the variant table (JSON) goes')
-    .option('--model <yaml>', 'model yaml', 'yolov8n.yaml')
-    .option('--batch <n>', 'images per step', '16')
-    .option('--imgsz <px>', 'image size', '640')
-    .option('--checkpoint <policy>', 'none, or all: recompute every layer before the head in backward', 'none')
-    .option('--warmup <n>', 'untimed steps first', '2')
     .option('--seconds <n>', 'stop trying candidate tables after this many seconds')
     .option('--tables <n>', 'try at most this many candidate tables')
-    .option('--json', 'print a JSON document only')
-    .option('--device <name>', 'adapter name')
     .action(async (o: BenchTuneOptions) => {
       await runBenchTune(o);
     });

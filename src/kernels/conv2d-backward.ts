@@ -156,8 +156,9 @@ type WeightGradChoice = { path: 'simt'; tiles: WeightGradTiles; threads: number 
  * The weight gradient's kernel: f16 dy and x run on the tensor cores with their default
  * tiles where the device has f16 subgroup matrices, the engine asks for them
  * (`convKernels: 'tensor-cores'`, the default) and the channels make them pay
- * (`tensorCoresPay`), everything else on the SIMT kernel with its default tiles. A variant (the option, else the engine's table for this shape) forces one:
- * `sg` / `sg:...` the tensor cores, `simt` / `BMxBN:TMxTN:BK[/1|/2]` the SIMT kernel.
+ * (`tensorCoresPay`), everything else on the SIMT kernel with its default tiles. A variant
+ * (the option, else the engine's table for this shape) forces one: `sg` / `sg:...` the
+ * tensor cores, `simt` / `BMxBN:TMxTN:BK[/1|/2]` the SIMT kernel.
  */
 function chooseWeightGrad(engine: Engine, dtypes: readonly [DType, DType], m: number, n: number, taps: number, vec: boolean, variant: string | undefined): WeightGradChoice {
   const { smem, maxThreads, sgSize } = tileLimits(engine);

@@ -6,7 +6,7 @@ import { launch, Params } from './launch.js';
 import { tileGrid, type OperandPlan } from './matmul-common.wgsl.js';
 import { simtKey, simtWgsl, simtWorkgroupBytes, type SimtKernel, type SimtTiles } from './matmul-simt.wgsl.js';
 import { subgroupBlock, subgroupKey, subgroupWgsl, subgroupWorkgroupBytes, type SubgroupKernel, type SubgroupTiles } from './matmul-subgroup.wgsl.js';
-import { tileLimits, withinThreadLimit } from './subgroup-tiles.js';
+import { overThreadLimit, tileLimits, withinThreadLimit } from './subgroup-tiles.js';
 
 export type MatmulPath = 'simt' | 'subgroup-matrix';
 
@@ -152,7 +152,8 @@ function subgroupTiles(
   if (variant) {
     const { base, buffers } = parseBuffers(variant);
     const t = parse(base);
-    if (t.sgRows * t.sgCols * sgSize > maxThreads) throw new Error(`matmul: variant "${variant}": ${t.sgRows * t.sgCols} subgroups of ${sgSize} invocations exceed the device's ${maxThreads} per workgroup`);
+    const over = overThreadLimit(t.sgRows * t.sgCols, sgSize, maxThreads);
+    if (over) throw new Error(`matmul: variant "${variant}": ${over}`);
     const fitted = fit(t, buffers);
     if (!fitted) throw new Error(`matmul: variant "${variant}" needs ${bytes({ ...t, buffers: buffers ?? 1 })} bytes of workgroup memory, the device has ${smem}`);
     return fitted;

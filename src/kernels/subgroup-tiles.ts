@@ -25,6 +25,11 @@ export function tileLimits(engine: Engine): { smem: number; maxThreads: number; 
   return { smem: l?.maxComputeWorkgroupStorageSize ?? 16384, maxThreads: l?.maxComputeInvocationsPerWorkgroup ?? 256, sgSize: l?.subgroupMaxSize ?? 32 };
 }
 
+/** Why `subgroups` subgroups of `sgSize` invocations do not fit one workgroup of the device, or null if they do. */
+export function overThreadLimit(subgroups: number, sgSize: number, maxThreads: number): string | null {
+  return subgroups * sgSize > maxThreads ? `${subgroups} subgroups of ${sgSize} invocations exceed the device's ${maxThreads} per workgroup` : null;
+}
+
 /**
  * Default tiles made to fit the device's invocation limit (wide subgroups, e.g. 64 lanes):
  * halves the larger of the subgroup rows and columns until the workgroup fits.
@@ -79,7 +84,8 @@ export function parseSubgroupVariant(variant: string, frag: SubgroupTiles['frag'
   if (!match) throw bad('unreadable');
   const [sgRows, sgCols, fragsM, fragsN, bk] = match.slice(1, 6).map(Number);
   if ([sgRows, sgCols, fragsM, fragsN].some((v) => v < 1) || sgRows * sgCols > 8) throw bad('1 to 8 subgroups of at least one fragment each');
-  if (sgRows * sgCols * sgSize > rules.maxThreads) throw bad(`${sgRows * sgCols} subgroups of ${sgSize} invocations exceed the device's ${rules.maxThreads} per workgroup`);
+  const over = overThreadLimit(sgRows * sgCols, sgSize, rules.maxThreads);
+  if (over) throw bad(over);
   if (bk % frag.k || bk % 4) throw bad(`BK must be a multiple of the fragment depth ${frag.k}`);
   const requested: SubgroupTiles = { frag, sgSize, sgRows, sgCols, fragsM, fragsN, bk, buffers: match[6] ? (Number(match[6]) as 1 | 2) : 2 };
   // Unforced buffers: the depth and buffer count that fit; otherwise the checks below say why the request cannot run.

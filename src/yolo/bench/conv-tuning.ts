@@ -6,12 +6,12 @@
  * every f16 shape its i-th tile candidate that the device accepts); the fastest variant per
  * shape becomes a variant table for `bench step --conv-variants`.
  */
+import { UserError } from '../../errors.js';
 import type { Engine } from '../../gpu/engine.js';
-import type { ConvVariantTable } from '../../kernels/conv-variants.js';
-import { parseConvShapeKey, type ConvOp } from '../../kernels/conv-variants.js';
-import { checkConvVariant } from '../../kernels/conv2d.js';
-import { checkWeightGradVariant } from '../../kernels/conv2d-backward.js';
+import { parseConvShapeKey, type ConvOp, type ConvVariantTable } from '../../kernels/conv-variants.js';
+import { checkConvOpVariant } from '../../kernels/conv-variant-check.js';
 import { tileCandidates } from '../../kernels/conv-tile-candidates.js';
+import { subgroupFragment } from '../../kernels/matmul.js';
 import { profileStep, stepSession, type StepBenchOptions } from './step-bench.js';
 
 export interface ConvTuningOptions extends Omit<StepBenchOptions, 'steps' | 'top'> {
@@ -43,7 +43,8 @@ export interface ConvTuningResult {
 type ShapeTimes = Map<string, number>;
 
 export async function tuneConvs(engine: Engine, o: ConvTuningOptions): Promise<ConvTuningResult> {
-  if (!engine.features.timestampQuery) throw new Error('tuning needs the timestamp-query feature, which this adapter lacks');
+  if (!subgroupFragment(engine)) throw new UserError('bench tune: this adapter has no f16 subgroup matrices (tensor cores), so there are no tiles to tune');
+  if (!engine.features.timestampQuery) throw new UserError('bench tune needs the timestamp-query feature, which this adapter lacks');
   const log = o.log ?? (() => {});
   const deadline = performance.now() + 1000 * (o.seconds ?? Infinity);
   const saved = { kernels: engine.convKernels, variants: engine.convVariants };
@@ -97,8 +98,7 @@ function deviceCandidates(engine: Engine, key: string): string[] {
   const shape = parseConvShapeKey(key)!;
   return tileCandidates(shape.op, shape.cin, shape.cout, shape.groups).filter((variant) => {
     try {
-      if (shape.op === 'conv2dWeightGrad') checkWeightGradVariant(engine, shape.dtype, variant);
-      else checkConvVariant(engine, shape.dtype, variant);
+      checkConvOpVariant(engine, shape.op, shape.dtype, variant);
       return true;
     } catch {
       return false; // over the device's workgroup memory or invocations, or chunks that do not split
