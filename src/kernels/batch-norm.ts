@@ -23,6 +23,9 @@ const THREADS = 256;
 /** Row chunks per channel tile: enough workgroups to fill a large GPU. */
 const TARGET_GROUPS = 1024;
 const MIN_ROWS_PER_THREAD = 16;
+/** The statistics' finishing pass: channels per workgroup, and threads adding one channel's chunk sums. */
+const FINISH_CHANNELS = 16;
+const FINISH_LANES = 16;
 
 /** WGSL type of `lanes` consecutive channels of a `scalar`. */
 const lanesOf = (lanes: 1 | 4, scalar: string) => (lanes === 4 ? `vec4<${scalar}>` : scalar);
@@ -126,7 +129,7 @@ struct Params { units: u32, rows: u32, chunkLen: u32, tiles: u32, xOff: u32 }
   launch(x.engine, { key: `bn-moments:${lanes}:${tiling.tx}:${x.dtype}`, name: 'batchnorm moments', build }, [partial, x], params, grid1d(x.engine, tiling.tiles * tiling.chunks, 1));
   const mean = Tensor.empty(x.engine, [c], 'f32', category);
   const variance = Tensor.empty(x.engine, [c], 'f32', category);
-  // One thread per channel adds its chunks' sums in chunk order (few: no second reduction pass).
+  // Per channel, FINISH_LANES threads add every FINISH_LANES-th chunk's sums, then a fixed-order tree adds theirs.
   const finish = () => `${enables(x.dtype)}
 struct Params { C: u32, chunks: u32, xOff: u32, inv: f32 }
 @group(0) @binding(0) var<uniform> P: Params;
@@ -134,22 +137,38 @@ struct Params { C: u32, chunks: u32, xOff: u32, inv: f32 }
 @group(0) @binding(2) var<storage, read_write> variance: array<f32>;
 @group(0) @binding(3) var<storage, read_write> sums: array<f32>;
 @group(0) @binding(4) var<storage, read_write> xs: array<${x.dtype}>;
-@compute @workgroup_size(64)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let c = gid.x;
-  if (c >= P.C) { return; }
+var<workgroup> t1: array<f32, ${FINISH_LANES * FINISH_CHANNELS}>;
+var<workgroup> t2: array<f32, ${FINISH_LANES * FINISH_CHANNELS}>;
+@compute @workgroup_size(${FINISH_CHANNELS}, ${FINISH_LANES})
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let c = wg.x * ${FINISH_CHANNELS}u + lid.x;
+  let at = lid.y * ${FINISH_CHANNELS}u + lid.x;
   var s1 = 0.0;
   var s2 = 0.0;
-  for (var k = 0u; k < P.chunks; k++) {
-    s1 += sums[2u * k * P.C + c];
-    s2 += sums[(2u * k + 1u) * P.C + c];
+  if (c < P.C) {
+    for (var k = lid.y; k < P.chunks; k += ${FINISH_LANES}u) {
+      s1 += sums[2u * k * P.C + c];
+      s2 += sums[(2u * k + 1u) * P.C + c];
+    }
   }
-  let d = s1 * P.inv;
-  mean[c] = f32(xs[P.xOff + c]) + d;
-  variance[c] = max(s2 * P.inv - d * d, 0.0);
+  t1[at] = s1;
+  t2[at] = s2;
+  for (var half = ${FINISH_LANES / 2}u; half > 0u; half /= 2u) {
+    workgroupBarrier();
+    if (lid.y < half) {
+      t1[at] += t1[at + half * ${FINISH_CHANNELS}u];
+      t2[at] += t2[at + half * ${FINISH_CHANNELS}u];
+    }
+  }
+  if (lid.y == 0u && c < P.C) {
+    let d = t1[at] * P.inv;
+    mean[c] = f32(xs[P.xOff + c]) + d;
+    variance[c] = max(t2[at] * P.inv - d * d, 0.0);
+  }
 }`;
   const finishParams = new Params().u32(c, tiling.chunks, x.offset).f32(1 / rows);
-  launch(x.engine, { key: `bn-moments-finish:${x.dtype}`, name: 'batchnorm moments finish', build: finish }, [mean, variance, partial, x], finishParams, grid1d(x.engine, c, 64));
+  const finishGroups = Math.ceil(c / FINISH_CHANNELS);
+  launch(x.engine, { key: `bn-moments-finish:${x.dtype}`, name: 'batchnorm moments finish', build: finish }, [mean, variance, partial, x], finishParams, [finishGroups, 1, 1]);
   partial.dispose();
   return { mean, variance };
 }

@@ -17,6 +17,7 @@ import {
   type ConvTiles,
 } from './conv2d.wgsl.js';
 import { CONV_STAGE_AXES, convSubgroupKey, convSubgroupWgsl, type ConvSubgroupKernel } from './conv2d-subgroup.wgsl.js';
+import { DIRECT_MAX_GROUPS, DIRECT_WG, directKey, directPixels, directWgsl, directWorkgroupBytes, type DirectConvKernel } from './conv2d-direct.wgsl.js';
 import { grid1d, launch, Params } from './launch.js';
 import { tileGrid } from './matmul-common.wgsl.js';
 import { registerTileThreads } from './register-tile.wgsl.js';
@@ -45,7 +46,8 @@ export interface Conv2dOptions {
    * tiles) or `BMxBN:TMxTN:BK`, optionally `/1` or `/2` staging buffers and `u` to unroll the
    * k-step loop at generation (e.g. `128x64:8x8:16/2u`). Tensor cores (f16 input, devices
    * with subgroup matrices): `sg` (default tiles) or `sg:ROWSxCOLS:FMxFN:BK[/1|/2]` — a
-   * ROWS x COLS grid of subgroups, each FM x FN fragments.
+   * ROWS x COLS grid of subgroups, each FM x FN fragments. `direct[/G]`: the direct kernel of
+   * narrow layers (ungrouped; the default where `directPays`), at most G workgroups.
    */
   variant?: string;
 }
@@ -200,6 +202,18 @@ function disjointViews(x: Tensor, y: Tensor): boolean {
   return true;
 }
 
+type Layout = ReturnType<typeof layout>;
+
+/** The parameter block of every conv kernel (CONV_PARAMS_WGSL). */
+function convParams(g: ConvGeometry, lx: Layout, ly: Layout, weight: Tensor, options: Conv2dOptions, m: number, n: number, k: number, tilesM: number, tilesN: number): Params {
+  return new Params()
+    .u32(m, n, k, tilesM, tilesN)
+    .u32(g.h, g.w, g.cin / g.groups, g.kh, g.kw, g.ho, g.wo)
+    .i32(g.sh, g.sw, g.ph, g.pw)
+    .u32(lx.off, ...lx.strides, weight.offset, ly.off, ...ly.strides)
+    .u32(options.bias?.offset ?? 0, options.scale?.offset ?? 0, options.shift?.offset ?? 0);
+}
+
 interface Operand {
   role: ConvRole;
   t: Tensor;
@@ -279,7 +293,18 @@ export function conv2dWithGeometry(x: Tensor, weight: Tensor, out: Tensor, g: Co
   record(g, x, weight, out, { variant }, g.groups > 1 && g.groups === g.cin && g.groups === g.cout);
 }
 
-type GemmChoice = { path: 'simt'; tiles: ConvTiles } | { path: 'subgroup-matrix'; tiles: SubgroupTiles };
+type GemmChoice = { path: 'simt'; tiles: ConvTiles } | { path: 'subgroup-matrix'; tiles: SubgroupTiles } | { path: 'direct'; quads: number; maxGroups: number };
+
+/**
+ * Whether a narrow convolution runs the direct kernel by default: at most 32 output channels
+ * and 16 on one side, taps (a pointwise conv is a plain GEMM), one group, and the weight fits
+ * the workgroup memory. Those GEMMs leave most of a tile idle (yolov8n's stem, its
+ * 16-channel layers and their input gradients).
+ */
+function directPays(n: number, k: number, taps: number, slices: number, smem: number): boolean {
+  const cg = k / taps;
+  return slices === 1 && taps > 1 && n <= 32 && (n <= 16 || cg <= 16) && directWorkgroupBytes(k, Math.ceil(n / 4)) <= smem;
+}
 
 /**
  * The GEMM kernel of a (non-depthwise) conv: an f16 input runs on the tensor cores where the
@@ -293,12 +318,20 @@ function chooseGemm(engine: Engine, dtype: DType, m: number, n: number, k: numbe
   const { smem, maxThreads, sgSize } = tileLimits(engine);
   const rules = convSubgroupRules(smem, maxThreads);
   const frag = dtype === 'f16' ? subgroupFragment(engine) : null;
+  const direct = variant === undefined ? null : /^direct(?:\/(\d+))?$/.exec(variant);
+  if (direct) {
+    if (slices !== 1) throw new Error(`conv2d: variant "${variant}" runs ungrouped convolutions only (${slices} groups)`);
+    const bytes = directWorkgroupBytes(k, Math.ceil(n / 4));
+    if (bytes > smem) throw new Error(`conv2d: variant "${variant}" needs ${bytes} bytes of workgroup memory for the weight, the device has ${smem}`);
+    return { path: 'direct', quads: Math.ceil(n / 4), maxGroups: direct[1] ? Math.max(1, Number(direct[1])) : DIRECT_MAX_GROUPS };
+  }
   if (variant === 'sg' || variant?.startsWith('sg:')) {
     if (!frag) throw new Error(`conv2d: variant "${variant}" needs an f16 input on a device with f16 subgroup matrices (input ${dtype})`);
     const tiles = variant === 'sg' ? chooseConvSubgroupTiles(m, n, slices, frag, sgSize, rules) : parseSubgroupVariant(variant, frag, sgSize, rules);
     return { path: 'subgroup-matrix', tiles };
   }
   if (variant && variant !== 'simt') return { path: 'simt', tiles: parseConvVariant(variant, smem) };
+  if (!variant && directPays(n, k, taps, slices, smem)) return { path: 'direct', quads: Math.ceil(n / 4), maxGroups: DIRECT_MAX_GROUPS };
   if (!variant && frag && engine.convKernels === 'tensor-cores' && tensorCoresPay(n, k / taps, taps)) {
     return { path: 'subgroup-matrix', tiles: chooseConvSubgroupTiles(m, n, slices, frag, sgSize, rules) };
   }
@@ -332,15 +365,17 @@ function record(g: ConvGeometry, x: Tensor, weight: Tensor, out: Tensor, options
   const { bindings, tensors } = groupBindings(operands);
   const epilogue: ConvEpilogue = { bias: !!options.bias, affine: !!options.scale, silu: !!options.silu };
 
+  if (gemm?.path === 'direct') {
+    const params = convParams(g, lx, ly, weight, options, m, coutG, k, 0, 0);
+    const kernel: DirectConvKernel = { kh: g.kh, kw: g.kw, cin: cg, quads: gemm.quads, pixels: directPixels(gemm.quads), lanes: xVec ? 4 : 1, bindings, epilogue };
+    const groups = Math.min(Math.ceil(m / (DIRECT_WG * kernel.pixels)), gemm.maxGroups);
+    launch(engine, { key: directKey(kernel), name: 'conv2d (direct)', build: () => directWgsl(kernel) }, tensors, params, [groups, 1, 1]);
+    return;
+  }
   const block = !gemm ? null : gemm.path === 'simt' ? gemm.tiles : subgroupBlock(gemm.tiles);
   const tilesM = block ? Math.ceil(m / block.bm) : 0;
   const tilesN = block ? Math.ceil(coutG / block.bn) : 0;
-  const params = new Params()
-    .u32(m, depthwise ? g.cout : coutG, k, tilesM, tilesN)
-    .u32(g.h, g.w, cg, g.kh, g.kw, g.ho, g.wo)
-    .i32(g.sh, g.sw, g.ph, g.pw)
-    .u32(lx.off, ...lx.strides, weight.offset, ly.off, ...ly.strides)
-    .u32(options.bias?.offset ?? 0, options.scale?.offset ?? 0, options.shift?.offset ?? 0);
+  const params = convParams(g, lx, ly, weight, options, m, depthwise ? g.cout : coutG, k, tilesM, tilesN);
 
   if (!gemm) {
     const kernel = { lanes: xVec ? 4 : 1, bindings, epilogue } as const;

@@ -71,8 +71,9 @@ describe('BatchNorm backward kernels', () => {
 
   it('channel moments: mean and biased variance per channel against float64, one chunk and many, vec4 and scalar, far from zero', async () => {
     engine = await testEngine();
-    // [rows, C, offset of the data, spread]: C 5 one channel per thread; 36, 8 four; 1000.5 +- 0.05 tests the shift
-    for (const [rows, c, center, spread] of [[7, 5, 0, 2], [3000, 36, 0, 2], [9, 8, 3, 1], [2000, 12, 1000, 0.05]]) {
+    // [rows, C, offset of the data, spread]: C 5 one channel per thread; 36, 8 four; 1000.5 +- 0.05 tests the shift;
+    // 60000 x 20: 117 chunks, several per finishing thread, and a partial second group of channels
+    for (const [rows, c, center, spread] of [[7, 5, 0, 2], [3000, 36, 0, 2], [9, 8, 3, 1], [2000, 12, 1000, 0.05], [60000, 20, 0, 2]]) {
       for (const dtype of floatDtypes(engine)) {
         if (dtype === 'f16' && center > 100) continue; // f16 cannot hold 1000 +- 0.05
         const data = asStored(randomData(rows * c, rows + c, center - spread, center + spread), dtype);

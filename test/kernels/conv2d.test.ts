@@ -1,4 +1,4 @@
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import type { DType } from '../../src/gpu/dtype.js';
 import { Engine } from '../../src/gpu/engine.js';
 import { Tensor } from '../../src/gpu/tensor.js';
@@ -36,14 +36,15 @@ const TOL: Record<DType, number> = { f32: 1e-5, f16: 2e-3, i32: 0, u32: 0 };
 // Cases chosen to reach every template branch (A gather: general scalar / general vec4 /
 // tap-aligned / pointwise; vec4 and scalar weights and outputs; depthwise with 1 and 4
 // lanes; grouped; ragged M, N, K tiles) while sharing pipelines, which lavapipe compiles slowly.
+// Narrow 3x3 layers take the direct kernel by default (tested below), so these force the GEMM with 'simt'.
 const CASES: Record<string, Case> = {
-  odd3x3: { n: 2, h: 11, w: 9, cin: 5, cout: 7, k: 3, stride: 1, pad: 1, groups: 1, epilogue: 'all' },
-  stride2: { n: 1, h: 13, w: 10, cin: 6, cout: 9, k: 3, stride: 2, pad: 1, groups: 1, epilogue: 'all' },
-  cin3: { n: 1, h: 6, w: 6, cin: 3, cout: 4, k: 3, stride: 1, pad: 0, groups: 1, epilogue: 'all' },
+  odd3x3: { n: 2, h: 11, w: 9, cin: 5, cout: 7, k: 3, stride: 1, pad: 1, groups: 1, epilogue: 'all', variant: 'simt' },
+  stride2: { n: 1, h: 13, w: 10, cin: 6, cout: 9, k: 3, stride: 2, pad: 1, groups: 1, epilogue: 'all', variant: 'simt' },
+  cin3: { n: 1, h: 6, w: 6, cin: 3, cout: 4, k: 3, stride: 1, pad: 0, groups: 1, epilogue: 'all', variant: 'simt' },
   pointwiseWide: { n: 2, h: 7, w: 8, cin: 12, cout: 70, k: 1, stride: 1, pad: 0, groups: 1 },
   k5groups2: { n: 1, h: 9, w: 9, cin: 4, cout: 6, k: 5, stride: 1, pad: 2, groups: 2, epilogue: 'all' },
-  tapAligned: { n: 2, h: 9, w: 11, cin: 16, cout: 24, k: 3, stride: 1, pad: 1, groups: 1, epilogue: 'all' },
-  vecStride2: { n: 2, h: 10, w: 9, cin: 8, cout: 16, k: 3, stride: 2, pad: 0, groups: 1, epilogue: 'all' },
+  tapAligned: { n: 2, h: 9, w: 11, cin: 16, cout: 24, k: 3, stride: 1, pad: 1, groups: 1, epilogue: 'all', variant: 'simt' },
+  vecStride2: { n: 2, h: 10, w: 9, cin: 8, cout: 16, k: 3, stride: 2, pad: 0, groups: 1, epilogue: 'all', variant: 'simt' },
   oneByOneStride2: { n: 1, h: 9, w: 7, cin: 4, cout: 5, k: 1, stride: 2, pad: 0, groups: 1 },
   groups2vec: { n: 1, h: 7, w: 7, cin: 16, cout: 8, k: 3, stride: 1, pad: 1, groups: 2, epilogue: 'all' },
   depthwise: { n: 2, h: 9, w: 7, cin: 8, cout: 8, k: 3, stride: 2, pad: 1, groups: 8, epilogue: 'all' },
@@ -195,7 +196,7 @@ describe('conv2d', () => {
   it('runs f16 convolutions and their weight gradients on the tensor cores by default where the channels make them pay, never with convKernels simt', async () => {
     await onEmulatedTensorCores(async (emulated) => {
       const kinds = () => emulated.ran.splice(0).map((key) => key.split(':')[0]);
-      const wide: Case = { ...CASES.tapAligned, cin: 32 }; // 32 -> 24 channels, 3x3
+      const wide: Case = { ...CASES.tapAligned, cin: 32, variant: undefined }; // 32 -> 24 channels, 3x3
       const [x, dy] = [[2, 9, 11, 32], [2, 9, 11, 24]].map((shape) => Tensor.fromHost(engine, randomData(shape.reduce((a, b) => a * b), 661), shape, 'f16', 'input'));
       const wgrad = () => conv2dWeightGrad(dy, x, [24, 3, 3, 32], { padding: 1 }).dispose();
       expect(engine.convKernels).toBe('tensor-cores');
@@ -203,8 +204,8 @@ describe('conv2d', () => {
       wgrad();
       await check(wide, 'f32', 'contiguous', 661); // f32 inputs never
       expect(kinds()).toEqual(['conv2d-sgmat', 'conv2d-wgrad-sgmat']);
-      // 16 input channels, a pointwise conv of 32 -> 32: SIMT; pointwise 32 -> 64: tensor cores (tensorCoresPay)
-      await check(CASES.tapAligned, 'f16', 'contiguous', 662);
+      // 16 input channels (the direct kernel), a pointwise conv of 32 -> 32 (SIMT); pointwise 32 -> 64: tensor cores (tensorCoresPay)
+      await check({ ...CASES.tapAligned, variant: undefined }, 'f16', 'contiguous', 662);
       await check({ ...CASES.pointwiseWide, cin: 32, cout: 32 }, 'f16', 'contiguous', 663);
       expect(kinds()).toEqual([]);
       await check({ ...CASES.pointwiseWide, cin: 32, cout: 64 }, 'f16', 'contiguous', 664);
@@ -234,6 +235,45 @@ describe('conv2d', () => {
       expect(emulated.ran[0]).toContain(':1x1x1x1x16/');
       expect(emulated.ran[1]).not.toContain(':1x1x1x1x16/');
     });
+  });
+
+  it('runs narrow layers on the direct kernel by default: scalar and vec4 inputs, odd output channels, strides, views, slices, f16', async () => {
+    engine = await testEngine();
+    const keys: string[] = [];
+    const original = engine.run.bind(engine);
+    const run = vi.spyOn(engine, 'run').mockImplementation((...args) => {
+      keys.push(args[0].key);
+      original(...args);
+    });
+    const narrow: Record<string, Case> = {
+      stem: { n: 2, h: 13, w: 11, cin: 3, cout: 16, k: 3, stride: 2, pad: 1, groups: 1, epilogue: 'all' }, // scalar loads
+      odd: { ...CASES.odd3x3, variant: undefined }, // 7 outputs: a partial quad, scalar stores
+      wide: { n: 1, h: 9, w: 10, cin: 16, cout: 32, k: 3, stride: 2, pad: 1, groups: 1, epilogue: 'bias' }, // 8 quads, 2 pixels per thread
+      deep: { n: 1, h: 7, w: 9, cin: 32, cout: 12, k: 3, stride: 1, pad: 0, groups: 1 }, // 32 inputs onto 12 outputs
+    };
+    try {
+      let seed = 700;
+      for (const [name, c] of Object.entries(narrow)) {
+        try {
+          await check(c, 'f32', 'contiguous', (seed += 10));
+          await check(c, 'f32', name === 'stem' ? 'permuted' : 'channel-slice', (seed += 10), 3);
+        } catch (e) {
+          throw new Error(`case ${name}: ${(e as Error).message}`);
+        }
+      }
+      // Fewer workgroups than pixel blocks: each strides over several.
+      await check({ ...narrow.wide, n: 3, h: 40, w: 36, variant: 'direct/2' }, 'f32', 'sliced', 790);
+      if (floatDtypes(engine).includes('f16')) await check(narrow.wide, 'f16', 'channel-slice', 795, 5);
+    } finally {
+      run.mockRestore();
+    }
+    const kernels = keys.filter((key) => key.startsWith('conv2d'));
+    expect(kernels.length).toBeGreaterThanOrEqual(9);
+    expect(kernels.filter((key) => !key.startsWith('conv2d-direct:'))).toEqual([]);
+    const [x, w] = [Tensor.empty(engine, [1, 5, 5, 4], 'f32', 'other'), Tensor.empty(engine, [4, 3, 3, 2], 'f32', 'params')];
+    expect(() => conv2d(x, w, { groups: 2, variant: 'direct' })).toThrow(/variant "direct" runs ungrouped convolutions only \(2 groups\)/);
+    x.dispose();
+    w.dispose();
   });
 
   it('gives the same bits on every run', async () => {

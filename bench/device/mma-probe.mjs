@@ -1,0 +1,118 @@
+// Where the tensor-core GEMM loop spends its time (issue 4): the k step of the convolutions' 8x1:2x4 tile
+// (eight subgroups, each 2 x 4 fragments of 16x16x16, so 8 multiply-adds per 16-deep step) taken apart into
+// kernels that add one ingredient each, all on the same 1056 workgroups x ITER steps:
+//   regs        fragments loaded once, the loop only multiplies (the ceiling of subgroup matrices here)
+//   wg-load     + every step loads its 2 A and 4 B fragments from workgroup memory (B column-major)
+//   wg-load-row + the same with B row-major
+//   wg-stage    + every step each thread stores 16 halves to workgroup memory between two barriers
+//   sto-load    fragments straight from a storage buffer (A rows of 64 halves, B column-major, L1/L2 resident)
+// Prints TFLOP/s per kernel.  node bench/device/mma-probe.mjs [--iters 512]
+import { Engine } from '../../dist/src/gpu/engine.js';
+import { Tensor } from '../../dist/src/gpu/tensor.js';
+import { Params } from '../../dist/src/kernels/launch.js';
+import { medianMs } from '../../dist/src/kernels/bench/timing.js';
+
+const FRAGS_M = 2;
+const FRAGS_N = 4;
+const ROW = 24; // staged row: 16 halves + 8 padding, as the conv kernels stage depth 16
+const A_ROWS = 8 * FRAGS_M * 16;
+const B_ROWS = FRAGS_N * 16;
+const KST = 64; // storage operands: row length in halves (A: pixels x 64 channels; B: Cout x 64)
+
+const range = (n) => Array.from({ length: n }, (_, i) => i);
+const L = 'subgroup_matrix_left<f16, 16, 16>';
+const R = 'subgroup_matrix_right<f16, 16, 16>';
+const C = 'subgroup_matrix_result<f32, 16, 16>';
+const acc = (i, j) => `c${i}_${j}`;
+const macs = range(FRAGS_M)
+  .flatMap((i) => range(FRAGS_N).map((j) => `${acc(i, j)} = subgroupMatrixMultiplyAccumulate(a${i}, b${j}, ${acc(i, j)});`))
+  .join(' ');
+
+/** Fragment loads of one step: A row-major, B column-major (or row-major) from `arr`, at k offset `k` (WGSL). */
+function loads(kind, k) {
+  if (kind === 'storage') {
+    const a = range(FRAGS_M).map((i) => `let a${i} = subgroupMatrixLoad<${L}>(&S, (rowA + ${i * 16}u) * ${KST}u + ${k}, false, ${KST}u);`);
+    const b = range(FRAGS_N).map((j) => `let b${j} = subgroupMatrixLoad<${R}>(&S, ${j * 16 * KST}u + ${k}, true, ${KST}u);`);
+    return [...a, ...b].join(' ');
+  }
+  const a = range(FRAGS_M).map((i) => `let a${i} = subgroupMatrixLoad<${L}>(&As, (sg * ${FRAGS_M * 16}u + ${i * 16}u) * ${ROW}u + ${k}, false, ${ROW}u);`);
+  const b = range(FRAGS_N).map((j) =>
+    kind === 'row'
+      ? `let b${j} = subgroupMatrixLoad<${R}>(&Bs, ${k} * ${B_ROWS + 8}u + ${j * 16}u, false, ${B_ROWS + 8}u);`
+      : `let b${j} = subgroupMatrixLoad<${R}>(&Bs, ${j * 16 * ROW}u + ${k}, true, ${ROW}u);`,
+  );
+  return [...a, ...b].join(' ');
+}
+
+/** The probe kernels: name -> WGSL (binding 1: f16 storage S, binding 2: f32 output O). */
+export function probeKernels() {
+  const header = `enable f16;
+enable subgroups;
+enable chromium_experimental_subgroup_matrix;
+diagnostic(off, chromium.subgroup_matrix_uniformity);
+struct Params { iters: u32, tilesN: u32 } // tilesN: 0, read by the test emulation
+@group(0) @binding(0) var<uniform> P: Params;
+@group(0) @binding(1) var<storage, read_write> S: array<f16>;
+@group(0) @binding(2) var<storage, read_write> O: array<f32>;
+var<workgroup> As: array<f16, ${A_ROWS * ROW}>;
+var<workgroup> Bs: array<f16, ${Math.max(B_ROWS * ROW, 16 * (B_ROWS + 8))}>;`;
+  const kernel = (body) => `${header}
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) t: u32, @builtin(subgroup_id) sg: u32) {
+  for (var i = t; i < ${A_ROWS * ROW}u; i += 256u) { As[i] = f16(f32(i % 7u) * 0.01); }
+  for (var i = t; i < ${B_ROWS * ROW}u; i += 256u) { Bs[i] = f16(f32(i % 5u) * 0.01); }
+  workgroupBarrier();
+  let rowA = (wg.x * 8u + sg) * ${FRAGS_M * 16}u;
+  ${range(FRAGS_M).flatMap((i) => range(FRAGS_N).map((j) => `var ${acc(i, j)} = ${C}();`)).join(' ')}
+  ${body}
+  let out = (wg.x * 8u + sg) * ${FRAGS_M * FRAGS_N * 256}u;
+  ${range(FRAGS_M).flatMap((i) => range(FRAGS_N).map((j) => `subgroupMatrixStore(&O, out + ${(i * FRAGS_N + j) * 256}u, ${acc(i, j)}, false, 16u);`)).join('\n  ')}
+}`;
+  // Alternating k offsets 0 / 8 keep the loads inside the loop.
+  const k = '(it & 1u) * 8u';
+  return {
+    regs: kernel(`${loads('col', '0u')}
+  for (var it = 0u; it < P.iters; it++) { ${macs} }`),
+    'wg-load': kernel(`for (var it = 0u; it < P.iters; it++) { ${loads('col', k)} ${macs} }`),
+    'wg-load-row': kernel(`for (var it = 0u; it < P.iters; it++) { ${loads('row', k)} ${macs} }`),
+    'wg-stage': kernel(`for (var it = 0u; it < P.iters; it++) {
+    { let base = ((it * 7u + t) % ${A_ROWS}u) * ${ROW}u; let h = f16(f32(it % 3u));
+      ${range(16).map((j) => `As[base + ${j}u] = h;`).join(' ')} }
+    workgroupBarrier();
+    ${loads('col', k)} ${macs}
+    workgroupBarrier();
+  }`),
+    'sto-load': kernel(`for (var it = 0u; it < P.iters; it++) { ${loads('storage', `(it % 4u) * 16u`)} ${macs} }`),
+  };
+}
+
+async function main() {
+  const args = process.argv.slice(2);
+  const iters = args.includes('--iters') ? Number(args[args.indexOf('--iters') + 1]) : 512;
+  const engine = await Engine.open();
+  if (!engine.features.subgroupMatrix) {
+    console.log('no subgroup matrices on this device');
+    return;
+  }
+  const groups = 1056;
+  const S = Tensor.empty(engine, [groups * A_ROWS * KST + B_ROWS * KST], 'f16', 'other');
+  const O = Tensor.empty(engine, [groups * 8 * FRAGS_M * FRAGS_N * 256], 'f32', 'other');
+  const flop = groups * 8 * iters * FRAGS_M * FRAGS_N * 2 * 16 ** 3;
+  const rows = [];
+  for (const [name, wgsl] of Object.entries(probeKernels())) {
+    const run = () =>
+      engine.run({ key: `probe:${name}`, name: `probe ${name}`, bindings: 2, build: () => wgsl }, () => [S.storage.slice(), O.storage.slice()], new Params().u32(iters, 0).build(), [groups, 1, 1]);
+    try {
+      const ms = await medianMs(engine, run, 5);
+      rows.push([name, ms, flop / ms / 1e9]);
+    } catch (e) {
+      rows.push([name, NaN, NaN]);
+      console.log(`${name}: ${e.message.split('\n')[0]}`);
+    }
+  }
+  console.log(`\nprobe (${groups} workgroups x 8 subgroups x ${iters} steps of ${FRAGS_M}x${FRAGS_N} 16x16x16)`);
+  for (const [name, ms, tf] of rows) console.log(`${name.padEnd(14)}${ms.toFixed(3).padStart(9)} ms${tf.toFixed(1).padStart(9)} TFLOP/s`);
+  engine.destroy();
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) await main();
