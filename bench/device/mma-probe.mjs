@@ -5,7 +5,8 @@
 //   wg-load     + every step loads its 2 A and 4 B fragments from workgroup memory (B column-major)
 //   wg-load-row + the same with B row-major
 //   wg-stage    + every step each thread stores 16 halves to workgroup memory between two barriers
-//   sto-load    fragments straight from a storage buffer (A rows of 64 halves, B column-major, L1/L2 resident)
+//   wg-a-sto-b  A from workgroup memory, B straight from a storage buffer (column-major rows of 64 halves, L1 resident)
+//   sto-load    both straight from a storage buffer (A rows of 64 halves, B column-major, L1/L2 resident)
 // Prints TFLOP/s per kernel.  node bench/device/mma-probe.mjs [--iters 512]
 import { Engine } from '../../dist/src/gpu/engine.js';
 import { Tensor } from '../../dist/src/gpu/tensor.js';
@@ -30,12 +31,13 @@ const macs = range(FRAGS_M)
 
 /** Fragment loads of one step: A row-major, B column-major (or row-major) from `arr`, at k offset `k` (WGSL). */
 function loads(kind, k) {
+  const storageB = range(FRAGS_N).map((j) => `let b${j} = subgroupMatrixLoad<${R}>(&S, ${j * 16 * KST}u + ${k}, true, ${KST}u);`);
   if (kind === 'storage') {
     const a = range(FRAGS_M).map((i) => `let a${i} = subgroupMatrixLoad<${L}>(&S, (rowA + ${i * 16}u) * ${KST}u + ${k}, false, ${KST}u);`);
-    const b = range(FRAGS_N).map((j) => `let b${j} = subgroupMatrixLoad<${R}>(&S, ${j * 16 * KST}u + ${k}, true, ${KST}u);`);
-    return [...a, ...b].join(' ');
+    return [...a, ...storageB].join(' ');
   }
   const a = range(FRAGS_M).map((i) => `let a${i} = subgroupMatrixLoad<${L}>(&As, (sg * ${FRAGS_M * 16}u + ${i * 16}u) * ${ROW}u + ${k}, false, ${ROW}u);`);
+  if (kind === 'hybrid') return [...a, ...storageB].join(' ');
   const b = range(FRAGS_N).map((j) =>
     kind === 'row'
       ? `let b${j} = subgroupMatrixLoad<${R}>(&Bs, ${k} * ${B_ROWS + 8}u + ${j * 16}u, false, ${B_ROWS + 8}u);`
@@ -82,6 +84,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
     ${loads('col', k)} ${macs}
     workgroupBarrier();
   }`),
+    'wg-a-sto-b': kernel(`for (var it = 0u; it < P.iters; it++) { ${loads('hybrid', k)} ${macs} }`),
     'sto-load': kernel(`for (var it = 0u; it < P.iters; it++) { ${loads('storage', `(it % 4u) * 16u`)} ${macs} }`),
   };
 }

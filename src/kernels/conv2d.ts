@@ -23,7 +23,7 @@ import { tileGrid } from './matmul-common.wgsl.js';
 import { registerTileThreads } from './register-tile.wgsl.js';
 import { subgroupFragment } from './matmul.js';
 import { subgroupBlock, type SubgroupTiles } from './matmul-subgroup.wgsl.js';
-import { firstFitting, parseSubgroupVariant, tensorCoresPay, tileLimits, withinThreadLimit, type SubgroupTileRules } from './subgroup-tiles.js';
+import { firstFitting, narrowConv, parseSubgroupVariant, tensorCoresPay, tileLimits, withinThreadLimit, type SubgroupTileRules } from './subgroup-tiles.js';
 
 export interface Conv2dOptions {
   stride?: number | [number, number];
@@ -295,15 +295,9 @@ export function conv2dWithGeometry(x: Tensor, weight: Tensor, out: Tensor, g: Co
 
 type GemmChoice = { path: 'simt'; tiles: ConvTiles } | { path: 'subgroup-matrix'; tiles: SubgroupTiles } | { path: 'direct'; quads: number; maxGroups: number };
 
-/**
- * Whether a narrow convolution runs the direct kernel by default: at most 32 output channels
- * and 16 on one side, taps (a pointwise conv is a plain GEMM), one group, and the weight fits
- * the workgroup memory. Those GEMMs leave most of a tile idle (yolov8n's stem, its
- * 16-channel layers and their input gradients).
- */
+/** Whether the direct kernel runs by default: a narrow, ungrouped conv whose weight fits the workgroup memory. */
 function directPays(n: number, k: number, taps: number, slices: number, smem: number): boolean {
-  const cg = k / taps;
-  return slices === 1 && taps > 1 && n <= 32 && (n <= 16 || cg <= 16) && directWorkgroupBytes(k, Math.ceil(n / 4)) <= smem;
+  return slices === 1 && narrowConv(n, k / taps, taps) && directWorkgroupBytes(k, Math.ceil(n / 4)) <= smem;
 }
 
 /**

@@ -55,6 +55,16 @@ export function tensorCoresPay(outChannels: number, inChannels: number, taps: nu
   return outChannels > 16 && inChannels > 16 && !(taps === 1 && Math.max(outChannels, inChannels) <= 48);
 }
 
+/**
+ * Whether a convolution is narrow enough for the direct kernels (forward and input gradient:
+ * conv2d-direct.wgsl.ts; weight gradient: conv2d-wgrad-direct.wgsl.ts): at most 32 output
+ * channels and 16 on one side, with taps (a pointwise conv is a plain GEMM). yolov8n's stem,
+ * its 16-channel layers and their input gradients; their GEMM tiles are mostly idle.
+ */
+export function narrowConv(outChannels: number, inChannels: number, taps: number): boolean {
+  return taps > 1 && outChannels <= 32 && (outChannels <= 16 || inChannels <= 16);
+}
+
 const bytes = (t: SubgroupTiles, rules: SubgroupTileRules) => subgroupWorkgroupBytes(t, rules.axes);
 
 /**

@@ -1,4 +1,4 @@
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import type { DType } from '../../src/gpu/dtype.js';
 import type { Engine } from '../../src/gpu/engine.js';
 import { Tensor } from '../../src/gpu/tensor.js';
@@ -34,6 +34,8 @@ const CASES: Record<string, Case> = {
   wideTiles: { n: 2, h: 6, w: 5, cin: 24, cout: 40, k: 3, stride: 1, pad: 1, groups: 1 },
   splitPixels: { n: 3, h: 33, w: 31, cin: 3, cout: 16, k: 3, stride: 1, pad: 1, groups: 1 },
   tinyImages: { n: 9, h: 3, w: 2, cin: 8, cout: 12, k: 3, stride: 1, pad: 1, groups: 1 },
+  // 7 output quads, two per thread of the direct weight gradient (the last one half empty)
+  narrow28: { n: 2, h: 12, w: 11, cin: 16, cout: 28, k: 3, stride: 2, pad: 1, groups: 1 },
 };
 
 const TOL: Record<DType, number> = { f32: 2e-5, f16: 3e-3, i32: 0, u32: 0 };
@@ -124,6 +126,32 @@ describe('conv2d gradients', () => {
       emulated.release();
       engine = real;
     }
+  });
+
+  it('runs narrow layers (at most 32 outputs, 16 on one side) on the direct kernels by default: scalar and vec4 loads, threads sharing pixels, split pixels, views', async () => {
+    engine = await testEngine();
+    const keys: string[] = [];
+    const original = engine.run.bind(engine);
+    const run = vi.spyOn(engine, 'run').mockImplementation((...args) => {
+      keys.push(args[0].key);
+      original(...args);
+    });
+    try {
+      await check('narrow28', CASES.narrow28, 'f32', 'contiguous', 800); // vec4, two quads per thread
+      await check('narrow28', CASES.narrow28, 'f32', 'permuted', 805); // scalar loads through strides
+      await check('splitPixels', CASES.splitPixels, floatDtypes(engine).at(-1)!, 'sliced', 810); // 3 inputs: 7 threads per block, 2 pixel ranges
+    } finally {
+      run.mockRestore();
+    }
+    // Stride-2 phases reached by a single tap are pointwise convs: the GEMM kernel.
+    const gemms = keys.filter((k) => k.startsWith('conv2d:'));
+    expect(gemms.filter((k) => !k.includes(':pointwise:'))).toEqual([]);
+    const kinds = new Set(keys.filter((k) => k.startsWith('conv2d') && !gemms.includes(k)).map((k) => k.split(':')[0]));
+    expect([...kinds].sort()).toEqual(['conv2d-direct', 'conv2d-phase-weight', 'conv2d-wgrad-direct']);
+    const [a, b] = [[1, 5, 5, 4], [1, 5, 5, 4]].map((shape) => Tensor.empty(engine, shape, 'f32', 'input'));
+    expect(() => conv2dWeightGrad(a, b, [4, 3, 3, 2], { padding: 1, groups: 2, variant: 'direct' })).toThrow(/variant "direct" runs ungrouped convolutions/);
+    a.dispose();
+    b.dispose();
   });
 
   it('leaves no workspace behind', async () => {
