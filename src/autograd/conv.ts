@@ -1,6 +1,7 @@
 import type { Tensor } from '../gpu/tensor.js';
 import { conv2d as conv2dKernel } from '../kernels/conv2d.js';
 import { conv2dBiasGrad, conv2dInputGrad, conv2dWeightGrad } from '../kernels/conv2d-backward.js';
+import { copy } from '../kernels/copy.js';
 import { isGradEnabled, record, saveForBackward } from './tape.js';
 import type { Var } from './variable.js';
 
@@ -17,7 +18,10 @@ export interface ConvOptions {
  * 2-D convolution of NHWC x with a [Cout, KH, KW, Cin/groups] weight. Its backward keeps
  * x only if the weight needs a gradient and the weight only if x does. x's gradient takes
  * x's dtype (f16 in f16 training: half the bytes through the backward, as mixed precision
- * does); the weight's and bias's gradients are f32.
+ * does); the weight's and bias's gradients are f32. A gradient arriving in f32 for an f16
+ * output (the loss's, at the detection head's last convolutions) is rounded to f16 first, as
+ * autocast's gradients of f16 outputs are: the backward GEMMs then run on f16 operands (the
+ * tensor cores) at half the bytes, under the trainer's loss scaling.
  */
 export function conv2d(x: Var, weight: Var, o: ConvOptions = {}): Var {
   const shape = { stride: o.stride, padding: o.padding, groups: o.groups };
@@ -29,9 +33,17 @@ export function conv2d(x: Var, weight: Var, o: ConvOptions = {}): Var {
   const xShape = x.shape;
   const xDtype = x.data.dtype;
   const wShape = weight.shape;
-  return record('conv2d', inputs, y, [sx, sw].filter((t): t is Tensor => t !== null), (g, needs) => [
-    needs[0] ? conv2dInputGrad(g, sw!, xShape, { ...shape, dtype: xDtype }) : null,
-    needs[1] ? conv2dWeightGrad(g, sx!, wShape, shape) : null,
-    needs[2] ? conv2dBiasGrad(g) : null,
-  ]);
+  const yDtype = y.dtype;
+  return record('conv2d', inputs, y, [sx, sw].filter((t): t is Tensor => t !== null), (g, needs) => {
+    const gy = g.dtype === yDtype ? g : copy(g, 'activations', yDtype);
+    try {
+      return [
+        needs[0] ? conv2dInputGrad(gy, sw!, xShape, { ...shape, dtype: xDtype }) : null,
+        needs[1] ? conv2dWeightGrad(gy, sx!, wShape, shape) : null,
+        needs[2] ? conv2dBiasGrad(gy) : null,
+      ];
+    } finally {
+      if (gy !== g) gy.dispose();
+    }
+  });
 }

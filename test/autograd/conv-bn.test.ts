@@ -1,4 +1,4 @@
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { batchNorm2d, type BatchNormParams } from '../../src/autograd/batch-norm.js';
 import { checkpoint } from '../../src/autograd/checkpoint.js';
 import { conv2d } from '../../src/autograd/conv.js';
@@ -140,5 +140,32 @@ describe('conv2d and BatchNorm rules against finite differences', () => {
     const scale = (a: Float32Array) => Math.max(...Array.from(a, Math.abs));
     expectClose(half.dx, full.dx, 1e-2, 1e-2 * scale(full.dx));
     expectClose(half.dw, full.dw, 1e-2, 1e-2 * scale(full.dw));
+  });
+
+  it('rounds an f32 gradient of an f16 conv output to f16 before the backward kernels (as autocast does)', async () => {
+    engine = await testEngine();
+    if (!engine.features.shaderF16) return;
+    const { backward } = await import('../../src/autograd/backward.js');
+    const { sum } = await import('../../src/autograd/ops.js');
+    const { conv2dInputGradCpu, conv2dWeightGradCpu } = await import('../../src/kernels/conv2d-backward.cpu.js');
+    const { hostTensor } = await import('../../src/kernels/host-tensor.js');
+    const { asStored } = await import('../helpers/gpu.js');
+    const [xs, ws] = [[2, 6, 5, 8], [6, 1, 1, 8]];
+    const xd = asStored(randomData(2 * 6 * 5 * 8, 31), 'f16');
+    const wd = asStored(randomData(6 * 8, 32, -0.5, 0.5), 'f16');
+    const x = new Var(Tensor.fromHost(engine, xd, xs, 'f16', 'input'), true);
+    const w = new Var(Tensor.fromHost(engine, wd, ws, 'f16', 'params'), true);
+    const tags: string[] = [];
+    const tagged = engine.tagged.bind(engine);
+    const spy = vi.spyOn(engine, 'tagged').mockImplementation((tag, fn) => (tags.push(tag), tagged(tag, fn)));
+    try {
+      backward(sum(conv2d(x, w)), Tensor.fromHost(engine, [3], [], 'f32', 'other')); // dy: 3 everywhere, in f32
+    } finally {
+      spy.mockRestore();
+    }
+    expect(tags.filter((t) => t.startsWith('conv2dInputGrad') || t.startsWith('conv2dWeightGrad')).map((t) => t.split(':')[1])).toEqual(['f16', 'f16']);
+    const dy = hostTensor([2, 6, 5, 6], new Float32Array(2 * 6 * 5 * 6).fill(3));
+    expectClose(await x.grad!.read(), conv2dInputGradCpu(dy, hostTensor(ws, wd), xs, {}).data, 2e-3, 2e-3);
+    expectClose(await w.grad!.read(), conv2dWeightGradCpu(dy, hostTensor(xs, xd), ws, {}).data, 1e-3, 1e-2);
   });
 });
