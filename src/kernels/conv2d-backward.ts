@@ -125,7 +125,7 @@ export interface WeightGradOptions extends ConvShape {
  * Tensor-core tiles of the weight gradient: eight subgroups (2 rows x 4 columns, 256
  * threads; one row when Cout/groups fits one fragment), each 1, 2 or 4 fragment rows as
  * Cout/groups needs (up to 128 rows per tile) and 2 fragment columns. Depth 32,
- * double-buffered. From the per-layer sweep and the per-shape tuning inside the yolov8n f16
+ * double-buffered where it fits (`fitSubgroupTiles`). From the per-layer sweep and the per-shape tuning inside the yolov8n f16
  * batch-64 training step on an H100 (bench/RESULTS.md, eighth and tenth calls).
  */
 function weightGradSubgroupTiles(m: number, frag: SubgroupTiles['frag'], sgSize: number): SubgroupTiles {

@@ -8,8 +8,8 @@ import { range } from './matmul-common.wgsl.js';
  * layers), where the GEMM tiles of dy^T x im2col(x) are mostly padding: every thread owns
  * `quadsPerThread` output-channel quads x one tap x four input channels (that many vec4
  * accumulators) and walks its workgroup's pixel range, `lanes` threads per owner taking
- * every lanes-th pixel; each pixel costs one load of four x channels and one dy quad per
- * owned quad. The lanes' sums are added in a fixed order through workgroup memory and the
+ * every lanes-th pixel, four pixels' loads at a time; each pixel costs one load of four x
+ * channels and one dy quad per owned quad. The lanes' sums are added in a fixed order through workgroup memory and the
  * workgroup writes its partial dW [Cout, KH*KW*Cin] (grid z: pixel ranges), which the
  * deterministic reduction then sums, as for the GEMM kernels.
  */
@@ -26,6 +26,8 @@ export interface DirectWeightGradKernel {
 }
 
 const MAX_THREADS = 256;
+/** Pixels each thread loads before it multiplies (independent loads in flight). */
+const STREAMS = 4;
 
 const ownerGroups = (d: DirectWeightGradKernel) => Math.ceil(d.quads / d.quadsPerThread);
 
@@ -51,13 +53,25 @@ export function directWeightGradWgsl(d: DirectWeightGradKernel, dy: DType, x: DT
   const J = range(d.quadsPerThread);
   const E = range(4);
   const K = d.kh * d.kw * d.cin;
-  const xLoad = d.vec
-    ? `xv = vec4<f32>(xs[(P.xOff + img * P.sxN + u32(hi) * P.sxH + u32(wi) * P.sxW + ci0) / 4u]);`
-    : `for (var e = 0u; e < 4u; e++) { if (ci0 + e < ${d.cin}u) { xv[e] = f32(xs[P.xOff + img * P.sxN + u32(hi) * P.sxH + u32(wi) * P.sxW + (ci0 + e) * P.sxC]); } }`;
-  const dyLoad = (j: number) =>
+  const U = range(STREAMS);
+  const step = STREAMS * lanes;
+  // Loads of pixel stream u into x{u} and d{u}_{j} (zero where the tap falls in the padding or past the range).
+  const xAt = (u: number) => `P.xOff + img${u} * P.sxN + u32(hi) * P.sxH + u32(wi) * P.sxW`;
+  const xLoad = (u: number) =>
     d.vec
-      ? `let d${j} = vec4<f32>(gy[(gBase + q${j} * 4u) / 4u]);`
-      : `var d${j} = vec4<f32>(); for (var c = 0u; c < 4u; c++) { if (q${j} * 4u + c < P.Cout) { d${j}[c] = f32(gy[gBase + (q${j} * 4u + c) * P.sgC]); } }`;
+      ? `x${u} = vec4<f32>(xs[(${xAt(u)} + ci0) / 4u]);`
+      : `for (var e = 0u; e < 4u; e++) { if (ci0 + e < ${d.cin}u) { x${u}[e] = f32(xs[${xAt(u)} + (ci0 + e) * P.sxC]); } }`;
+  const dyLoad = (u: number, j: number) =>
+    d.vec
+      ? `if (q${j} < ${d.quads}u) { d${u}_${j} = vec4<f32>(gy[(gBase + q${j} * 4u) / 4u]); }`
+      : `for (var c = 0u; c < 4u; c++) { if (q${j} * 4u + c < P.Cout) { d${u}_${j}[c] = f32(gy[gBase + (q${j} * 4u + c) * P.sgC]); } }`;
+  const loads = (u: number) => `var x${u} = vec4<f32>(); ${J.map((j) => `var d${u}_${j} = vec4<f32>();`).join(' ')}
+    { let hi = i32(ho${u}) * P.sh - P.ph + kh; let wi = i32(wo${u}) * P.sw - P.pw + kw;
+      if (p${u} < end && u32(hi) < P.H && u32(wi) < P.W) {
+        ${xLoad(u)}
+        let gBase = P.gOff + img${u} * P.sgN + ho${u} * P.sgH + wo${u} * P.sgW;
+        ${J.map((j) => dyLoad(u, j)).join(' ')}
+      } }`;
   // One accumulator (dy quad j, x channel e) through the lanes' fixed-order sum to the partial output.
   const flush = (j: number, e: number) => `red[t] = a${j}_${e};
   workgroupBarrier();
@@ -87,22 +101,12 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
   let start = wg.z * P.splitLen;
   let end = min(start + P.splitLen, P.pixels);
   let hw = P.Ho * P.Wo;
-  // The first pixel decoded once, then stepped by ${lanes} (at most ${lanes} columns: one row carry per step).
-  var p = start + lane;
-  var img = p / hw;
-  var ho = (p % hw) / P.Wo;
-  var wo = p % P.Wo;
-  for (; p < end; p += ${lanes}u) {
-    let hi = i32(ho) * P.sh - P.ph + kh;
-    let wi = i32(wo) * P.sw - P.pw + kw;
-    if (u32(hi) < P.H && u32(wi) < P.W) {
-      var xv = vec4<f32>();
-      ${xLoad}
-      let gBase = P.gOff + img * P.sgN + ho * P.sgH + wo * P.sgW;
-      ${J.map((j) => `if (q${j} < ${d.quads}u) { ${dyLoad(j)} ${E.map((e) => `a${j}_${e} = fma(d${j}, vec4<f32>(xv[${e}]), a${j}_${e});`).join(' ')} }`).join('\n      ')}
-    }
-    wo += ${lanes}u;
-    while (wo >= P.Wo) { wo -= P.Wo; ho += 1u; if (ho == P.Ho) { ho = 0u; img += 1u; } }
+  // ${STREAMS} pixel streams, each decoded once and then stepped by ${step} (row carries in a loop), their loads issued together.
+  ${U.map((u) => `var p${u} = start + lane + ${u * lanes}u; var img${u} = p${u} / hw; var ho${u} = (p${u} % hw) / P.Wo; var wo${u} = p${u} % P.Wo;`).join('\n  ')}
+  while (p0 < end) {
+    ${U.map(loads).join('\n    ')}
+    ${U.map((u) => J.map((j) => E.map((e) => `a${j}_${e} = fma(d${u}_${j}, vec4<f32>(x${u}[${e}]), a${j}_${e});`).join(' ')).join('\n    ')).join('\n    ')}
+    ${U.map((u) => `p${u} += ${step}u; wo${u} += ${step}u; while (wo${u} >= P.Wo) { wo${u} -= P.Wo; ho${u} += 1u; if (ho${u} == P.Ho) { ho${u} = 0u; img${u} += 1u; } }`).join('\n    ')}
   }
   let out = wg.z * P.Cout * ${K}u;
   ${J.flatMap((j) => E.map((e) => flush(j, e))).join('\n  ')}

@@ -130,8 +130,8 @@ export function chooseConvTiles(m: number, n: number, k: number, slices: number,
  * B tile splits into whole vec4 chunks over the threads) they are stacked along the pixels,
  * each 2 fragment rows by every output channel (256 pixels x Cout); other layers take 4 x 2
  * subgroups of 4 x up to 4 fragments (256 x 128), with 2 fragment rows when the grid would
- * leave a large GPU half idle. Depth 32, double-buffered when it fits the workgroup memory
- * (else depth 16, else one buffer; `firstFitting`).
+ * leave a large GPU half idle. Depth 32, double-buffered when it fits the workgroup memory, else one buffer
+ * (else depth 16; `fitSubgroupTiles`, `firstFitting`).
  */
 function chooseConvSubgroupTiles(m: number, n: number, slices: number, frag: SubgroupTiles['frag'], sgSize: number, rules: SubgroupTileRules): SubgroupTiles {
   const across = Math.ceil(n / frag.n);

@@ -68,13 +68,16 @@ export function narrowConv(outChannels: number, inChannels: number, taps: number
 const bytes = (t: SubgroupTiles, rules: SubgroupTileRules) => subgroupWorkgroupBytes(t, rules.axes);
 
 /**
- * The tiles as requested when they fit, double-buffered; else depth 16 double-buffered; else one
- * buffer at the requested depth, else at depth 16 (fitting: the kernel's chunk splits and the
- * workgroup memory); null when none does. A forced buffer count is kept as is, and the depth too.
+ * The tiles as requested when they fit, double-buffered; else one buffer at the requested depth;
+ * else depth 16 double-buffered, else one buffer of depth 16 (fitting: the kernel's chunk splits
+ * and the workgroup memory); null when none does. A forced buffer count is kept as is, and the
+ * depth too. Depth before buffers: the loads of the next step are in flight while one step
+ * multiplies either way (registers or the second buffer), and a deeper step gives them twice
+ * the multiply-adds to hide behind.
  */
 export function fitSubgroupTiles(t: SubgroupTiles, rules: SubgroupTileRules, forced: 1 | 2 | null = null): SubgroupTiles | null {
   const shallow = { ...t, bk: Math.min(t.bk, 16) };
-  const options = forced ? [{ ...t, buffers: forced }] : [2 as const, 1 as const].flatMap((buffers) => [{ ...t, buffers }, { ...shallow, buffers }]);
+  const options = forced ? [{ ...t, buffers: forced }] : [t, shallow].flatMap((o) => [{ ...o, buffers: 2 as const }, { ...o, buffers: 1 as const }]);
   return options.find((o) => o.bk % t.frag.k === 0 && rules.splits(o) && bytes(o, rules) <= rules.smem) ?? null;
 }
 
