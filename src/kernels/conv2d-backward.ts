@@ -6,12 +6,11 @@ import { convShapeKey, tableVariant } from './conv-variants.js';
 import { conv2dWithGeometry, convGeometry, type Conv2dOptions, type ConvGeometry } from './conv2d.js';
 import { PHASE_WEIGHT_WG, phaseWeightWgsl, weightGradKey, weightGradWgsl, weightGradWorkgroupBytes, type WeightGradTiles } from './conv2d-backward.wgsl.js';
 import { WGRAD_STAGE_AXES, weightGradSubgroupKey, weightGradSubgroupWgsl, type WeightGradSubgroupKernel } from './conv2d-wgrad-subgroup.wgsl.js';
-import { directWeightGradKernel, directWeightGradKey, directWeightGradThreads, directWeightGradWgsl, type DirectWeightGradKernel } from './conv2d-wgrad-direct.wgsl.js';
 import { fill } from './copy.js';
 import { grid1d, launch, Params } from './launch.js';
 import { subgroupFragment } from './matmul.js';
 import { subgroupBlock, type SubgroupTiles } from './matmul-subgroup.wgsl.js';
-import { firstFitting, narrowConv, parseSubgroupVariant, tensorCoresPay, tileLimits, type SubgroupTileRules } from './subgroup-tiles.js';
+import { firstFitting, parseSubgroupVariant, tensorCoresPay, tileLimits, type SubgroupTileRules } from './subgroup-tiles.js';
 import { registerTileThreads } from './register-tile.wgsl.js';
 import { reduce } from './reduce.js';
 
@@ -100,7 +99,7 @@ function weightGradTiles(m: number, n: number, vec: boolean): WeightGradTiles {
 
 function parseWeightGradSimtVariant(variant: string, vec: boolean): WeightGradTiles {
   const match = /^(\d+)x(\d+):(\d+)x(\d+):(\d+)(?:\/([12]))?$/.exec(variant);
-  if (!match) throw new Error(`conv2dWeightGrad: variant "${variant}" is neither simt, direct, BMxBN:TMxTN:BK[/1|/2] nor sg[:ROWSxCOLS:FMxFN:BK]`);
+  if (!match) throw new Error(`conv2dWeightGrad: variant "${variant}" is neither simt, BMxBN:TMxTN:BK[/1|/2] nor sg[:ROWSxCOLS:FMxFN:BK]`);
   const [bm, bn, tm, tn, bk] = match.slice(1, 6).map(Number);
   const tiles = { bm, bn, tm, tn, bk, buffers: match[6] === '1' ? 1 : 2, vec } as WeightGradTiles;
   const ok = [16, 32, 64, 128].includes(bm) && [16, 32, 64, 128].includes(bn) && [4, 8].includes(tm) && [4, 8].includes(tn) && [8, 16, 32].includes(bk);
@@ -116,7 +115,7 @@ export interface WeightGradOptions extends ConvShape {
   /**
    * Force the kernel (tests, benchmarks): `simt` (the default) or SIMT tiles `BMxBN:TMxTN:BK[/1|/2]`,
    * or tensor cores `sg` (default tiles) or `sg:ROWSxCOLS:FMxFN:BK[/1|/2]` (f16 dy and x on a device
-   * with subgroup matrices), or `direct` (narrow ungrouped convolutions).
+   * with subgroup matrices).
    */
   variant?: string;
 }
@@ -151,38 +150,18 @@ const weightGradSubgroupRules = (smem: number, maxThreads: number): SubgroupTile
   maxThreads,
 });
 
-type WeightGradChoice =
-  | { path: 'simt'; tiles: WeightGradTiles; threads: number }
-  | { path: 'subgroup-matrix'; tiles: SubgroupTiles; threads: number }
-  | { path: 'direct'; kernel: DirectWeightGradKernel; threads: number };
-
-/** Taps and input channels per group of the weight gradient's convolution. */
-interface WeightGradTaps {
-  kh: number;
-  kw: number;
-  cg: number;
-  groups: number;
-}
+type WeightGradChoice = { path: 'simt'; tiles: WeightGradTiles; threads: number } | { path: 'subgroup-matrix'; tiles: SubgroupTiles; threads: number };
 
 /**
- * The weight gradient's kernel: narrow ungrouped convolutions (`narrowConv`) run the direct
- * kernel; otherwise f16 dy and x run on the tensor cores with their default
+ * The weight gradient's kernel: f16 dy and x run on the tensor cores with their default
  * tiles where the device has f16 subgroup matrices, the engine asks for them
  * (`convKernels: 'tensor-cores'`, the default) and the channels make them pay
  * (`tensorCoresPay`), everything else on the SIMT kernel with its default tiles. A variant
  * (the option, else the engine's table for this shape) forces one: `sg` / `sg:...` the
- * tensor cores, `simt` / `BMxBN:TMxTN:BK[/1|/2]` the SIMT kernel, `direct` the direct one.
+ * tensor cores, `simt` / `BMxBN:TMxTN:BK[/1|/2]` the SIMT kernel.
  */
-function chooseWeightGrad(engine: Engine, dtypes: readonly [DType, DType], m: number, n: number, geometry: WeightGradTaps, vec: boolean, variant: string | undefined): WeightGradChoice {
+function chooseWeightGrad(engine: Engine, dtypes: readonly [DType, DType], m: number, n: number, taps: number, vec: boolean, variant: string | undefined): WeightGradChoice {
   const { smem, maxThreads, sgSize } = tileLimits(engine);
-  const taps = geometry.kh * geometry.kw;
-  const direct = geometry.groups === 1 ? directWeightGradKernel(geometry.kh, geometry.kw, geometry.cg, m, vec) : null;
-  const directChoice = (kernel: DirectWeightGradKernel): WeightGradChoice => ({ path: 'direct', kernel, threads: directWeightGradThreads(kernel).threads });
-  if (variant === 'direct') {
-    if (!direct) throw new Error(`conv2dWeightGrad: variant "direct" runs ungrouped convolutions with at most 256 (output quad, tap, input quad) blocks (${m} outputs, ${geometry.cg} inputs, ${taps} taps, ${geometry.groups} groups)`);
-    return directChoice(direct);
-  }
-  if (!variant && direct && narrowConv(m, geometry.cg, taps)) return directChoice(direct);
   const frag = dtypes.every((d) => d === 'f16') ? subgroupFragment(engine) : null;
   const rules = weightGradSubgroupRules(smem, maxThreads);
   const subgroup = (tiles: SubgroupTiles): WeightGradChoice => ({ path: 'subgroup-matrix', tiles, threads: subgroupBlock(tiles).threads });
@@ -202,7 +181,7 @@ function chooseWeightGrad(engine: Engine, dtypes: readonly [DType, DType], m: nu
 
 /** Throws the error conv2dWeightGrad would give for `variant` on this engine with `dtype` dy and x. */
 export function checkWeightGradVariant(engine: Engine, dtype: DType, variant: string): void {
-  chooseWeightGrad(engine, [dtype, dtype], 1, 1, { kh: 1, kw: 1, cg: 1, groups: 1 }, false, variant);
+  chooseWeightGrad(engine, [dtype, dtype], 1, 1, 1, false, variant);
 }
 
 /**
@@ -228,10 +207,9 @@ function recordWeightGrad(dy: Tensor, x: Tensor, weightShape: readonly number[],
   const cg = g.cin / g.groups;
   const aligned = (t: Tensor) => t.strides[3] === 1 && [t.offset, t.strides[0], t.strides[1], t.strides[2]].every((v) => v % 4 === 0);
   const vec = m % 4 === 0 && cg % 4 === 0 && aligned(dy) && aligned(x);
-  const kernel = chooseWeightGrad(engine, [dy.dtype, x.dtype], m, n, { kh: g.kh, kw: g.kw, cg, groups: g.groups }, vec, options.variant ?? tableVariant(engine, 'conv2dWeightGrad', dy.dtype, g));
-  // The direct kernel covers the whole output in one workgroup and steps single pixels.
-  const { bm, bn } = kernel.path === 'simt' ? kernel.tiles : kernel.path === 'direct' ? { bm: m, bn: n } : subgroupBlock(kernel.tiles);
-  const bk = kernel.path === 'direct' ? 1 : kernel.tiles.bk;
+  const kernel = chooseWeightGrad(engine, [dy.dtype, x.dtype], m, n, g.kh * g.kw, vec, options.variant ?? tableVariant(engine, 'conv2dWeightGrad', dy.dtype, g));
+  const { bm, bn } = kernel.path === 'simt' ? kernel.tiles : subgroupBlock(kernel.tiles);
+  const { bk } = kernel.tiles;
   const threads = kernel.threads;
   const tilesM = Math.ceil(m / bm);
   const tilesN = Math.ceil(n / bn);
@@ -249,11 +227,7 @@ function recordWeightGrad(dy: Tensor, x: Tensor, weightShape: readonly number[],
     .i32(g.sh, g.sw, g.ph, g.pw)
     .u32(dy.offset, ...zeroed(dy), x.offset, ...zeroed(x));
   const grid = [tilesM * tilesN, g.groups, used];
-  if (kernel.path === 'direct') {
-    const direct = kernel.kernel;
-    const key = `${directWeightGradKey(direct)}:${dy.dtype}:${x.dtype}`;
-    launch(engine, { key, name: 'conv2d weight grad (direct)', build: () => directWeightGradWgsl(direct, dy.dtype, x.dtype) }, [partial, dy, x], params, grid);
-  } else if (kernel.path === 'subgroup-matrix') {
+  if (kernel.path === 'subgroup-matrix') {
     const sg: WeightGradSubgroupKernel = { tiles: kernel.tiles, vec };
     const key = `${weightGradSubgroupKey(sg)}:${dy.dtype}:${x.dtype}`;
     launch(engine, { key, name: 'conv2d weight grad (subgroup-matrix)', build: () => weightGradSubgroupWgsl(sg, dy.dtype, x.dtype) }, [partial, dy, x], params, grid);

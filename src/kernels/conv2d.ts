@@ -130,13 +130,15 @@ export function chooseConvTiles(m: number, n: number, k: number, slices: number,
  * B tile splits into whole vec4 chunks over the threads) they are stacked along the pixels,
  * each 2 fragment rows by every output channel (256 pixels x Cout); other layers take 4 x 2
  * subgroups of 4 x up to 4 fragments (256 x 128), with 2 fragment rows when the grid would
- * leave a large GPU half idle. Depth 32, double-buffered when it fits the workgroup memory, else one buffer
- * (else depth 16; `fitSubgroupTiles`, `firstFitting`).
+ * leave a large GPU half idle. Depth 32, double-buffered when it fits the workgroup memory,
+ * else depth 16 (`fitSubgroupTiles`, `firstFitting`); the stacked tiles over `channels` per tap
+ * that are a multiple of 32 (a step stays in one tap) take one buffer of depth 32 first (1.2x
+ * faster on those shapes in the step; elsewhere 1.1-1.8x slower: bench/RESULTS.md, fourteenth call).
  */
-function chooseConvSubgroupTiles(m: number, n: number, slices: number, frag: SubgroupTiles['frag'], sgSize: number, rules: SubgroupTileRules): SubgroupTiles {
+function chooseConvSubgroupTiles(m: number, n: number, channels: number, slices: number, frag: SubgroupTiles['frag'], sgSize: number, rules: SubgroupTileRules): SubgroupTiles {
   const across = Math.ceil(n / frag.n);
   const base = { frag, sgSize, bk: 32, buffers: 2 as const };
-  const stacked = across % 2 === 0 && across <= 6 ? [{ ...base, sgRows: 8, sgCols: 1, fragsM: 2, fragsN: across }] : [];
+  const stacked = across % 2 === 0 && across <= 6 ? [{ ...base, sgRows: 8, sgCols: 1, fragsM: 2, fragsN: across, depthFirst: channels % 32 === 0 }] : [];
   const wide = { ...base, sgRows: 4, sgCols: 2, fragsM: 4, fragsN: Math.min(4, Math.ceil(across / 2)) };
   const { bm, bn } = subgroupBlock(withinThreadLimit(wide, rules.maxThreads));
   if (Math.ceil(m / bm) * Math.ceil(n / bn) * slices < TARGET_GROUPS) wide.fragsM = 2;
@@ -321,13 +323,13 @@ function chooseGemm(engine: Engine, dtype: DType, m: number, n: number, k: numbe
   }
   if (variant === 'sg' || variant?.startsWith('sg:')) {
     if (!frag) throw new Error(`conv2d: variant "${variant}" needs an f16 input on a device with f16 subgroup matrices (input ${dtype})`);
-    const tiles = variant === 'sg' ? chooseConvSubgroupTiles(m, n, slices, frag, sgSize, rules) : parseSubgroupVariant(variant, frag, sgSize, rules);
+    const tiles = variant === 'sg' ? chooseConvSubgroupTiles(m, n, k / taps, slices, frag, sgSize, rules) : parseSubgroupVariant(variant, frag, sgSize, rules);
     return { path: 'subgroup-matrix', tiles };
   }
   if (variant && variant !== 'simt') return { path: 'simt', tiles: parseConvVariant(variant, smem) };
   if (!variant && directPays(n, k, taps, slices, smem)) return { path: 'direct', quads: Math.ceil(n / 4), maxGroups: DIRECT_MAX_GROUPS };
   if (!variant && frag && engine.convKernels === 'tensor-cores' && tensorCoresPay(n, k / taps, taps)) {
-    return { path: 'subgroup-matrix', tiles: chooseConvSubgroupTiles(m, n, slices, frag, sgSize, rules) };
+    return { path: 'subgroup-matrix', tiles: chooseConvSubgroupTiles(m, n, k / taps, slices, frag, sgSize, rules) };
   }
   return { path: 'simt', tiles: chooseConvTiles(m, n, k, slices, smem) };
 }

@@ -56,10 +56,11 @@ export function tensorCoresPay(outChannels: number, inChannels: number, taps: nu
 }
 
 /**
- * Whether a convolution is narrow enough for the direct kernels (forward and input gradient:
- * conv2d-direct.wgsl.ts; weight gradient: conv2d-wgrad-direct.wgsl.ts): at most 32 output
- * channels and 16 on one side, with taps (a pointwise conv is a plain GEMM). yolov8n's stem,
- * its 16-channel layers and their input gradients; their GEMM tiles are mostly idle.
+ * Whether a convolution is narrow enough for the direct kernel (conv2d-direct.wgsl.ts, forward
+ * and input gradient): at most 32 output channels and 16 on one side, with taps (a pointwise
+ * conv is a plain GEMM). yolov8n's stem, its 16-channel layers and their input gradients, whose
+ * GEMM tiles are mostly idle. (A direct weight gradient ran 1.3-3x slower than the GEMMs on those
+ * shapes: bench/RESULTS.md, fourteenth call.)
  */
 export function narrowConv(outChannels: number, inChannels: number, taps: number): boolean {
   return taps > 1 && outChannels <= 32 && (outChannels <= 16 || inChannels <= 16);
@@ -68,23 +69,27 @@ export function narrowConv(outChannels: number, inChannels: number, taps: number
 const bytes = (t: SubgroupTiles, rules: SubgroupTileRules) => subgroupWorkgroupBytes(t, rules.axes);
 
 /**
- * The tiles as requested when they fit, double-buffered; else one buffer at the requested depth;
- * else depth 16 double-buffered, else one buffer of depth 16 (fitting: the kernel's chunk splits
- * and the workgroup memory); null when none does. A forced buffer count is kept as is, and the
- * depth too. Depth before buffers: the loads of the next step are in flight while one step
- * multiplies either way (registers or the second buffer), and a deeper step gives them twice
- * the multiply-adds to hide behind.
+ * The tiles as requested when they fit, double-buffered; else depth 16 double-buffered; else one
+ * buffer at the requested depth, else at depth 16 (fitting: the kernel's chunk splits and the
+ * workgroup memory); null when none does. `depthFirst` tries one buffer at the requested depth
+ * before depth 16 (the loads of the next step are in flight while one step multiplies either
+ * way, and a deeper step gives them twice the multiply-adds to hide behind). A forced buffer
+ * count is kept as is, and the depth too.
  */
-export function fitSubgroupTiles(t: SubgroupTiles, rules: SubgroupTileRules, forced: 1 | 2 | null = null): SubgroupTiles | null {
+export function fitSubgroupTiles(t: SubgroupTiles, rules: SubgroupTileRules, forced: 1 | 2 | null = null, depthFirst = false): SubgroupTiles | null {
   const shallow = { ...t, bk: Math.min(t.bk, 16) };
-  const options = forced ? [{ ...t, buffers: forced }] : [t, shallow].flatMap((o) => [{ ...o, buffers: 2 as const }, { ...o, buffers: 1 as const }]);
+  const [double, single] = [2 as const, 1 as const].map((buffers) => [{ ...t, buffers }, { ...shallow, buffers }]);
+  const options = forced ? [{ ...t, buffers: forced }] : depthFirst ? [double[0], single[0], double[1], single[1]] : [...double, ...single];
   return options.find((o) => o.bk % t.frag.k === 0 && rules.splits(o) && bytes(o, rules) <= rules.smem) ?? null;
 }
 
+/** A default tile choice; `depthFirst`: see `fitSubgroupTiles`. */
+export type TileCandidate = SubgroupTiles & { depthFirst?: boolean };
+
 /** The first of several default tile choices (each fitted to the device's invocation limit) that fits the device. */
-export function firstFitting(candidates: readonly SubgroupTiles[], rules: SubgroupTileRules): SubgroupTiles {
-  for (const c of candidates) {
-    const fitted = fitSubgroupTiles(withinThreadLimit(c, rules.maxThreads), rules);
+export function firstFitting(candidates: readonly TileCandidate[], rules: SubgroupTileRules): SubgroupTiles {
+  for (const { depthFirst, ...c } of candidates) {
+    const fitted = fitSubgroupTiles(withinThreadLimit(c, rules.maxThreads), rules, null, depthFirst);
     if (fitted) return fitted;
   }
   throw new Error(`${rules.op}: no tensor-core tile fits this device's ${rules.smem} bytes of workgroup memory; run it on the SIMT kernels (convKernels 'simt')`);

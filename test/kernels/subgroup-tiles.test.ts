@@ -23,15 +23,20 @@ describe('tensor-core tile choices', () => {
     expect(parseSubgroupVariant('sg:4x2:4x2:32', frag, 32, rules(65536))).toMatchObject({ sgRows: 4, sgCols: 2, fragsM: 4, fragsN: 2, bk: 32, buffers: 2 });
   });
 
-  it('fits tiles into the workgroup memory: double-buffered, else one buffer, else depth 16 double-buffered, else one of depth 16, else none', () => {
+  it('fits tiles into the workgroup memory: double-buffered, else depth 16 double-buffered, else one buffer, else one of depth 16, else none; depth first on request', () => {
     const t = tiles(32, 4, 2);
     const bytes = (o: Partial<SubgroupTiles>) => subgroupWorkgroupBytes({ ...t, ...o }, CONV_STAGE_AXES);
-    expect(bytes({ bk: 16 })).toBeGreaterThan(bytes({ buffers: 1 })); // 2 x (16 + 8) halves per row against 32 + 8
     expect(fitSubgroupTiles(t, rules(bytes({})))).toMatchObject({ bk: 32, buffers: 2 });
-    expect(fitSubgroupTiles(t, rules(bytes({}) - 1))).toMatchObject({ bk: 32, buffers: 1 });
+    expect(fitSubgroupTiles(t, rules(bytes({}) - 1))).toMatchObject({ bk: 16, buffers: 2 });
+    expect(fitSubgroupTiles(t, rules(bytes({ bk: 16 }) - 1))).toMatchObject({ bk: 32, buffers: 1 });
     expect(fitSubgroupTiles(t, rules(bytes({ buffers: 1 }) - 1))).toMatchObject({ bk: 16, buffers: 1 });
-    expect(fitSubgroupTiles({ ...t, bk: 64 }, rules(bytes({ bk: 64, buffers: 1 }) - 1))).toMatchObject({ bk: 16, buffers: 2 });
     expect(fitSubgroupTiles(t, rules(bytes({ bk: 16, buffers: 1 }) - 1))).toBeNull();
+    // depth first: one buffer of depth 32 before two of depth 16 (the smaller here: 2 x (16 + 8) halves per row against 32 + 8)
+    expect(bytes({ bk: 16 })).toBeGreaterThan(bytes({ buffers: 1 }));
+    expect(fitSubgroupTiles(t, rules(bytes({})), null, true)).toMatchObject({ bk: 32, buffers: 2 });
+    expect(fitSubgroupTiles(t, rules(bytes({}) - 1), null, true)).toMatchObject({ bk: 32, buffers: 1 });
+    expect(fitSubgroupTiles({ ...t, bk: 64 }, rules(bytes({ bk: 64, buffers: 1 }) - 1), null, true)).toMatchObject({ bk: 16, buffers: 2 });
+    expect(firstFitting([{ ...t, depthFirst: true }], rules(bytes({}) - 1))).toEqual({ ...t, bk: 32, buffers: 1 });
     // a forced buffer count keeps the depth too
     expect(fitSubgroupTiles(t, rules(bytes({ buffers: 1 })), 1)).toMatchObject({ bk: 32, buffers: 1 });
     expect(fitSubgroupTiles(t, rules(bytes({ buffers: 1 }) - 1), 1)).toBeNull();
