@@ -10,7 +10,9 @@ import type { ConvOp } from './conv-variants.js';
 /**
  * Forward-style GEMMs with `across` 16-wide fragments of columns, reducing over `channels` per
  * tap: 1, 2 or 4 subgroup columns of 2 or 4 fragment rows each, column counts that waste at
- * most a quarter of the tile; depth 16 as well where it makes the gather tap-aligned.
+ * most a quarter of the tile; depth 16 as well where it makes the gather tap-aligned; depth 32
+ * also with one forced buffer (`/1`: where two do not fit, the plain variant falls back to
+ * depth 16, and either may win: bench/RESULTS.md, fourteenth call).
  */
 export function convTileCandidates(across: number, channels: number): string[] {
   const depths = channels % 32 && channels % 16 === 0 ? [32, 16] : [32];
@@ -19,7 +21,10 @@ export function convTileCandidates(across: number, channels: number): string[] {
     for (const [sgCols, fragsN] of [[1, Math.min(across, 6)], [2, Math.min(Math.ceil(across / 2), 4)], [4, Math.min(Math.ceil(across / 4), 2)]]) {
       const wide = sgCols * fragsN;
       if (Math.ceil(across / wide) * wide > 1.34 * across) continue;
-      for (const fragsM of [2, 4]) out.push(`sg:${8 / sgCols}x${sgCols}:${fragsM}x${fragsN}:${bk}`);
+      for (const fragsM of [2, 4]) {
+        const variant = `sg:${8 / sgCols}x${sgCols}:${fragsM}x${fragsN}:${bk}`;
+        out.push(variant, ...(bk === 32 ? [`${variant}/1`] : []));
+      }
     }
     return out;
   });
