@@ -7,6 +7,9 @@
 //   wg-stage    + every step each thread stores 16 halves to workgroup memory between two barriers
 //   wg-a-sto-b  A from workgroup memory, B straight from a storage buffer (column-major rows of 64 halves, L1 resident)
 //   sto-load    both straight from a storage buffer (A rows of 64 halves, B column-major, L1/L2 resident)
+//   gl-stage-1  wg-stage with the A tile read from a storage buffer each step (4 vec4<f16> per thread, rows of 512
+//               halves cycled, L2 resident as a conv's input is), loads for step k+1 issued before step k multiplies
+//   gl-stage-2  the same with the loads two steps ahead (two register sets)
 // Prints TFLOP/s per kernel.  node bench/device/mma-probe.mjs [--iters 512]
 import { Engine } from '../../dist/src/gpu/engine.js';
 import { Tensor } from '../../dist/src/gpu/tensor.js';
@@ -46,19 +49,52 @@ function loads(kind, k) {
   return [...a, ...b].join(' ');
 }
 
-/** The probe kernels: name -> WGSL (binding 1: f16 storage S, binding 2: f32 output O). */
+/** Vec4 chunks of the A tile (A_ROWS x 16 halves) each of the 256 threads moves per step. */
+const CHUNKS = (A_ROWS * 16) / 4 / 256;
+/** Row length of the global A matrix in vec4s (512 halves) and its size for `groups` workgroups. */
+const G_ROW = 128;
+export const globalHalves = (groups) => groups * A_ROWS * G_ROW * 4;
+
+/**
+ * The loop of the conv kernels with a plain A read: registers -> workgroup memory, barrier, the
+ * loads of a later step, fragment loads and multiply-adds, barrier; loads `ahead` steps ahead.
+ */
+function globalStaged(ahead) {
+  const sets = range(ahead).map((a) => `g${a}_`);
+  const load = (set, step) =>
+    range(CHUNKS)
+      .map((i) => `${set}${i} = S[(wg.x * ${A_ROWS}u + (${i * 256}u + t) / 4u) * ${G_ROW}u + ((${step}) % 32u) * 4u + (${i * 256}u + t) % 4u];`)
+      .join(' ');
+  const store = range(CHUNKS)
+    .map((i) => `{ let at = ((${i * 256}u + t) / 4u) * ${ROW}u + ((${i * 256}u + t) % 4u) * 4u; let v = ${sets[0]}${i}; As[at] = v.x; As[at + 1u] = v.y; As[at + 2u] = v.z; As[at + 3u] = v.w; }`)
+    .join('\n    ');
+  const shift = range(ahead - 1)
+    .flatMap((a) => range(CHUNKS).map((i) => `${sets[a]}${i} = ${sets[a + 1]}${i};`))
+    .join(' ');
+  return `${sets.flatMap((set) => range(CHUNKS).map((i) => `var ${set}${i} = vec4<f16>();`)).join(' ')}
+  ${sets.map((set, a) => load(set, `${a}u`)).join('\n  ')}
+  for (var it = 0u; it < P.iters; it++) {
+    ${store}
+    workgroupBarrier();
+    ${shift} ${load(sets[ahead - 1], `it + ${ahead}u`)}
+    ${loads('col', '0u')} ${macs}
+    workgroupBarrier();
+  }`;
+}
+
+/** The probe kernels: name -> WGSL (binding 1: storage S, f16 or vec4<f16>; binding 2: f32 output O). */
 export function probeKernels() {
-  const header = `enable f16;
+  const header = (sType) => `enable f16;
 enable subgroups;
 enable chromium_experimental_subgroup_matrix;
 diagnostic(off, chromium.subgroup_matrix_uniformity);
 struct Params { iters: u32, tilesN: u32 } // tilesN: 0, read by the test emulation
 @group(0) @binding(0) var<uniform> P: Params;
-@group(0) @binding(1) var<storage, read_write> S: array<f16>;
+@group(0) @binding(1) var<storage, read_write> S: array<${sType}>;
 @group(0) @binding(2) var<storage, read_write> O: array<f32>;
 var<workgroup> As: array<f16, ${A_ROWS * ROW}>;
 var<workgroup> Bs: array<f16, ${Math.max(B_ROWS * ROW, 16 * (B_ROWS + 8))}>;`;
-  const kernel = (body) => `${header}
+  const kernel = (body, sType = 'f16') => `${header(sType)}
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) t: u32, @builtin(subgroup_id) sg: u32) {
   for (var i = t; i < ${A_ROWS * ROW}u; i += 256u) { As[i] = f16(f32(i % 7u) * 0.01); }
@@ -86,6 +122,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
   }`),
     'wg-a-sto-b': kernel(`for (var it = 0u; it < P.iters; it++) { ${loads('hybrid', k)} ${macs} }`),
     'sto-load': kernel(`for (var it = 0u; it < P.iters; it++) { ${loads('storage', `(it % 4u) * 16u`)} ${macs} }`),
+    'gl-stage-1': kernel(globalStaged(1), 'vec4<f16>'),
+    'gl-stage-2': kernel(globalStaged(2), 'vec4<f16>'),
   };
 }
 
@@ -98,7 +136,7 @@ async function main() {
     return;
   }
   const groups = 1056;
-  const S = Tensor.empty(engine, [groups * A_ROWS * KST + B_ROWS * KST], 'f16', 'other');
+  const S = Tensor.empty(engine, [Math.max(groups * A_ROWS * KST + B_ROWS * KST, globalHalves(groups))], 'f16', 'other');
   const O = Tensor.empty(engine, [groups * 8 * FRAGS_M * FRAGS_N * 256], 'f32', 'other');
   const flop = groups * 8 * iters * FRAGS_M * FRAGS_N * 2 * 16 ** 3;
   const rows = [];
