@@ -12,7 +12,8 @@ import type { ConvOp } from './conv-variants.js';
  * tap: 1, 2 or 4 subgroup columns of 2 or 4 fragment rows each, column counts that waste at
  * most a quarter of the tile; depth 16 as well where it makes the gather tap-aligned; depth 32
  * also with one forced buffer (`/1`: where two do not fit, the plain variant falls back to
- * depth 16, and either may win: bench/RESULTS.md, fourteenth call).
+ * depth 16, and either may win: bench/RESULTS.md, fourteenth call); each also with the loads
+ * two steps ahead (`@2`).
  */
 export function convTileCandidates(across: number, channels: number): string[] {
   const depths = channels % 32 && channels % 16 === 0 ? [32, 16] : [32];
@@ -23,21 +24,24 @@ export function convTileCandidates(across: number, channels: number): string[] {
       if (Math.ceil(across / wide) * wide > 1.34 * across) continue;
       for (const fragsM of [2, 4]) {
         const variant = `sg:${8 / sgCols}x${sgCols}:${fragsM}x${fragsN}:${bk}`;
-        out.push(variant, ...(bk === 32 ? [`${variant}/1`] : []));
+        out.push(...withAhead([variant, ...(bk === 32 ? [`${variant}/1`] : [])]));
       }
     }
     return out;
   });
 }
 
-/** Weight-gradient tiles: rows cover Cout (1 or 2 subgroup rows), 2 or 4 subgroup columns of 2 or 4 fragments. */
+/** Each variant followed by the same with its loads two steps ahead (a time-limited tuning tries both early). */
+const withAhead = (variants: string[]): string[] => variants.flatMap((v) => [v, `${v}@2`]);
+
+/** Weight-gradient tiles: rows cover Cout (1 or 2 subgroup rows), 2 or 4 subgroup columns of 2 or 4 fragments, loads one or two steps ahead. */
 export function weightGradTileCandidates(cout: number): string[] {
   const across = Math.ceil(cout / 16);
   const out = new Set<string>();
   for (const [sgRows, fragsM] of [[1, Math.min(across, 4)], [2, Math.min(Math.ceil(across / 2), 4)]]) {
     for (const sgCols of [2, 4]) for (const fragsN of [2, 4]) out.add(`sg:${sgRows}x${sgCols}:${fragsM}x${fragsN}:32`);
   }
-  return [...out];
+  return withAhead([...out]);
 }
 
 /**

@@ -99,7 +99,7 @@ function weightGradTiles(m: number, n: number, vec: boolean): WeightGradTiles {
 
 function parseWeightGradSimtVariant(variant: string, vec: boolean): WeightGradTiles {
   const match = /^(\d+)x(\d+):(\d+)x(\d+):(\d+)(?:\/([12]))?$/.exec(variant);
-  if (!match) throw new Error(`conv2dWeightGrad: variant "${variant}" is neither simt, BMxBN:TMxTN:BK[/1|/2] nor sg[:ROWSxCOLS:FMxFN:BK]`);
+  if (!match) throw new Error(`conv2dWeightGrad: variant "${variant}" is neither simt, BMxBN:TMxTN:BK[/1|/2] nor sg[:ROWSxCOLS:FMxFN:BK[/1|/2][@2]]`);
   const [bm, bn, tm, tn, bk] = match.slice(1, 6).map(Number);
   const tiles = { bm, bn, tm, tn, bk, buffers: match[6] === '1' ? 1 : 2, vec } as WeightGradTiles;
   const ok = [16, 32, 64, 128].includes(bm) && [16, 32, 64, 128].includes(bn) && [4, 8].includes(tm) && [4, 8].includes(tn) && [8, 16, 32].includes(bk);
@@ -114,7 +114,7 @@ export interface WeightGradOptions extends ConvShape {
   category?: Category;
   /**
    * Force the kernel (tests, benchmarks): `simt` (the default) or SIMT tiles `BMxBN:TMxTN:BK[/1|/2]`,
-   * or tensor cores `sg` (default tiles) or `sg:ROWSxCOLS:FMxFN:BK[/1|/2]` (f16 dy and x on a device
+   * or tensor cores `sg` (default tiles) or `sg:ROWSxCOLS:FMxFN:BK[/1|/2][@2]` (f16 dy and x on a device
    * with subgroup matrices).
    */
   variant?: string;

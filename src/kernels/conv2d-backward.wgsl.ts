@@ -132,7 +132,7 @@ const advancePixel = (n: string, h: string, w: string, by: string) =>
  * Statements loading the step's chunks (the step's first pixel is `kBase` past pBegin; zero past
  * the split, the edges and in the padding), then advancing the trackers to the next step.
  */
-export function weightGradGatherLoads(g: WeightGradGather, kBase: string): string {
+export function weightGradGatherLoads(g: WeightGradGather, kBase: string, set = ''): string {
   const T = g.a.regType;
   const bk = g.a.other;
   // Chunk i's tile row `o` and pixel (n, h, w): the tracker's, moved down i row steps.
@@ -142,7 +142,7 @@ export function weightGradGatherLoads(g: WeightGradGather, kBase: string): strin
     return `let o = ${x}_o + ${d}u; var n = ${x}_n; var h = ${x}_h; var w = ${x}_w; ${advancePixel('n', 'h', 'w', `${d}u`)}`;
   };
   const loadA = (i: number) => {
-    const r = `ra${i}`;
+    const r = `ra${set}${i}`;
     const at = 'P.gOff + n * P.sgN + h * P.sgH + w * P.sgW + ach';
     const body = g.vec
       ? `if (o < splitEnd && am < P.M) { ${r} = vec4<${T}>(gy[(${at}) / 4u]); }`
@@ -150,7 +150,7 @@ export function weightGradGatherLoads(g: WeightGradGather, kBase: string): strin
     return `${r} = vec4<${T}>(); { ${pixel('a', g.a, i)} ${body} }`;
   };
   const loadB = (i: number) => {
-    const r = `rb${i}`;
+    const r = `rb${set}${i}`;
     const origin = 'let hi = i32(h) * P.sh - P.ph; let wi = i32(w) * P.sw - P.pw; let base = P.xOff + n * P.sxN;';
     const body = g.vec
       ? `if (o < splitEnd && bn < P.N) { ${origin} let xh = hi + bkh; let xw = wi + bkw;

@@ -90,7 +90,7 @@ ${OUT_PIXEL_WGSL}
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) t: u32${SUBGROUP_ID_PARAM}) {
   ${CONV_TILE_WGSL(bm, bn)}
   ${convGatherSetup(gather)}
-  ${subgroupGemmLoop(gemm, (kBase) => convGatherLoads(gather, kBase))}
+  ${subgroupGemmLoop(gemm, (kBase, set) => convGatherLoads(gather, kBase, set))}
   ${subgroupScratchEpilogue(gemm, element)}
 }`;
 }

@@ -55,7 +55,7 @@ ${subgroupGemmDecls(gemm)}
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) t: u32${SUBGROUP_ID_PARAM}) {
   ${WEIGHT_GRAD_TILE_WGSL(bm, bn)}
   ${weightGradGatherSetup(gather)}
-  ${subgroupGemmLoop(gemm, (kBase) => weightGradGatherLoads(gather, kBase), `(pEnd - pBegin + ${t.bk - 1}u) / ${t.bk}u`)}
+  ${subgroupGemmLoop(gemm, (kBase, set) => weightGradGatherLoads(gather, kBase, set), `(pEnd - pBegin + ${t.bk - 1}u) / ${t.bk}u`)}
   ${subgroupDirectEpilogue(gemm, 'partial', row, 'P.N', 'P.M', 'P.N', subgroupScratchEpilogue(gemm, element))}
 }`;
 }

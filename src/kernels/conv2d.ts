@@ -45,8 +45,8 @@ export interface Conv2dOptions {
    * Force a GEMM kernel and tiles (benchmarks, tests). SIMT (the default): `simt` (default
    * tiles) or `BMxBN:TMxTN:BK`, optionally `/1` or `/2` staging buffers and `u` to unroll the
    * k-step loop at generation (e.g. `128x64:8x8:16/2u`). Tensor cores (f16 input, devices
-   * with subgroup matrices): `sg` (default tiles) or `sg:ROWSxCOLS:FMxFN:BK[/1|/2]` — a
-   * ROWS x COLS grid of subgroups, each FM x FN fragments. `direct[/G]`: the direct kernel of
+   * with subgroup matrices): `sg` (default tiles) or `sg:ROWSxCOLS:FMxFN:BK[/1|/2][@2]` — a
+   * ROWS x COLS grid of subgroups, each FM x FN fragments, `@2` loads two steps ahead. `direct[/G]`: the direct kernel of
    * narrow layers (ungrouped; the default where `directPays`), at most G workgroups.
    */
   variant?: string;

@@ -198,8 +198,8 @@ export function convGatherSetup(g: ConvOperandGather): string {
   return [...a, ...b].join('\n  ');
 }
 
-/** Statements filling registers ra*, rb* with the tiles starting at k = `kBase`; zero in the padding and past the edges. */
-export function convGatherLoads(g: ConvOperandGather, kBase: string): string {
+/** Statements filling registers ra{set}*, rb{set}* with the tiles starting at k = `kBase`; zero in the padding and past the edges. */
+export function convGatherLoads(g: ConvOperandGather, kBase: string, set = ''): string {
   const X = arrayOf(g.kernel.bindings, 'x');
   const Wt = arrayOf(g.kernel.bindings, 'w');
   const T = g.reg;
@@ -211,7 +211,7 @@ export function convGatherLoads(g: ConvOperandGather, kBase: string): string {
   const readX = (addr: string) => (X.binding.vec ? `vec4<${T}>(${X.name}[${addr} / 4u])` : `${T}(${X.name}[${addr}])`);
   const tapOf = (kk: string) => `let tap = ${kk} / P.Cg; let ci = ${kk} % P.Cg; let kh = i32(tap / P.KW); let kw = i32(tap % P.KW);`;
   const loadA = (i: number): string => {
-    const r = `ra${i}`;
+    const r = `ra${set}${i}`;
     const head = `${r} = vec4<${T}>();`;
     if (g.kernel.a === 'pointwise') {
       if (X.binding.vec) return `${head} { let kk = kBase + ac${i}; if (aok${i} && kk < P.K) { ${r} = ${readX(`u32(ab${i} + i32(kk))`)}; } }`;
@@ -238,7 +238,7 @@ export function convGatherLoads(g: ConvOperandGather, kBase: string): string {
       .join(' ')} }`;
   };
   const loadB = (i: number): string => {
-    const r = `rb${i}`;
+    const r = `rb${set}${i}`;
     if (Wt.binding.vec) return `${r} = vec4<${T}>(); { let kk = kBase + bc${i}; if (bok${i} && kk < P.K) { ${r} = vec4<${T}>(${Wt.name}[(bw${i} + kk) / 4u]); } }`;
     return `${r} = vec4<${T}>(); if (bok${i}) { ${range(4)
       .map((e) => `{ let kk = kBase + bc${i} + ${e}u; if (kk < P.K) { ${r}[${e}] = ${T}(${Wt.name}[bw${i} + kk]); } }`)

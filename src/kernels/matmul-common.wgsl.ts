@@ -135,27 +135,73 @@ export const range = (n: number): number[] => [...Array(n).keys()];
 
 /**
  * The k loop over tiles of depth `bk` staged through workgroup memory, shared by the GEMM
- * kernels: `loads(kBase)` reads a tile into registers, `stores(stage)` writes the registers
- * to a stage, `compute(stage)` accumulates from it. Double-buffered (one barrier per step:
- * the next tile is read while the current one is computed) when `buffers` is 2.
+ * kernels: `loads(kBase, set)` reads a tile into registers (register names suffixed by
+ * `set`), `stores(stage, set)` writes them to a stage, `compute(stage)` accumulates from it.
+ * Double-buffered (one barrier per step: the next tile is read while the current one is
+ * computed) when `buffers` is 2. With `ahead` 2 the loads run two steps ahead into two
+ * register sets ('' and '_b', alternating: the loop body is generated twice), so two steps
+ * of multiply-adds hide each load's latency instead of one.
  */
-export function stagedKLoop(buffers: 1 | 2, bk: number, loads: (kBase: string) => string, stores: (stage: string) => string, compute: (stage: string) => string): string {
+export function stagedKLoop(
+  buffers: 1 | 2,
+  bk: number,
+  loads: (kBase: string, set: string) => string,
+  stores: (stage: string, set: string) => string,
+  compute: (stage: string) => string,
+  ahead: 1 | 2 = 1,
+): string {
+  const at = (step: string) => `(${step}) * ${bk}u`;
+  if (ahead === 2) {
+    return buffers === 2
+      ? `${loads('0u', '')}
+  ${stores('0u', '')}
+  workgroupBarrier();
+  if (1u < nk) ${loads(at('1u'), '_b')}
+  for (var kt = 0u; kt < nk; kt += 2u) {
+    if (kt + 2u < nk) ${loads(at('kt + 2u'), '')}
+    ${compute('0u')}
+    if (kt + 1u < nk) ${stores('1u', '_b')}
+    workgroupBarrier();
+    if (kt + 1u < nk) {
+      if (kt + 3u < nk) ${loads(at('kt + 3u'), '_b')}
+      ${compute('1u')}
+      if (kt + 2u < nk) ${stores('0u', '')}
+      workgroupBarrier();
+    }
+  }`
+      : `${loads('0u', '')}
+  if (1u < nk) ${loads(at('1u'), '_b')}
+  for (var kt = 0u; kt < nk; kt += 2u) {
+    ${stores('0u', '')}
+    workgroupBarrier();
+    if (kt + 2u < nk) ${loads(at('kt + 2u'), '')}
+    ${compute('0u')}
+    workgroupBarrier();
+    if (kt + 1u < nk) {
+      ${stores('0u', '_b')}
+      workgroupBarrier();
+      if (kt + 3u < nk) ${loads(at('kt + 3u'), '_b')}
+      ${compute('0u')}
+      workgroupBarrier();
+    }
+  }`;
+  }
   return buffers === 2
-    ? `${loads('0u')}
-  ${stores('0u')}
+    ? `${loads('0u', '')}
+  ${stores('0u', '')}
   workgroupBarrier();
   for (var kt = 0u; kt < nk; kt++) {
     let cur = kt & 1u;
-    if (kt + 1u < nk) ${loads(`(kt + 1u) * ${bk}u`)}
+    if (kt + 1u < nk) ${loads(at('kt + 1u'), '')}
     ${compute('cur')}
-    if (kt + 1u < nk) ${stores('cur ^ 1u')}
+    if (kt + 1u < nk) ${stores('cur ^ 1u', '')}
     workgroupBarrier();
   }`
-    : `${loads('0u')}
+    : `${loads('0u', '')}
   for (var kt = 0u; kt < nk; kt++) {
-    ${stores('0u')}
+    ${stores('0u', '')}
     workgroupBarrier();
-    if (kt + 1u < nk) ${loads(`(kt + 1u) * ${bk}u`)}
+    if (kt + 1u < nk) ${loads(at('kt + 1u'), '')}
     ${compute('0u')}
     workgroupBarrier();
   }`;

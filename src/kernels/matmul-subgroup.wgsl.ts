@@ -39,11 +39,13 @@ export interface SubgroupTiles {
   fragsN: number;
   bk: number;
   buffers: 1 | 2;
+  /** Steps the global loads run ahead of the multiply-adds (`stagedKLoop`; absent: 1). */
+  ahead?: 2;
 }
 
 /** The tiles' part of a kernel key. */
 export function subgroupTilesKey(t: SubgroupTiles): string {
-  return `${t.frag.m}x${t.frag.n}x${t.frag.k}/${t.sgSize}:${t.sgRows}x${t.sgCols}x${t.fragsM}x${t.fragsN}x${t.bk}/${t.buffers}`;
+  return `${t.frag.m}x${t.frag.n}x${t.frag.k}/${t.sgSize}:${t.sgRows}x${t.sgCols}x${t.fragsM}x${t.fragsN}x${t.bk}/${t.buffers}${t.ahead ? `@${t.ahead}` : ''}`;
 }
 
 export interface SubgroupKernel {
@@ -151,10 +153,10 @@ const acc = (fi: number, fj: number) => `c${fi}_${fj}`;
 
 /**
  * Statements: the subgroup's place in the tile (`sm`, `sn`), accumulators, registers, and
- * the k loop of `nk` (a WGSL expression) steps; `loads(kBase)` fills the registers with the
- * tile starting at k = kBase.
+ * the k loop of `nk` (a WGSL expression) steps; `loads(kBase, set)` fills the registers
+ * (names suffixed by `set`, see `stagedKLoop`) with the tile starting at k = kBase.
  */
-export function subgroupGemmLoop(g: SubgroupGemm, loads: (kBase: string) => string, nk = `(P.K + ${g.tiles.bk - 1}u) / ${g.tiles.bk}u`): string {
+export function subgroupGemmLoop(g: SubgroupGemm, loads: (kBase: string, set: string) => string, nk = `(P.K + ${g.tiles.bk - 1}u) / ${g.tiles.bk}u`): string {
   const t = g.tiles;
   const { m: fm, n: fn, k: fk } = t.frag;
   const { aRow, bRow, aStage, bStage } = stageShapes(t, axesOf(g));
@@ -163,17 +165,17 @@ export function subgroupGemmLoop(g: SubgroupGemm, loads: (kBase: string) => stri
   const L = `subgroup_matrix_left<f16, ${fk}, ${fm}>`;
   const R = `subgroup_matrix_right<f16, ${fn}, ${fk}>`;
   // Staged tiles keep the operand's own layout: row o (the non-contiguous axis), column c.
-  const stageStores = (l: TileShape, arr: string, row: number, stage: number) =>
+  const stageStores = (l: TileShape, arr: string, row: number, stage: number, set: string) =>
     range(chunksPerThread(l))
       .map((i) => {
         const { o, c } = chunkCoords(l, i);
-        const r = `${l.reg}${i}`;
+        const r = `${l.reg}${set}${i}`;
         return `{ let at = s * ${stage}u + ${o} * ${row}u + ${c}; ${arr}[at] = ${r}.x; ${arr}[at + 1u] = ${r}.y; ${arr}[at + 2u] = ${r}.z; ${arr}[at + 3u] = ${r}.w; }`;
       })
       .join('\n      ');
-  const stores = (stage: string) => `{ let s = ${stage};
-      ${stageStores(g.a, 'As', aRow, aStage)}
-      ${stageStores(g.b, 'Bs', bRow, bStage)} }`;
+  const stores = (stage: string, set: string) => `{ let s = ${stage};
+      ${stageStores(g.a, 'As', aRow, aStage, set)}
+      ${stageStores(g.b, 'Bs', bRow, bStage, set)} }`;
   const left = (fi: number, k0: number) =>
     g.a.plan.axis === 'k'
       ? `subgroupMatrixLoad<${L}>(&As, aS + (sm + ${fi * fm}u) * ${aRow}u + ${k0}u, false, ${aRow}u)`
@@ -194,9 +196,9 @@ export function subgroupGemmLoop(g: SubgroupGemm, loads: (kBase: string) => stri
   ${range(t.fragsM)
     .flatMap((fi) => range(t.fragsN).map((fj) => `var ${acc(fi, fj)} = subgroup_matrix_result<f32, ${fn}, ${fm}>();`))
     .join(' ')}
-  ${tileRegisters(g.a)} ${tileRegisters(g.b)}
+  ${(t.ahead === 2 ? ['', '_b'] : ['']).map((set) => `${tileRegisters({ ...g.a, reg: g.a.reg + set })} ${tileRegisters({ ...g.b, reg: g.b.reg + set })}`).join('\n  ')}
   let nk = ${nk};
-  ${stagedKLoop(t.buffers, bk, loads, stores, compute)}`;
+  ${stagedKLoop(t.buffers, bk, loads, stores, compute, t.ahead ?? 1)}`;
 }
 
 /**
@@ -286,9 +288,9 @@ export function subgroupWgsl(k: SubgroupKernel): string {
       : { contigStart: 'kBase', otherStart: 'n0', contigLimit: 'P.K', otherLimit: 'P.N' }),
   };
   const gemm: SubgroupGemm = { tiles: t, a: aLoad, b: bLoad };
-  const loads = (kBase: string) => `{ let kBase = ${kBase};
-${tileLoads(aLoad)}
-${tileLoads(bLoad)} }`;
+  const loads = (kBase: string, set: string) => `{ let kBase = ${kBase};
+${tileLoads({ ...aLoad, reg: aLoad.reg + set })}
+${tileLoads({ ...bLoad, reg: bLoad.reg + set })} }`;
 
   const generic = subgroupScratchEpilogue(
     gemm,

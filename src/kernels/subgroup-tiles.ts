@@ -4,7 +4,7 @@ import { subgroupBlock, subgroupWorkgroupBytes, type StageAxes, type SubgroupTil
 /**
  * Tile choices shared by the tensor-core convolution kernels (forward and weight gradient):
  * how a requested tile is fitted into the device's workgroup memory, and the variant
- * string that forces one (`sg:ROWSxCOLS:FMxFN:BK[/1|/2]`: a ROWS x COLS grid of subgroups,
+ * string that forces one (`sg:ROWSxCOLS:FMxFN:BK[/1|/2][@2]`: a ROWS x COLS grid of subgroups,
  * each FM x FN fragments, depth BK, one or two staging buffers).
  */
 export interface SubgroupTileRules {
@@ -95,17 +95,20 @@ export function firstFitting(candidates: readonly TileCandidate[], rules: Subgro
   throw new Error(`${rules.op}: no tensor-core tile fits this device's ${rules.smem} bytes of workgroup memory; run it on the SIMT kernels (convKernels 'simt')`);
 }
 
-/** Parses `sg:ROWSxCOLS:FMxFN:BK[/1|/2]` and checks the tiles against the kernel's rules and the device. */
+/**
+ * Parses `sg:ROWSxCOLS:FMxFN:BK[/1|/2][@2]` (`@2`: loads two steps ahead, `stagedKLoop`) and
+ * checks the tiles against the kernel's rules and the device.
+ */
 export function parseSubgroupVariant(variant: string, frag: SubgroupTiles['frag'], sgSize: number, rules: SubgroupTileRules): SubgroupTiles {
-  const match = /^sg:(\d+)x(\d+):(\d+)x(\d+):(\d+)(?:\/([12]))?$/.exec(variant);
-  const bad = (why: string) => new Error(`${rules.op}: variant "${variant}": ${why} (format sg:ROWSxCOLS:FMxFN:BK[/1|/2])`);
+  const match = /^sg:(\d+)x(\d+):(\d+)x(\d+):(\d+)(?:\/([12]))?(@2)?$/.exec(variant);
+  const bad = (why: string) => new Error(`${rules.op}: variant "${variant}": ${why} (format sg:ROWSxCOLS:FMxFN:BK[/1|/2][@2])`);
   if (!match) throw bad('unreadable');
   const [sgRows, sgCols, fragsM, fragsN, bk] = match.slice(1, 6).map(Number);
   if ([sgRows, sgCols, fragsM, fragsN].some((v) => v < 1) || sgRows * sgCols > 8) throw bad('1 to 8 subgroups of at least one fragment each');
   const over = overThreadLimit(sgRows * sgCols, sgSize, rules.maxThreads);
   if (over) throw bad(over);
   if (bk % frag.k || bk % 4) throw bad(`BK must be a multiple of the fragment depth ${frag.k}`);
-  const requested: SubgroupTiles = { frag, sgSize, sgRows, sgCols, fragsM, fragsN, bk, buffers: match[6] ? (Number(match[6]) as 1 | 2) : 2 };
+  const requested: SubgroupTiles = { frag, sgSize, sgRows, sgCols, fragsM, fragsN, bk, buffers: match[6] ? (Number(match[6]) as 1 | 2) : 2, ...(match[7] ? { ahead: 2 as const } : {}) };
   // Unforced buffers: the depth and buffer count that fit; otherwise the checks below say why the request cannot run.
   const tiles = fitSubgroupTiles(requested, rules, match[6] ? requested.buffers : null) ?? requested;
   if (!rules.splits(tiles)) throw bad(`a ${subgroupBlock(tiles).bm}x${subgroupBlock(tiles).bn} tile of depth ${tiles.bk} does not split into whole rows of vec4 chunks over the threads`);

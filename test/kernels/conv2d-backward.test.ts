@@ -122,6 +122,8 @@ describe('conv2d gradients', () => {
       await check('splitPixels', CASES.splitPixels, 'f16', 'contiguous', 710, 'sg:1x2:1x2:32'); // scalar reads, two pixel splits
       await check('k5groups2', CASES.k5groups2, 'f16', 'sliced', 720, 'sg:1x2:1x2:32'); // groups, strided views
       await check('stride2pad0', CASES.stride2pad0, 'f16', 'permuted', 730, 'sg:2x2:2x2:32');
+      await check('splitPixels', CASES.splitPixels, 'f16', 'contiguous', 740, 'sg', 'sg:1x2:1x2:32@2'); // weight gradient loads two steps ahead, two splits
+      await check('k5groups2', CASES.k5groups2, 'f16', 'sliced', 750, 'sg', 'sg:1x2:1x2:16/1@2');
     } finally {
       emulated.release();
       engine = real;

@@ -180,7 +180,7 @@ describe('conv2d', () => {
     }
   }
 
-  it('runs the tensor-core kernel on request (fragments emulated here): every gather, ragged tiles, groups, views, output slices', async () => {
+  it('runs the tensor-core kernel on request (fragments emulated here): every gather, ragged tiles, groups, views, output slices, loads two steps ahead', async () => {
     const sg = (c: Case, variant: string): Case => ({ ...c, variant });
     await onEmulatedTensorCores(async () => {
       await check(sg(CASES.odd3x3, 'sg'), 'f16', 'contiguous', 600); // the default tensor-core tiles: general scalar gather, Cout 7 of 16
@@ -190,6 +190,11 @@ describe('conv2d', () => {
       await check(sg(CASES.vecStride2, 'sg:2x1:1x1:16'), 'f16', 'contiguous', 630, 5); // general vec4 gather, output slice
       await check(sg(CASES.groups2vec, 'sg:2x1:1x1:32'), 'f16', 'contiguous', 640); // groups (grid z), depth 32 over K 72
       await check({ ...sg(CASES.stride2, 'sg'), weightDtype: 'f32' }, 'f16', 'contiguous', 650); // f32 weight rounded to f16 as it loads
+      // loads two steps ahead: one and two buffers, an even (2), odd (9, 3) and single k step count
+      await check(sg(CASES.cin3, 'sg:2x1:1x1:16/1@2'), 'f16', 'contiguous', 655);
+      await check(sg(CASES.tapAligned, 'sg:2x2:1x1:16@2'), 'f16', 'contiguous', 656);
+      await check(sg(CASES.groups2vec, 'sg:2x1:1x1:32/1@2'), 'f16', 'contiguous', 657);
+      await check(sg(CASES.pointwiseWide, 'sg:1x2:2x3:32@2'), 'f16', 'contiguous', 658);
     });
   });
 

@@ -21,6 +21,9 @@ describe('tensor-core tile choices', () => {
       'conv2d: variant "sg:4x2:4x2:32": 8 subgroups of 64 invocations exceed the device\'s 256 per workgroup',
     );
     expect(parseSubgroupVariant('sg:4x2:4x2:32', frag, 32, rules(65536))).toMatchObject({ sgRows: 4, sgCols: 2, fragsM: 4, fragsN: 2, bk: 32, buffers: 2 });
+    expect(parseSubgroupVariant('sg:4x2:4x2:32/1@2', frag, 32, rules(65536))).toMatchObject({ bk: 32, buffers: 1, ahead: 2 });
+    expect(parseSubgroupVariant('sg:4x2:4x2:32', frag, 32, rules(65536)).ahead).toBeUndefined();
+    expect(() => parseSubgroupVariant('sg:4x2:4x2:32@3', frag, 32, rules(65536))).toThrow(/unreadable/);
   });
 
   it('fits tiles into the workgroup memory: double-buffered, else depth 16 double-buffered, else one buffer, else one of depth 16, else none; depth first on request', () => {
