@@ -49,7 +49,7 @@ export const DIRECT_MAX_GROUPS = 1024;
 export const directWorkgroupBytes = (k: number, quads: number) => 16 * k * quads;
 
 /** Pixels per thread: enough multiply-adds per weight load while the accumulators stay in registers. */
-export const directPixels = (quads: number): number => (quads <= 2 ? 4 : quads <= 4 ? 4 : 2);
+export const directPixels = (quads: number): number => (quads <= 4 ? 4 : 2);
 
 export function directKey(d: DirectConvKernel): string {
   return `conv2d-direct:${d.kh}x${d.kw}x${d.cin}:${d.quads}x${d.pixels}:${d.lanes}:${bindingsKey(d.bindings)}:${epilogueKey(d.epilogue)}`;

@@ -249,8 +249,9 @@ const FLOAT: readonly DType[] = ['f32', 'f16'];
  * concat buffer; it may share a storage with x when the two touch different channels).
  * Runs as an implicit GEMM (pixels x output channels, reduction over kh, kw, ci gathered
  * from the view while tiles load; vec4 loads and stores where channel strides and alignment
- * allow) on a register-blocked SIMT kernel, or for f16 inputs on the tensor cores (`chooseGemm`); depthwise convolutions (groups == Cin ==
- * Cout) run a direct kernel. Bias, folded-BatchNorm affine and SiLU are fused into the
+ * allow) on a register-blocked SIMT kernel, or for f16 inputs on the tensor cores (`chooseGemm`);
+ * narrow layers (`narrowConv`) and depthwise convolutions (groups == Cin == Cout) run direct
+ * kernels. Bias, folded-BatchNorm affine and SiLU are fused into the
  * single store. No workspace is allocated.
  */
 export function conv2d(x: Tensor, weight: Tensor, options: Conv2dOptions = {}): Tensor {
