@@ -364,7 +364,7 @@ function record(g: ConvGeometry, x: Tensor, weight: Tensor, out: Tensor, options
 
   if (gemm?.path === 'direct') {
     const params = convParams(g, lx, ly, weight, options, m, coutG, k, 0, 0);
-    const kernel: DirectConvKernel = { kh: g.kh, kw: g.kw, cin: cg, quads: gemm.quads, pixels: directPixels(gemm.quads), lanes: xVec ? 4 : 1, bindings, epilogue };
+    const kernel: DirectConvKernel = { kh: g.kh, kw: g.kw, cin: cg, wo: g.wo, hw: g.ho * g.wo, quads: gemm.quads, pixels: directPixels(gemm.quads), lanes: xVec ? 4 : 1, bindings, epilogue };
     const groups = Math.min(Math.ceil(m / (DIRECT_WG * kernel.pixels)), gemm.maxGroups);
     launch(engine, { key: directKey(kernel), name: 'conv2d (direct)', build: () => directWgsl(kernel) }, tensors, params, [groups, 1, 1]);
     return;
