@@ -7,6 +7,7 @@ import {
   epilogueKey,
   epilogueLoads,
   epilogueVec,
+  OUT_PIXEL_WGSL,
   storeVec,
   type ConvBinding,
   type ConvEpilogue,
@@ -30,9 +31,6 @@ export interface DirectConvKernel {
   kh: number;
   kw: number;
   cin: number;
-  /** Output width and pixels per image, compile-time so a pixel's decoding divides by constants. */
-  wo: number;
-  hw: number;
   /** Output-channel quads, ceil(Cout / 4). */
   quads: number;
   /** Output pixels per thread. */
@@ -54,7 +52,7 @@ export const directWorkgroupBytes = (k: number, quads: number) => 16 * k * quads
 export const directPixels = (quads: number): number => (quads <= 4 ? 4 : 2);
 
 export function directKey(d: DirectConvKernel): string {
-  return `conv2d-direct:${d.kh}x${d.kw}x${d.cin}:${d.hw}/${d.wo}:${d.quads}x${d.pixels}:${d.lanes}:${bindingsKey(d.bindings)}:${epilogueKey(d.epilogue)}`;
+  return `conv2d-direct:${d.kh}x${d.kw}x${d.cin}:${d.quads}x${d.pixels}:${d.lanes}:${bindingsKey(d.bindings)}:${epilogueKey(d.epilogue)}`;
 }
 
 export function directWgsl(d: DirectConvKernel): string {
@@ -76,6 +74,7 @@ export function directWgsl(d: DirectConvKernel): string {
   return /* wgsl */ `${enables(...d.bindings.map((b) => b.dtype))}
 ${CONV_PARAMS_WGSL}
 ${bindingDecls(d.bindings)}
+${OUT_PIXEL_WGSL}
 var<workgroup> Ws: array<vec4<f32>, ${k * d.quads}>;
 
 @compute @workgroup_size(${DIRECT_WG})
@@ -92,9 +91,9 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
   for (var b = wg.x + wg.y * nwg.x; b < blocks; b += nwg.x * nwg.y) {
     ${P.map(
       (p) => `let m${p} = b * ${perGroup}u + ${p * DIRECT_WG}u + t; let ok${p} = m${p} < P.M;
-    let img${p} = m${p} / ${d.hw}u; let oh${p} = (m${p} % ${d.hw}u) / ${d.wo}u; let ow${p} = m${p} % ${d.wo}u;
-    let h${p} = i32(oh${p}) * P.sh - P.ph; let w${p} = i32(ow${p}) * P.sw - P.pw;
-    let base${p} = i32(P.xOff + img${p} * P.sxN);
+    let px${p} = pixelOf(m${p});
+    let h${p} = i32(px${p}.y) * P.sh - P.ph; let w${p} = i32(px${p}.z) * P.sw - P.pw;
+    let base${p} = i32(P.xOff + px${p}.x * P.sxN);
     ${Q.map((q) => `var a${p}_${q} = vec4<f32>();`).join(' ')}`,
     ).join('\n    ')}
     for (var kh = 0u; kh < ${d.kh}u; kh++) {
@@ -113,7 +112,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
     }
     ${P.map(
       (p) => `if (ok${p}) {
-      let row = P.yOff + img${p} * P.syN + oh${p} * P.syH + ow${p} * P.syW;
+      let row = P.yOff + px${p}.x * P.syN + px${p}.y * P.syH + px${p}.z * P.syW;
       ${Q.map((q) => `{ var v = a${p}_${q}; ${epilogueVec(d.epilogue, `${q}`)} ${storeVec(Y, 'row', `${q * 4}u`, `${q * 4}u`, 'P.N')} }`).join('\n      ')}
     }`,
     ).join('\n    ')}

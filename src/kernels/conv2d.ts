@@ -213,7 +213,8 @@ function convParams(g: ConvGeometry, lx: Layout, ly: Layout, weight: Tensor, opt
     .u32(g.h, g.w, g.cin / g.groups, g.kh, g.kw, g.ho, g.wo)
     .i32(g.sh, g.sw, g.ph, g.pw)
     .u32(lx.off, ...lx.strides, weight.offset, ly.off, ...ly.strides)
-    .u32(options.bias?.offset ?? 0, options.scale?.offset ?? 0, options.shift?.offset ?? 0);
+    .u32(options.bias?.offset ?? 0, options.scale?.offset ?? 0, options.shift?.offset ?? 0)
+    .f32(1 / g.wo, 1 / (g.ho * g.wo));
 }
 
 interface Operand {
@@ -343,6 +344,8 @@ export function checkConvVariant(engine: Engine, dtype: DType, variant: string):
 /** Records the dispatch of a validated conv. */
 function record(g: ConvGeometry, x: Tensor, weight: Tensor, out: Tensor, options: Conv2dOptions, depthwise: boolean): void {
   const engine = x.engine;
+  // The kernels decode pixels with f32 reciprocals (OUT_PIXEL_WGSL), exact for images and rows below 2^21.
+  if (g.n >= 2 ** 21 || g.ho >= 2 ** 21) throw new Error(`conv2d: ${g.n} images of ${g.ho} output rows: both must stay below 2^21`);
   const lx = layout(x);
   const ly = layout(out);
   const cg = g.cin / g.groups;
@@ -364,7 +367,7 @@ function record(g: ConvGeometry, x: Tensor, weight: Tensor, out: Tensor, options
 
   if (gemm?.path === 'direct') {
     const params = convParams(g, lx, ly, weight, options, m, coutG, k, 0, 0);
-    const kernel: DirectConvKernel = { kh: g.kh, kw: g.kw, cin: cg, wo: g.wo, hw: g.ho * g.wo, quads: gemm.quads, pixels: directPixels(gemm.quads), lanes: xVec ? 4 : 1, bindings, epilogue };
+    const kernel: DirectConvKernel = { kh: g.kh, kw: g.kw, cin: cg, quads: gemm.quads, pixels: directPixels(gemm.quads), lanes: xVec ? 4 : 1, bindings, epilogue };
     const groups = Math.min(Math.ceil(m / (DIRECT_WG * kernel.pixels)), gemm.maxGroups);
     launch(engine, { key: directKey(kernel), name: 'conv2d (direct)', build: () => directWgsl(kernel) }, tensors, params, [groups, 1, 1]);
     return;

@@ -75,6 +75,7 @@ export const CONV_PARAMS_WGSL = /* wgsl */ `struct Params {
   wOff: u32,
   yOff: u32, syN: u32, syH: u32, syW: u32, syC: u32,
   biasOff: u32, scaleOff: u32, shiftOff: u32,
+  invWo: f32, invHW: f32,
 }
 @group(0) @binding(0) var<uniform> P: Params;`;
 
@@ -145,12 +146,34 @@ export function epilogueScalar(e: ConvEpilogue, bindings: ConvBinding[], c: stri
   ].join(' ');
 }
 
-/** Offset of output pixel m (n, ho, wo) in the output view. */
-export const OUT_PIXEL_WGSL = /* wgsl */ `
-fn outPixel(m: u32) -> u32 {
+/**
+ * `divSmall(n, d, inv)` = floor(n / d) from inv, the f32 reciprocal of d: for quotients below
+ * 2^21 the product is off by at most one, which one comparison fixes (a fraction of a u32
+ * division's instructions; the tensor-core epilogue decodes every output quad).
+ */
+export const DIV_SMALL_WGSL = /* wgsl */ `
+fn divSmall(n: u32, d: u32, inv: f32) -> u32 {
+  var q = u32(f32(n) * inv);
+  if (q * d > n) { q -= 1u; } else if ((q + 1u) * d <= n) { q += 1u; }
+  return q;
+}`;
+
+/**
+ * Output pixel m -> (image, row, column) (`pixelOf`) and its offset in the output view
+ * (`outPixel`), dividing with the parameter block's reciprocals (images and rows stay below
+ * 2^21: conv2d checks).
+ */
+export const OUT_PIXEL_WGSL = /* wgsl */ `${DIV_SMALL_WGSL}
+fn pixelOf(m: u32) -> vec3<u32> {
   let hw = P.Ho * P.Wo;
-  let r = m % hw;
-  return P.yOff + (m / hw) * P.syN + (r / P.Wo) * P.syH + (r % P.Wo) * P.syW;
+  let img = divSmall(m, hw, P.invHW);
+  let r = m - img * hw;
+  let oh = divSmall(r, P.Wo, P.invWo);
+  return vec3<u32>(img, oh, r - oh * P.Wo);
+}
+fn outPixel(m: u32) -> u32 {
+  let p = pixelOf(m);
+  return P.yOff + p.x * P.syN + p.y * P.syH + p.z * P.syW;
 }`;
 
 /** Statement storing f32 vec4 `v` to channels c..c+3 (group-relative `n`..n+3 < limit) of output row `row`. */
@@ -187,8 +210,8 @@ export function convGatherSetup(g: ConvOperandGather): string {
   let am${i} = m0 + al${i};
   let aok${i} = am${i} < P.M${g.aTotal % g.threads ? ` && qa${i} < ${g.aTotal}u` : ''};
   var ah${i} = 0; var aw${i} = 0; var ab${i} = 0;
-  { let img = am${i} / hw; let r = am${i} % hw; ah${i} = i32(r / P.Wo) * P.sh - P.ph; aw${i} = i32(r % P.Wo) * P.sw - P.pw;
-    ab${i} = i32(P.xOff + img * P.sxN + slice * P.Cg * P.sxC) + ah${i} * i32(P.sxH) + aw${i} * i32(P.sxW); }`,
+  { let px = pixelOf(am${i}); ah${i} = i32(px.y) * P.sh - P.ph; aw${i} = i32(px.z) * P.sw - P.pw;
+    ab${i} = i32(P.xOff + px.x * P.sxN + slice * P.Cg * P.sxC) + ah${i} * i32(P.sxH) + aw${i} * i32(P.sxW); }`,
   );
   const b = range(g.bChunks).map(
     (i) => `let qb${i} = ${i * g.threads}u + t; let bl${i} = qb${i} / ${perRow}u; let bc${i} = (qb${i} % ${perRow}u) * 4u;
@@ -250,13 +273,12 @@ export function convGatherLoads(g: ConvOperandGather, kBase: string, set = ''): 
     ${range(g.bChunks).map(loadB).join('\n    ')} }`;
 }
 
-/** WGSL: the tile of this workgroup (output-channel tiles fastest, so workgroups running together read the same pixels), `slice` (group) and `hw`. */
+/** WGSL: the tile of this workgroup (output-channel tiles fastest, so workgroups running together read the same pixels) and `slice` (group). */
 export const CONV_TILE_WGSL = (bm: number, bn: number) => `let linear = wg.x + wg.y * nwg.x;
   if (linear >= P.tilesM * P.tilesN) { return; }
   let m0 = (linear / P.tilesN) * ${bm}u;
   let n0 = (linear % P.tilesN) * ${bn}u;
-  let slice = wg.z; // group
-  let hw = P.Ho * P.Wo;`;
+  let slice = wg.z; // group`;
 
 export function convGemmWgsl(k: ConvGemmKernel): string {
   const { bm, bn, bk, tm, tn, buffers } = k.tiles;
@@ -360,11 +382,10 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   if (i >= P.M * perPixel) { return; }
   let co = (i % perPixel) * ${L}u; // channels fastest: coalesced reads and writes
   let m = i / perPixel;
-  let hw = P.Ho * P.Wo;
-  let r = m % hw;
-  let hi0 = i32(r / P.Wo) * P.sh - P.ph;
-  let wi0 = i32(r % P.Wo) * P.sw - P.pw;
-  let base = P.xOff + (m / hw) * P.sxN + co * P.sxC;
+  let px = pixelOf(m);
+  let hi0 = i32(px.y) * P.sh - P.ph;
+  let wi0 = i32(px.z) * P.sw - P.pw;
+  let base = P.xOff + px.x * P.sxN + co * P.sxC;
   let taps = P.KH * P.KW;
   var v = vec4<f32>();
   for (var kh = 0u; kh < P.KH; kh++) {

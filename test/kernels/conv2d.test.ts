@@ -6,6 +6,8 @@ import { fill } from '../../src/kernels/copy.js';
 import { conv2d, convGeometry, type Conv2dOptions } from '../../src/kernels/conv2d.js';
 import { conv2dWeightGrad } from '../../src/kernels/conv2d-backward.js';
 import { convShapeKey } from '../../src/kernels/conv-variants.js';
+import { DIV_SMALL_WGSL } from '../../src/kernels/conv2d.wgsl.js';
+import { launch, Params } from '../../src/kernels/launch.js';
 import { conv2dCpu } from '../../src/kernels/conv2d.cpu.js';
 import { hostTensor } from '../../src/kernels/host-tensor.js';
 import { asStored, expectClose, floatDtypes, randomData, tensorWithLayout, testEngine, type Layout } from '../helpers/gpu.js';
@@ -279,6 +281,40 @@ describe('conv2d', () => {
     expect(() => conv2d(x, w, { groups: 2, variant: 'direct' })).toThrow(/variant "direct" runs ungrouped convolutions only \(2 groups\)/);
     x.dispose();
     w.dispose();
+  });
+
+  it('decodes pixels with f32 reciprocals exactly: quotients up to 2^21, divisors up to 2^20, remainders 0 and d - 1', async () => {
+    engine = await testEngine();
+    const cases: [number, number][] = [];
+    let seed = 12345;
+    const rand = (limit: number) => ((seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) % limit);
+    // f32(1/d) rounds up for most d, down for 25, 41, 43 (estimates one below: the upward correction)
+    for (const d of [1, 2, 3, 5, 7, 20, 25, 41, 43, 80, 160, 320, 6400, 25600, 102400, 409600, 1048573]) {
+      for (const q of [0, 1, 2, 63, 64, 1000, 65535, (1 << 21) - 1, ...Array.from({ length: 8 }, () => rand(1 << 21)), rand(1 << 12)]) {
+        for (const r of [0, d - 1, rand(d)]) if (q * d + r < 2 ** 32) cases.push([q * d + r, d]);
+      }
+    }
+    const n = Tensor.fromHost(engine, Uint32Array.from(cases, ([v]) => v), [cases.length], 'u32', 'other');
+    const d = Tensor.fromHost(engine, Uint32Array.from(cases, ([, v]) => v), [cases.length], 'u32', 'other');
+    const inv = Tensor.fromHost(engine, Float32Array.from(cases, ([, v]) => 1 / v), [cases.length], 'f32', 'other');
+    const q = Tensor.empty(engine, [cases.length], 'u32', 'other');
+    const wgsl = `${DIV_SMALL_WGSL}
+struct Params { count: u32 }
+@group(0) @binding(0) var<uniform> P: Params;
+@group(0) @binding(1) var<storage, read_write> q: array<u32>;
+@group(0) @binding(2) var<storage, read_write> n: array<u32>;
+@group(0) @binding(3) var<storage, read_write> d: array<u32>;
+@group(0) @binding(4) var<storage, read_write> inv: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  if (gid.x < P.count) { q[gid.x] = divSmall(n[gid.x], d[gid.x], inv[gid.x]); }
+}`;
+    launch(engine, { key: 'test-div-small', name: 'divSmall', build: () => wgsl }, [q, n, d, inv], new Params().u32(cases.length), [Math.ceil(cases.length / 64), 1, 1]);
+    const got = await q.read();
+    cases.forEach(([v, dv], i) => {
+      if (got[i] !== Math.floor(v / dv)) expect.fail(`${v} / ${dv}: got ${got[i]}, expected ${Math.floor(v / dv)}`);
+    });
+    for (const t of [n, d, inv, q]) t.dispose();
   });
 
   it('gives the same bits on every run', async () => {
