@@ -47,7 +47,7 @@ export interface Conv2dOptions {
    * k-step loop at generation (e.g. `128x64:8x8:16/2u`). Tensor cores (f16 input, devices
    * with subgroup matrices): `sg` (default tiles) or `sg:ROWSxCOLS:FMxFN:BK[/1|/2][@2]` — a
    * ROWS x COLS grid of subgroups, each FM x FN fragments, `@2` loads two steps ahead. `direct[/G]`: the direct kernel of
-   * narrow layers (ungrouped; the default where `directPays`), at most G workgroups.
+   * narrow layers (ungrouped; the default for `narrowConv` shapes), at most G workgroups.
    */
   variant?: string;
 }
@@ -299,29 +299,28 @@ export function conv2dWithGeometry(x: Tensor, weight: Tensor, out: Tensor, g: Co
 
 type GemmChoice = { path: 'simt'; tiles: ConvTiles } | { path: 'subgroup-matrix'; tiles: SubgroupTiles } | { path: 'direct'; quads: number; maxGroups: number };
 
-/** Whether the direct kernel runs by default: a narrow, ungrouped conv whose weight fits the workgroup memory. */
-function directPays(n: number, k: number, taps: number, slices: number, smem: number): boolean {
-  return slices === 1 && narrowConv(n, k / taps, taps) && directWorkgroupBytes(k, Math.ceil(n / 4)) <= smem;
-}
 
 /**
- * The GEMM kernel of a (non-depthwise) conv: an f16 input runs on the tensor cores where the
- * device has f16 subgroup matrices (an f32 weight is rounded to f16 as its tiles load),
- * the engine asks for them (`convKernels: 'tensor-cores'`, the default) and the channels
- * make them pay (`tensorCoresPay`), everything else on the SIMT kernel. A variant (the
- * option, else the engine's table for this shape) forces one: `sg` / `sg:...` the tensor
- * cores, `simt` / `BMxBN:...` the SIMT kernel.
+ * The kernel of a (non-depthwise) conv: narrow layers (`narrowConv`, ungrouped, the weight
+ * fitting the workgroup memory) run the direct kernel; an f16 input runs on the tensor cores
+ * where the device has f16 subgroup matrices (an f32 weight is rounded to f16 as its tiles
+ * load), the engine asks for them (`convKernels: 'tensor-cores'`, the default) and the
+ * channels make them pay (`tensorCoresPay`); everything else on the SIMT kernel. A variant
+ * (the option, else the engine's table for this shape) forces one: `direct[/G]` the direct
+ * kernel, `sg` / `sg:...` the tensor cores, `simt` / `BMxBN:...` the SIMT kernel.
  */
 function chooseGemm(engine: Engine, dtype: DType, m: number, n: number, k: number, taps: number, slices: number, variant: string | undefined): GemmChoice {
   const { smem, maxThreads, sgSize } = tileLimits(engine);
   const rules = convSubgroupRules(smem, maxThreads);
   const frag = dtype === 'f16' ? subgroupFragment(engine) : null;
+  // The direct kernel (narrow layers): ungrouped, its whole weight in workgroup memory.
+  const quads = Math.ceil(n / 4);
+  const directBytes = directWorkgroupBytes(k, quads);
   const direct = variant === undefined ? null : /^direct(?:\/(\d+))?$/.exec(variant);
   if (direct) {
     if (slices !== 1) throw new Error(`conv2d: variant "${variant}" runs ungrouped convolutions only (${slices} groups)`);
-    const bytes = directWorkgroupBytes(k, Math.ceil(n / 4));
-    if (bytes > smem) throw new Error(`conv2d: variant "${variant}" needs ${bytes} bytes of workgroup memory for the weight, the device has ${smem}`);
-    return { path: 'direct', quads: Math.ceil(n / 4), maxGroups: direct[1] ? Math.max(1, Number(direct[1])) : DIRECT_MAX_GROUPS };
+    if (directBytes > smem) throw new Error(`conv2d: variant "${variant}" needs ${directBytes} bytes of workgroup memory for the weight, the device has ${smem}`);
+    return { path: 'direct', quads, maxGroups: direct[1] ? Math.max(1, Number(direct[1])) : DIRECT_MAX_GROUPS };
   }
   if (variant === 'sg' || variant?.startsWith('sg:')) {
     if (!frag) throw new Error(`conv2d: variant "${variant}" needs an f16 input on a device with f16 subgroup matrices (input ${dtype})`);
@@ -329,7 +328,7 @@ function chooseGemm(engine: Engine, dtype: DType, m: number, n: number, k: numbe
     return { path: 'subgroup-matrix', tiles };
   }
   if (variant && variant !== 'simt') return { path: 'simt', tiles: parseConvVariant(variant, smem) };
-  if (!variant && directPays(n, k, taps, slices, smem)) return { path: 'direct', quads: Math.ceil(n / 4), maxGroups: DIRECT_MAX_GROUPS };
+  if (!variant && slices === 1 && narrowConv(n, k / taps, taps) && directBytes <= smem) return { path: 'direct', quads, maxGroups: DIRECT_MAX_GROUPS };
   if (!variant && frag && engine.convKernels === 'tensor-cores' && tensorCoresPay(n, k / taps, taps)) {
     return { path: 'subgroup-matrix', tiles: chooseConvSubgroupTiles(m, n, k / taps, slices, frag, sgSize, rules) };
   }

@@ -152,37 +152,28 @@ export function stagedKLoop(
 ): string {
   const at = (step: string) => `(${step}) * ${bk}u`;
   if (ahead === 2) {
-    return buffers === 2
-      ? `${loads('0u', '')}
-  ${stores('0u', '')}
-  workgroupBarrier();
+    // Step kt + j of a pair (j = 0, 1) stages register set sets[j], then refills it for step kt + j + 2.
+    const sets = ['', '_b'];
+    const step = (j: number) =>
+      buffers === 2
+        ? `if (kt + ${j + 2}u < nk) ${loads(at(`kt + ${j + 2}u`), sets[j])}
+    ${compute(`${j}u`)}
+    if (kt + ${j + 1}u < nk) ${stores(`${1 - j}u`, sets[1 - j])}
+    workgroupBarrier();`
+        : `${stores('0u', sets[j])}
+    workgroupBarrier();
+    if (kt + ${j + 2}u < nk) ${loads(at(`kt + ${j + 2}u`), sets[j])}
+    ${compute('0u')}
+    workgroupBarrier();`;
+    // Two buffers: step 0 is staged before the loop, each step stages the next one into the other buffer.
+    const prologue = buffers === 2 ? `${stores('0u', '')} workgroupBarrier();` : '';
+    return `${loads('0u', '')}
+  ${prologue}
   if (1u < nk) ${loads(at('1u'), '_b')}
   for (var kt = 0u; kt < nk; kt += 2u) {
-    if (kt + 2u < nk) ${loads(at('kt + 2u'), '')}
-    ${compute('0u')}
-    if (kt + 1u < nk) ${stores('1u', '_b')}
-    workgroupBarrier();
+    ${step(0)}
     if (kt + 1u < nk) {
-      if (kt + 3u < nk) ${loads(at('kt + 3u'), '_b')}
-      ${compute('1u')}
-      if (kt + 2u < nk) ${stores('0u', '')}
-      workgroupBarrier();
-    }
-  }`
-      : `${loads('0u', '')}
-  if (1u < nk) ${loads(at('1u'), '_b')}
-  for (var kt = 0u; kt < nk; kt += 2u) {
-    ${stores('0u', '')}
-    workgroupBarrier();
-    if (kt + 2u < nk) ${loads(at('kt + 2u'), '')}
-    ${compute('0u')}
-    workgroupBarrier();
-    if (kt + 1u < nk) {
-      ${stores('0u', '_b')}
-      workgroupBarrier();
-      if (kt + 3u < nk) ${loads(at('kt + 3u'), '_b')}
-      ${compute('0u')}
-      workgroupBarrier();
+    ${step(1)}
     }
   }`;
   }

@@ -1,4 +1,4 @@
-import { expect } from 'vitest';
+import { expect, vi } from 'vitest';
 import { Engine } from '../../src/gpu/engine.js';
 import type { DType } from '../../src/gpu/dtype.js';
 import { Tensor } from '../../src/gpu/tensor.js';
@@ -115,4 +115,20 @@ export function expectClose(actual: ArrayLike<number>, expected: ArrayLike<numbe
 /** Float dtypes to test on this engine (f16 only where the adapter has shader-f16). */
 export function floatDtypes(engine: Engine): DType[] {
   return engine.features.shaderF16 ? ['f32', 'f16'] : ['f32'];
+}
+
+/** Runs `body` and returns the keys of the kernels the engine launched meanwhile, in order. */
+export async function launchedKernels(engine: Engine, body: () => Promise<void>): Promise<string[]> {
+  const keys: string[] = [];
+  const original = engine.run.bind(engine);
+  const run = vi.spyOn(engine, 'run').mockImplementation((...args) => {
+    keys.push(args[0].key);
+    original(...args);
+  });
+  try {
+    await body();
+  } finally {
+    run.mockRestore();
+  }
+  return keys;
 }

@@ -1,4 +1,4 @@
-import { afterAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import type { DType } from '../../src/gpu/dtype.js';
 import type { Engine } from '../../src/gpu/engine.js';
 import { Tensor } from '../../src/gpu/tensor.js';
@@ -6,7 +6,7 @@ import { convGeometry } from '../../src/kernels/conv2d.js';
 import { conv2dBiasGrad, conv2dInputGrad, conv2dWeightGrad } from '../../src/kernels/conv2d-backward.js';
 import { conv2dInputGradCpu, conv2dWeightGradCpu } from '../../src/kernels/conv2d-backward.cpu.js';
 import { hostTensor } from '../../src/kernels/host-tensor.js';
-import { asStored, expectClose, floatDtypes, randomData, tensorWithLayout, testEngine, type Layout } from '../helpers/gpu.js';
+import { asStored, expectClose, floatDtypes, launchedKernels, randomData, tensorWithLayout, testEngine, type Layout } from '../helpers/gpu.js';
 import { withEmulatedSubgroupMatrix } from '../helpers/subgroup-matrix-emulation.js';
 
 interface Case {
@@ -132,19 +132,11 @@ describe('conv2d gradients', () => {
 
   it("runs narrow layers' input gradients (at most 32 outputs, 16 on one side) on the direct kernel by default: scalar and vec4 loads, views", async () => {
     engine = await testEngine();
-    const keys: string[] = [];
-    const original = engine.run.bind(engine);
-    const run = vi.spyOn(engine, 'run').mockImplementation((...args) => {
-      keys.push(args[0].key);
-      original(...args);
-    });
-    try {
+    const keys = await launchedKernels(engine, async () => {
       await check('narrow28', CASES.narrow28, 'f32', 'contiguous', 800); // vec4 loads
       await check('narrow28', CASES.narrow28, 'f32', 'permuted', 805); // scalar loads through strides
       await check('splitPixels', CASES.splitPixels, floatDtypes(engine).at(-1)!, 'sliced', 810); // 16 inputs onto 3 outputs, strided views
-    } finally {
-      run.mockRestore();
-    }
+    });
     // Stride-2 phases reached by a single tap are pointwise convs: the GEMM kernel.
     const gemms = keys.filter((k) => k.startsWith('conv2d:'));
     expect(gemms.filter((k) => !k.includes(':pointwise:'))).toEqual([]);

@@ -1,4 +1,4 @@
-import { afterAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import type { DType } from '../../src/gpu/dtype.js';
 import { Engine } from '../../src/gpu/engine.js';
 import { Tensor } from '../../src/gpu/tensor.js';
@@ -10,7 +10,7 @@ import { DIV_SMALL_WGSL } from '../../src/kernels/conv2d.wgsl.js';
 import { launch, Params } from '../../src/kernels/launch.js';
 import { conv2dCpu } from '../../src/kernels/conv2d.cpu.js';
 import { hostTensor } from '../../src/kernels/host-tensor.js';
-import { asStored, expectClose, floatDtypes, randomData, tensorWithLayout, testEngine, type Layout } from '../helpers/gpu.js';
+import { asStored, expectClose, floatDtypes, launchedKernels, randomData, tensorWithLayout, testEngine, type Layout } from '../helpers/gpu.js';
 import { withEmulatedSubgroupMatrix } from '../helpers/subgroup-matrix-emulation.js';
 
 interface Case {
@@ -246,19 +246,13 @@ describe('conv2d', () => {
 
   it('runs narrow layers on the direct kernel by default: scalar and vec4 inputs, odd output channels, strides, views, slices, f16', async () => {
     engine = await testEngine();
-    const keys: string[] = [];
-    const original = engine.run.bind(engine);
-    const run = vi.spyOn(engine, 'run').mockImplementation((...args) => {
-      keys.push(args[0].key);
-      original(...args);
-    });
     const narrow: Record<string, Case> = {
       stem: { n: 2, h: 13, w: 11, cin: 3, cout: 16, k: 3, stride: 2, pad: 1, groups: 1, epilogue: 'all' }, // scalar loads
       odd: { ...CASES.odd3x3, variant: undefined }, // 7 outputs: a partial quad, scalar stores
       wide: { n: 1, h: 9, w: 10, cin: 16, cout: 32, k: 3, stride: 2, pad: 1, groups: 1, epilogue: 'bias' }, // 8 quads, 2 pixels per thread
       deep: { n: 1, h: 7, w: 9, cin: 32, cout: 12, k: 3, stride: 1, pad: 0, groups: 1 }, // 32 inputs onto 12 outputs
     };
-    try {
+    const keys = await launchedKernels(engine, async () => {
       let seed = 700;
       for (const [name, c] of Object.entries(narrow)) {
         try {
@@ -271,9 +265,7 @@ describe('conv2d', () => {
       // Fewer workgroups than pixel blocks: each strides over several.
       await check({ ...narrow.wide, n: 3, h: 40, w: 36, variant: 'direct/2' }, 'f32', 'sliced', 790);
       if (floatDtypes(engine).includes('f16')) await check(narrow.wide, 'f16', 'channel-slice', 795, 5);
-    } finally {
-      run.mockRestore();
-    }
+    });
     const kernels = keys.filter((key) => key.startsWith('conv2d'));
     expect(kernels.length).toBeGreaterThanOrEqual(9);
     expect(kernels.filter((key) => !key.startsWith('conv2d-direct:'))).toEqual([]);
