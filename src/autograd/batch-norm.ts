@@ -1,7 +1,7 @@
 import type { DType } from '../gpu/dtype.js';
 import { Tensor } from '../gpu/tensor.js';
-import { batchNormGradApply, batchNormGradSums, channelMoments } from '../kernels/batch-norm.js';
-import { batchNormAffine, batchNormGradCoefs, type RunningStats } from '../kernels/batch-norm-channels.js';
+import { batchNormGradApply, batchNormGradSums, channelSums } from '../kernels/batch-norm.js';
+import { batchNormAffine, batchNormGradCoefs, type ChannelStats, type RunningStats } from '../kernels/batch-norm-channels.js';
 import { elementwise } from '../kernels/elementwise.js';
 import { isRecomputing } from './checkpoint.js';
 import { record, saveForBackward } from './tape.js';
@@ -27,10 +27,11 @@ export interface BatchNormOptions {
 
 /**
  * Per-channel scale = gamma / sqrt(var + eps) and shift = beta - mean * scale: views of
- * rows 0 and 1 of `affine`, a [3, C] tensor whose row 2 is invstd = 1 / sqrt(var + eps).
+ * rows 0 and 1 of `affine`, a [4, C] tensor whose rows 2 and 3 are invstd = 1 / sqrt(var + eps)
+ * and the mean.
  */
-export function foldedAffine(p: BatchNormParams, mean: Tensor, variance: Tensor, running: RunningStats | null = null): { affine: Tensor; scale: Tensor; shift: Tensor } {
-  const affine = batchNormAffine(mean, variance, p.weight.data, p.bias.data, p.eps, running);
+export function foldedAffine(p: BatchNormParams, stats: ChannelStats, running: RunningStats | null = null): { affine: Tensor; scale: Tensor; shift: Tensor } {
+  const affine = batchNormAffine(stats, p.weight.data, p.bias.data, p.eps, running);
   return { affine, scale: affine.row(0), shift: affine.row(1) };
 }
 
@@ -43,29 +44,25 @@ export function foldedAffine(p: BatchNormParams, mean: Tensor, variance: Tensor,
 export function batchNorm2d(x: Var, p: BatchNormParams, o: BatchNormOptions): Var {
   const channels = x.shape[3];
   const count = x.data.size / channels;
-  const stats = o.training ? channelMoments(x.data) : { mean: p.runningMean, variance: p.runningVar };
+  const stats: ChannelStats = o.training ? channelSums(x.data) : { mean: p.runningMean, variance: p.runningVar };
   const running = o.training && !isRecomputing() ? { mean: p.runningMean, variance: p.runningVar, momentum: p.momentum, count } : null;
-  const { affine, scale, shift } = foldedAffine(p, stats.mean, stats.variance, running);
+  const { affine, scale, shift } = foldedAffine(p, stats, running);
+  if ('sums' in stats) for (const t of [stats.sums.partial, stats.shift]) t.dispose();
   const y = elementwise(o.silu ? 'siluf(x0 * x1 + x2)' : 'x0 * x1 + x2', [x.data, scale, shift], o.out ? { out: o.out } : { outDtype: x.data.dtype });
   for (const t of [scale, shift]) t.dispose();
-  const mean = stats.mean.view(stats.mean.shape, stats.mean.strides, stats.mean.offset);
   const sx = saveForBackward(x.data);
   const training = o.training;
   const silu = !!o.silu;
   const dtype = x.data.dtype;
-  return record('batchNorm2d', [x, p.weight, p.bias], y, [sx, mean, affine], (g, needs) =>
-    backwardRule(g, needs, { sx, mean, affine, silu, training, count, dtype }),
-  );
+  return record('batchNorm2d', [x, p.weight, p.bias], y, [sx, affine], (g, needs) => backwardRule(g, needs, { sx, affine, silu, training, dtype }));
 }
 
 interface Saved {
   sx: Tensor;
-  mean: Tensor;
-  /** [3, C] rows scale, shift, invstd. */
+  /** [4, C] rows scale, shift, invstd, mean. */
   affine: Tensor;
   silu: boolean;
   training: boolean;
-  count: number;
   /** The input's dtype, which its gradient takes (f16 in f16 training: the convolutions' backward then runs on f16). */
   dtype: DType;
 }
@@ -80,9 +77,12 @@ interface Saved {
  */
 function backwardRule(g: Tensor, needs: readonly boolean[], s: Saved): (Tensor | null)[] {
   const gu = Tensor.empty(g.engine, s.sx.shape, s.dtype, 'activations');
-  const sums = batchNormGradSums(g, s.sx, s.mean, gu, s.silu ? s.affine : null);
+  const mean = s.affine.row(3);
+  const sums = batchNormGradSums(g, s.sx, mean, gu, s.silu ? s.affine : null);
+  mean.dispose();
   g.dispose();
-  const { coef, dgamma, dbeta } = batchNormGradCoefs(sums, s.affine, s.mean, s.count, s.training, { dgamma: needs[1], dbeta: needs[2] });
+  const { coef, dgamma, dbeta } = batchNormGradCoefs(sums, s.affine, s.training, { dgamma: needs[1], dbeta: needs[2] });
+  sums.partial.dispose();
   if (!needs[0]) {
     gu.dispose();
     return [null, dgamma, dbeta];

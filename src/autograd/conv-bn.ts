@@ -22,7 +22,7 @@ export function convBnAct(x: Var, conv: ConvSpec, bn: BatchNormParams, o: { act:
   const shape = { stride: conv.stride, padding: conv.padding, groups: conv.groups };
   const needsGrad = isGradEnabled() && (x.requiresGrad || conv.weight.requiresGrad || bn.weight.requiresGrad || bn.bias.requiresGrad);
   if (!o.training && !needsGrad) {
-    const { affine, scale, shift } = foldedAffine(bn, bn.runningMean, bn.runningVar);
+    const { affine, scale, shift } = foldedAffine(bn, { mean: bn.runningMean, variance: bn.runningVar });
     const y = conv2dKernel(x.data, conv.weight.data, { ...shape, scale, shift, silu: o.act, out: o.out });
     for (const t of [affine, scale, shift]) t.dispose();
     return new Var(y);

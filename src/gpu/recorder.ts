@@ -6,9 +6,12 @@ const PARAM_BLOCKS = 8192;
 /**
  * Dispatches per submit in normal recording: submitting as we go lets the GPU start on a
  * training step while the host is still recording the rest of it (one submit at the end
- * would leave the GPU idle for the whole recording time).
+ * would leave the GPU idle for the whole recording time). After a wait for the GPU (a read,
+ * a sync) the queue is empty, so the first submit comes after FIRST_SUBMIT dispatches and
+ * the count doubles up to SUBMIT_EVERY: the GPU starts after a few dispatches' recording.
  */
 const SUBMIT_EVERY = 256;
+const FIRST_SUBMIT = 16;
 /** Timestamp pairs per submit when profiling. */
 const PROFILE_CAPACITY = 2048;
 
@@ -40,6 +43,8 @@ export class Recorder {
   readonly paramSlice: BufferSlice;
   private readonly staged = new Uint32Array((PARAM_BLOCKS * PARAM_BLOCK_BYTES) / 4);
   private blocks = 0;
+  /** Dispatches that trigger the next submit (FIRST_SUBMIT after a wait, doubling to SUBMIT_EVERY). */
+  private submitEvery = FIRST_SUBMIT;
   private readonly readPool = new Map<number, GPUBuffer[]>();
   readonly counters: RecorderCounters = { dispatches: 0, submits: 0, buffersCreated: 0 };
 
@@ -102,7 +107,10 @@ export class Recorder {
     this.blocks++;
     this.counters.dispatches++;
     if (this.profiling) this.closePass();
-    else if (this.blocks === SUBMIT_EVERY) this.flush();
+    else if (this.blocks === this.submitEvery) {
+      this.flush();
+      this.submitEvery = Math.min(2 * this.submitEvery, SUBMIT_EVERY);
+    }
   }
 
   /** Submits everything recorded so far. */
@@ -163,6 +171,7 @@ export class Recorder {
     parts.forEach((p, i) => this.copy(p.src, p.srcOffset, { buffer: staging, bufferId: -1, offset: 0, size }, starts[i], Math.ceil(p.bytes / 4) * 4));
     this.flush();
     await staging.mapAsync(GPUMapMode.READ, 0, size);
+    this.submitEvery = FIRST_SUBMIT;
     const mapped = staging.getMappedRange(0, size);
     const out = parts.map((p, i) => mapped.slice(starts[i], starts[i] + p.bytes));
     staging.unmap();
@@ -175,6 +184,7 @@ export class Recorder {
   async sync(): Promise<void> {
     this.flush();
     await this.gpu.device.queue.onSubmittedWorkDone();
+    this.submitEvery = FIRST_SUBMIT;
     this.gpu.throwIfFailed();
   }
 

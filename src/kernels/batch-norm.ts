@@ -1,18 +1,17 @@
-import type { Category } from '../gpu/arena.js';
 import { Tensor } from '../gpu/tensor.js';
+import type { ChunkSums } from './batch-norm-channels.js';
 import { copy } from './copy.js';
 import { HELPERS_WGSL } from './elementwise.js';
 import { distinctBindings, enables, grid1d, launch, linearIndexWgsl, Params, rowStrides } from './launch.js';
-import { reduce } from './reduce.js';
 
 /**
- * The two passes of BatchNorm's backward over NHWC data that elementwise ops and plain
- * reductions cannot do without activation-sized temporaries:
+ * BatchNorm's passes over NHWC data:
+ *  - `channelSums`: the forward's statistics, per-chunk shifted sums (`batchNormAffine` adds the chunks);
  *  - `batchNormGradSums`: gu (g, or g silu'(u) with u recomputed) and per channel sum(gu)
  *    and sum(gu * (x - mean)) in one read of g and x (threads along channels, four per
  *    thread where the views allow vec4 access, read coalesced; as many threads along rows
- *    as narrow layers leave free; row chunks go to a small workspace that a deterministic
- *    reduction sums);
+ *    as narrow layers leave free; row chunks go to a small workspace that `batchNormGradCoefs`
+ *    adds in a fixed order);
  *  - `batchNormGradApply`: dx = gu * a + x * b + d with per-channel a, b, d, in place into gu
  *    (f32 or f16; computed in f32).
  * Both take contiguous [pixels, C] data (conv outputs and their gradients are).
@@ -23,9 +22,6 @@ const THREADS = 256;
 /** Row chunks per channel tile: enough workgroups to fill a large GPU. */
 const TARGET_GROUPS = 1024;
 const MIN_ROWS_PER_THREAD = 16;
-/** The statistics' finishing pass: channels per workgroup, and threads adding one channel's chunk sums. */
-const FINISH_CHANNELS = 16;
-const FINISH_LANES = 16;
 
 /** WGSL type of `lanes` consecutive channels of a `scalar`. */
 const lanesOf = (lanes: 1 | 4, scalar: string) => (lanes === 4 ? `vec4<${scalar}>` : scalar);
@@ -37,11 +33,11 @@ function checkRows(op: string, t: Tensor, channels: number): void {
 /**
  * The first pass of BatchNorm's backward: gu = dL/du for u = x scale + shift — g itself,
  * or with `siluAffine` (the forward's [3, C] rows scale, shift, invstd) g silu'(u), u
- * recomputed from x — written to `gu` (its dtype), and the per-channel sums of gu and
- * gu (x - mean) as a [2, C] f32 tensor (of the f32 values, before an f16 gu rounds them).
+ * recomputed from x — written to `gu` (its dtype), and per row chunk the per-channel sums
+ * of gu and gu (x - mean) (of the f32 values, before an f16 gu rounds them).
  * One read of g and x, one write of gu.
  */
-export function batchNormGradSums(g: Tensor, x: Tensor, mean: Tensor, gu: Tensor, siluAffine: Tensor | null, category: Category = 'activations'): Tensor {
+export function batchNormGradSums(g: Tensor, x: Tensor, mean: Tensor, gu: Tensor, siluAffine: Tensor | null): ChunkSums {
   const c = mean.size;
   for (const t of [x, gu]) checkRows('batchNormGradSums', t, c);
   if (g.shape[g.rank - 1] !== c) throw new Error(`batchNormGradSums: expected [..., ${c}] data, got [${g.shape}]`);
@@ -50,19 +46,19 @@ export function batchNormGradSums(g: Tensor, x: Tensor, mean: Tensor, gu: Tensor
     // g's pixels are not evenly spaced: one contiguous copy.
     const dense = copy(g, 'activations');
     try {
-      return batchNormGradSums(dense, x, mean, gu, siluAffine, category);
+      return batchNormGradSums(dense, x, mean, gu, siluAffine);
     } finally {
       dense.dispose();
     }
   }
   if (g.size !== x.size || gu.size !== x.size) throw new Error(`batchNormGradSums: g [${g.shape}], x [${x.shape}] and gu [${gu.shape}] differ in size`);
-  if (siluAffine && (siluAffine.rank !== 2 || siluAffine.shape[1] !== c || !siluAffine.isContiguous())) throw new Error(`batchNormGradSums: the affine rows must be a contiguous [3, ${c}], got [${siluAffine.shape}]`);
+  if (siluAffine && (siluAffine.rank !== 2 || siluAffine.shape[0] < 2 || siluAffine.shape[1] !== c || !siluAffine.isContiguous())) throw new Error(`batchNormGradSums: the affine rows must be a contiguous [>= 2, ${c}], got [${siluAffine.shape}]`);
   const rows = x.size / c;
   // Four channels per thread where every view allows vec4 access, else one.
   const aligned = [g, x, mean, gu, ...(siluAffine ? [siluAffine] : [])].every((t) => t.offset % 4 === 0);
   const lanes: 1 | 4 = c % 4 === 0 && gRows.channel === 1 && gRows.row % 4 === 0 && aligned ? 4 : 1;
   const tiling = channelTiling(rows, c, lanes);
-  const partial = Tensor.empty(x.engine, [tiling.chunks, 2, c], 'f32', tiling.chunks === 1 ? category : 'workspace');
+  const partial = Tensor.empty(x.engine, [tiling.chunks, 2, c], 'f32', 'workspace');
   const operands = [partial, g, x, mean, gu, ...(siluAffine ? [siluAffine] : [])];
   const { bound, slot } = distinctBindings('batchNormGradSums', operands);
   const [pOut, pG, pX, pMean, pGu, pAff] = operands.map((t) => `b${slot(t)}`);
@@ -94,29 +90,30 @@ fn siluGrad(g: ${F}, u: ${F}) -> ${F} {
   const off = (t: Tensor) => t.offset / lanes;
   const params = new Params().u32(...tilingParams(tiling), off(g), gRows.row / lanes, gRows.channel, off(x), off(mean), off(gu), siluAffine ? off(siluAffine) : 0);
   launch(x.engine, { key, name: 'batchnorm grad sums', build }, bound, params, grid1d(x.engine, tiling.tiles * tiling.chunks, 1));
-  return chunkSums(partial, category);
+  return { partial, count: rows };
 }
 
 /**
- * BatchNorm statistics of contiguous [..., C] data: per-channel mean and biased variance (f32),
- * from sums of x - s and (x - s)^2 with s each channel's first value (shifted data: no
- * cancellation where the mean is far from zero, as long as the spread is not far below the
- * distance of the first value from the mean). One read of x, four channels per thread where
- * C allows; then one small pass adds the chunks' sums (in a fixed order) and finishes.
+ * The forward's BatchNorm statistics of contiguous [..., C] data, per row chunk: the per-channel
+ * sums of x - s and (x - s)^2 with s each channel's first value (shifted data: no cancellation
+ * where the mean is far from zero, as long as the spread is not far below the distance of the
+ * first value from the mean), and s itself (f32). One read of x, four channels per thread where
+ * C allows; `batchNormAffine` adds the chunks (in a fixed order) and finishes.
  */
-export function channelMoments(x: Tensor, category: Category = 'activations'): { mean: Tensor; variance: Tensor } {
+export function channelSums(x: Tensor): { sums: ChunkSums; shift: Tensor } {
   const c = x.shape[x.rank - 1];
-  checkRows('channelMoments', x, c);
+  checkRows('channelSums', x, c);
   const rows = x.size / c;
-  if (rows === 0) throw new Error(`channelMoments: no rows in [${x.shape}]`);
+  if (rows === 0) throw new Error(`channelSums: no rows in [${x.shape}]`);
   const lanes: 1 | 4 = c % 4 === 0 && x.offset % 4 === 0 ? 4 : 1;
   const tiling = channelTiling(rows, c, lanes);
   const F = lanesOf(lanes, 'f32');
-  const partial = Tensor.empty(x.engine, [tiling.chunks, 2, c], 'f32', 'workspace');
+  // The chunks' sums, then the shift (written by the first chunk's workgroups).
+  const whole = Tensor.empty(x.engine, [2 * tiling.chunks + 1, c], 'f32', 'workspace');
   const build = () =>
     channelSumsWgsl(tiling, lanes, 'sums', {
       header: `${enables(x.dtype)}
-struct Params { units: u32, rows: u32, chunkLen: u32, tiles: u32, xOff: u32 }
+struct Params { units: u32, rows: u32, chunkLen: u32, tiles: u32, xOff: u32, shiftOff: u32 }
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read_write> sums: array<f32>;
 @group(0) @binding(2) var<storage, read_write> xs: array<${lanesOf(lanes, x.dtype)}>;`,
@@ -124,53 +121,17 @@ struct Params { units: u32, rows: u32, chunkLen: u32, tiles: u32, xOff: u32 }
       row: `let d = ${F}(xs[P.xOff + at]) - s;
       let pa = d;
       let pb = d * d;`,
+      last: `if (chunk == 0u) {
+      let s = ${F}(xs[P.xOff + u]);
+      for (var j = 0u; j < ${lanes}u; j++) { sums[P.shiftOff + u * ${lanes}u + j] = s${lanes === 4 ? '[j]' : ''}; }
+    }`,
     });
-  const params = new Params().u32(...tilingParams(tiling), x.offset / lanes);
-  launch(x.engine, { key: `bn-moments:${lanes}:${tiling.tx}:${x.dtype}`, name: 'batchnorm moments', build }, [partial, x], params, grid1d(x.engine, tiling.tiles * tiling.chunks, 1));
-  const mean = Tensor.empty(x.engine, [c], 'f32', category);
-  const variance = Tensor.empty(x.engine, [c], 'f32', category);
-  // Per channel, FINISH_LANES threads add every FINISH_LANES-th chunk's sums, then a fixed-order tree adds theirs.
-  const finish = () => `${enables(x.dtype)}
-struct Params { C: u32, chunks: u32, xOff: u32, inv: f32 }
-@group(0) @binding(0) var<uniform> P: Params;
-@group(0) @binding(1) var<storage, read_write> mean: array<f32>;
-@group(0) @binding(2) var<storage, read_write> variance: array<f32>;
-@group(0) @binding(3) var<storage, read_write> sums: array<f32>;
-@group(0) @binding(4) var<storage, read_write> xs: array<${x.dtype}>;
-var<workgroup> t1: array<f32, ${FINISH_LANES * FINISH_CHANNELS}>;
-var<workgroup> t2: array<f32, ${FINISH_LANES * FINISH_CHANNELS}>;
-@compute @workgroup_size(${FINISH_CHANNELS}, ${FINISH_LANES})
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-  let c = wg.x * ${FINISH_CHANNELS}u + lid.x;
-  let at = lid.y * ${FINISH_CHANNELS}u + lid.x;
-  var s1 = 0.0;
-  var s2 = 0.0;
-  if (c < P.C) {
-    for (var k = lid.y; k < P.chunks; k += ${FINISH_LANES}u) {
-      s1 += sums[2u * k * P.C + c];
-      s2 += sums[(2u * k + 1u) * P.C + c];
-    }
-  }
-  t1[at] = s1;
-  t2[at] = s2;
-  for (var half = ${FINISH_LANES / 2}u; half > 0u; half /= 2u) {
-    workgroupBarrier();
-    if (lid.y < half) {
-      t1[at] += t1[at + half * ${FINISH_CHANNELS}u];
-      t2[at] += t2[at + half * ${FINISH_CHANNELS}u];
-    }
-  }
-  if (lid.y == 0u && c < P.C) {
-    let d = t1[at] * P.inv;
-    mean[c] = f32(xs[P.xOff + c]) + d;
-    variance[c] = max(t2[at] * P.inv - d * d, 0.0);
-  }
-}`;
-  const finishParams = new Params().u32(c, tiling.chunks, x.offset).f32(1 / rows);
-  const finishGroups = Math.ceil(c / FINISH_CHANNELS);
-  launch(x.engine, { key: `bn-moments-finish:${x.dtype}`, name: 'batchnorm moments finish', build: finish }, [mean, variance, partial, x], finishParams, [finishGroups, 1, 1]);
-  partial.dispose();
-  return { mean, variance };
+  const params = new Params().u32(...tilingParams(tiling), x.offset / lanes, 2 * tiling.chunks * c);
+  launch(x.engine, { key: `bn-sums:${lanes}:${tiling.tx}:${x.dtype}`, name: 'batchnorm sums', build }, [whole, x], params, grid1d(x.engine, tiling.tiles * tiling.chunks, 1));
+  const partial = whole.slice(0, 0, 2 * tiling.chunks).reshape([tiling.chunks, 2, c]);
+  const shift = whole.row(2 * tiling.chunks);
+  whole.dispose();
+  return { sums: { partial, count: rows }, shift };
 }
 
 /** How a per-channel pass over [rows, C] splits: channel units (1 or 4 channels) along x, rows along y, row chunks. */
@@ -200,9 +161,10 @@ const tilingParams = (t: ChannelTiling) => [t.units, t.rows, t.chunkLen, t.tiles
 /**
  * A per-channel pass over [rows, C]: workgroup (tile, chunk) walks its rows with `row` (which
  * sees `r`, `u` (channel unit) and `at` = r * units + u, and defines `pa`, `pb`), sums both
- * per channel unit along a fixed tree and writes them to `out` as [chunk, 2, C] f32.
+ * per channel unit along a fixed tree and writes them to `out` as [chunk, 2, C] f32; `last`
+ * runs after, once per channel unit and chunk.
  */
-function channelSumsWgsl(t: ChannelTiling, lanes: 1 | 4, out: string, parts: { header: string; setup: string; row: string }): string {
+function channelSumsWgsl(t: ChannelTiling, lanes: 1 | 4, out: string, parts: { header: string; setup: string; row: string; last?: string }): string {
   const F = lanesOf(lanes, 'f32');
   return /* wgsl */ `${parts.header}
 var<workgroup> shA: array<${F}, ${THREADS}>;
@@ -238,21 +200,9 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
       ${out}[(chunk * 2u) * C + u * ${lanes}u + j] = shA[lid.x]${lanes === 4 ? '[j]' : ''};
       ${out}[(chunk * 2u + 1u) * C + u * ${lanes}u + j] = shB[lid.x]${lanes === 4 ? '[j]' : ''};
     }
+    ${parts.last ?? ''}
   }
 }`;
-}
-
-/** [chunks, 2, C] partial sums to [2, C] (the deterministic reduction; as is for one chunk). */
-function chunkSums(partial: Tensor, category: Category): Tensor {
-  const [chunks, , c] = partial.shape;
-  if (chunks === 1) {
-    const sums = partial.reshape([2, c]);
-    partial.dispose();
-    return sums;
-  }
-  const sums = reduce('sum', partial, [0], { category });
-  partial.dispose();
-  return sums;
 }
 
 const APPLY_WG = 256;

@@ -45,12 +45,19 @@ export function weightGradTileCandidates(cout: number): string[] {
 }
 
 /**
- * The candidates for one operation and shape: the forward GEMM spans Cout and reduces over Cin
- * per tap, the input gradient's spans Cin and reduces over Cout; grouped convolutions have none.
+ * The default tiles with one or two buffers (at the deepest depth that fits) and loads one or two
+ * steps ahead: first on every shape, so that a short tuning says which of these changes of the
+ * defaults pay where (one of the four is the default itself: its second measurement).
+ */
+export const DEFAULT_TILE_CHANGES = ['sg/1@1', 'sg/1@2', 'sg/2@1', 'sg/2@2'];
+
+/**
+ * The candidates for one operation and shape: the changes of the default tiles, then explicit
+ * tiles (the forward GEMM spans Cout and reduces over Cin per tap, the input gradient's spans
+ * Cin and reduces over Cout); grouped convolutions have none.
  */
 export function tileCandidates(op: ConvOp, cin: number, cout: number, groups: number): string[] {
   if (groups !== 1) return [];
-  if (op === 'conv2d') return convTileCandidates(Math.ceil(cout / 16), cin);
-  if (op === 'conv2dInputGrad') return convTileCandidates(Math.ceil(cin / 16), cout);
-  return weightGradTileCandidates(cout);
+  const explicit = op === 'conv2d' ? convTileCandidates(Math.ceil(cout / 16), cin) : op === 'conv2dInputGrad' ? convTileCandidates(Math.ceil(cin / 16), cout) : weightGradTileCandidates(cout);
+  return [...DEFAULT_TILE_CHANGES, ...explicit];
 }

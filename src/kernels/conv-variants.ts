@@ -3,6 +3,7 @@ import { UserError } from '../errors.js';
 import type { DType } from '../gpu/dtype.js';
 import type { Engine } from '../gpu/engine.js';
 import type { ConvGeometry } from './conv2d.js';
+import { SUBGROUP_VARIANT_FORMAT } from './subgroup-tiles.js';
 
 /** The three convolution operations whose kernel a variant table can pick. */
 export type ConvOp = 'conv2d' | 'conv2dInputGrad' | 'conv2dWeightGrad';
@@ -33,7 +34,7 @@ export function parseConvShapeKey(key: string): { op: ConvOp; dtype: DType; cin:
   const m = KEY.exec(key);
   return m ? { op: m[1] as ConvOp, dtype: m[2] as DType, cin: Number(m[3]), cout: Number(m[4]), groups: Number(m[5]) } : null;
 }
-const VARIANT = /^(simt|direct(?:\/\d+)?|sg|sg:[\w:/@]+|\d+x\d+:[\w:/]+)$/;
+const VARIANT = /^(simt|direct(?:\/\d+)?|sg(?:\/[12])?(?:@[12])?|sg:[\w:/@]+|\d+x\d+:[\w:/]+)$/;
 
 /** Reads and checks a variant table file: a JSON object of shape keys to variant names. */
 export function readConvVariantTable(path: string): ConvVariantTable {
@@ -46,7 +47,7 @@ export function readConvVariantTable(path: string): ConvVariantTable {
   if (!doc || typeof doc !== 'object' || Array.isArray(doc)) throw new UserError(`${path}: expected a JSON object of convolution shape keys to kernel variants`);
   for (const [key, variant] of Object.entries(doc)) {
     if (!KEY.test(key)) throw new UserError(`${path}: key "${key}" is not a convolution shape key (e.g. "conv2d:f16:64x160x160x32>32:k3x3:s1x1:p1x1:g1")`);
-    if (typeof variant !== 'string' || !VARIANT.test(variant)) throw new UserError(`${path}: "${key}" maps to ${JSON.stringify(variant)}, expected a kernel variant (simt, direct, sg, sg:ROWSxCOLS:FMxFN:BK[/1|/2][@2] or BMxBN:TMxTN:BK)`);
+    if (typeof variant !== 'string' || !VARIANT.test(variant)) throw new UserError(`${path}: "${key}" maps to ${JSON.stringify(variant)}, expected a kernel variant (simt, direct, ${SUBGROUP_VARIANT_FORMAT} or BMxBN:TMxTN:BK)`);
   }
   return doc as ConvVariantTable;
 }

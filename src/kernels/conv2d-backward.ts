@@ -10,7 +10,7 @@ import { fill } from './copy.js';
 import { grid1d, launch, Params } from './launch.js';
 import { subgroupFragment } from './matmul.js';
 import { subgroupBlock, type SubgroupTiles } from './matmul-subgroup.wgsl.js';
-import { firstFitting, parseSubgroupVariant, tensorCoresPay, tileLimits, type SubgroupTileRules } from './subgroup-tiles.js';
+import { firstFitting, SUBGROUP_VARIANT_FORMAT, subgroupVariantTiles, tensorCoresPay, tileLimits, type SubgroupTileRules } from './subgroup-tiles.js';
 import { registerTileThreads } from './register-tile.wgsl.js';
 import { reduce } from './reduce.js';
 
@@ -99,7 +99,7 @@ function weightGradTiles(m: number, n: number, vec: boolean): WeightGradTiles {
 
 function parseWeightGradSimtVariant(variant: string, vec: boolean): WeightGradTiles {
   const match = /^(\d+)x(\d+):(\d+)x(\d+):(\d+)(?:\/([12]))?$/.exec(variant);
-  if (!match) throw new Error(`conv2dWeightGrad: variant "${variant}" is neither simt, BMxBN:TMxTN:BK[/1|/2] nor sg[:ROWSxCOLS:FMxFN:BK[/1|/2][@2]]`);
+  if (!match) throw new Error(`conv2dWeightGrad: variant "${variant}" is neither simt, BMxBN:TMxTN:BK[/1|/2] nor ${SUBGROUP_VARIANT_FORMAT}`);
   const [bm, bn, tm, tn, bk] = match.slice(1, 6).map(Number);
   const tiles = { bm, bn, tm, tn, bk, buffers: match[6] === '1' ? 1 : 2, vec } as WeightGradTiles;
   const ok = [16, 32, 64, 128].includes(bm) && [16, 32, 64, 128].includes(bn) && [4, 8].includes(tm) && [4, 8].includes(tn) && [8, 16, 32].includes(bk);
@@ -114,8 +114,9 @@ export interface WeightGradOptions extends ConvShape {
   category?: Category;
   /**
    * Force the kernel (tests, benchmarks): `simt` (the default) or SIMT tiles `BMxBN:TMxTN:BK[/1|/2]`,
-   * or tensor cores `sg` (default tiles) or `sg:ROWSxCOLS:FMxFN:BK[/1|/2][@2]` (f16 dy and x on a device
-   * with subgroup matrices).
+   * or tensor cores (f16 dy and x on a device with subgroup matrices): `sg` (default tiles), the
+   * defaults changed (`sg[/1|/2][@1|@2]`) or explicit tiles (`sg:ROWSxCOLS:FMxFN:BK[/1|/2][@1|@2]`,
+   * `subgroupVariantTiles`).
    */
   variant?: string;
 }
@@ -171,7 +172,7 @@ function chooseWeightGrad(engine: Engine, dtypes: readonly [DType, DType], m: nu
   };
   if (variant?.startsWith('sg')) {
     if (!frag) throw new Error(`conv2dWeightGrad: variant "${variant}" needs f16 dy and x on a device with f16 subgroup matrices (${dtypes.join(', ')})`);
-    return subgroup(variant === 'sg' ? defaultTiles() : parseSubgroupVariant(variant, frag, sgSize, rules));
+    return subgroup(subgroupVariantTiles(variant, defaultTiles, frag, sgSize, rules));
   }
   if (!variant && frag && engine.convKernels === 'tensor-cores' && tensorCoresPay(m, n / taps, taps)) return subgroup(defaultTiles());
   const tiles = variant && variant !== 'simt' ? parseWeightGradSimtVariant(variant, vec) : weightGradTiles(m, n, vec);

@@ -23,7 +23,7 @@ import { tileGrid } from './matmul-common.wgsl.js';
 import { registerTileThreads } from './register-tile.wgsl.js';
 import { subgroupFragment } from './matmul.js';
 import { subgroupBlock, type SubgroupTiles } from './matmul-subgroup.wgsl.js';
-import { firstFitting, narrowConv, parseSubgroupVariant, tensorCoresPay, tileLimits, withinThreadLimit, type SubgroupTileRules } from './subgroup-tiles.js';
+import { firstFitting, narrowConv, subgroupVariantTiles, tensorCoresPay, tileLimits, withinThreadLimit, type SubgroupTileRules } from './subgroup-tiles.js';
 
 export interface Conv2dOptions {
   stride?: number | [number, number];
@@ -45,9 +45,10 @@ export interface Conv2dOptions {
    * Force a GEMM kernel and tiles (benchmarks, tests). SIMT (the default): `simt` (default
    * tiles) or `BMxBN:TMxTN:BK`, optionally `/1` or `/2` staging buffers and `u` to unroll the
    * k-step loop at generation (e.g. `128x64:8x8:16/2u`). Tensor cores (f16 input, devices
-   * with subgroup matrices): `sg` (default tiles) or `sg:ROWSxCOLS:FMxFN:BK[/1|/2][@2]` — a
-   * ROWS x COLS grid of subgroups, each FM x FN fragments, `@2` loads two steps ahead. `direct[/G]`: the direct kernel of
-   * narrow layers (ungrouped; the default for `narrowConv` shapes), at most G workgroups.
+   * with subgroup matrices): `sg` (default tiles), the defaults with one or two buffers or loads
+   * one or two steps ahead (`sg[/1|/2][@1|@2]`), or `sg:ROWSxCOLS:FMxFN:BK[/1|/2][@1|@2]` — a
+   * ROWS x COLS grid of subgroups, each FM x FN fragments (`subgroupVariantTiles`). `direct[/G]`:
+   * the direct kernel of narrow layers (ungrouped; the default for `narrowConv` shapes), at most G workgroups.
    */
   variant?: string;
 }
@@ -322,9 +323,9 @@ function chooseGemm(engine: Engine, dtype: DType, m: number, n: number, k: numbe
     if (directBytes > smem) throw new Error(`conv2d: variant "${variant}" needs ${directBytes} bytes of workgroup memory for the weight, the device has ${smem}`);
     return { path: 'direct', quads, maxGroups: direct[1] ? Math.max(1, Number(direct[1])) : DIRECT_MAX_GROUPS };
   }
-  if (variant === 'sg' || variant?.startsWith('sg:')) {
+  if (variant?.startsWith('sg')) {
     if (!frag) throw new Error(`conv2d: variant "${variant}" needs an f16 input on a device with f16 subgroup matrices (input ${dtype})`);
-    const tiles = variant === 'sg' ? chooseConvSubgroupTiles(m, n, k / taps, slices, frag, sgSize, rules) : parseSubgroupVariant(variant, frag, sgSize, rules);
+    const tiles = subgroupVariantTiles(variant, () => chooseConvSubgroupTiles(m, n, k / taps, slices, frag, sgSize, rules), frag, sgSize, rules);
     return { path: 'subgroup-matrix', tiles };
   }
   if (variant && variant !== 'simt') return { path: 'simt', tiles: parseConvVariant(variant, smem) };

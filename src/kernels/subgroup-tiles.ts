@@ -4,8 +4,9 @@ import { subgroupBlock, subgroupWorkgroupBytes, type StageAxes, type SubgroupTil
 /**
  * Tile choices shared by the tensor-core convolution kernels (forward and weight gradient):
  * how a requested tile is fitted into the device's workgroup memory, and the variant
- * string that forces one (`sg:ROWSxCOLS:FMxFN:BK[/1|/2][@2]`: a ROWS x COLS grid of subgroups,
- * each FM x FN fragments, depth BK, one or two staging buffers).
+ * string that forces one (`sg:ROWSxCOLS:FMxFN:BK[/1|/2][@1|@2]`: a ROWS x COLS grid of subgroups,
+ * each FM x FN fragments, depth BK, one or two staging buffers, loads one or two steps ahead;
+ * `sg[/1|/2][@1|@2]`: the default tiles, with the buffers or the loads changed).
  */
 export interface SubgroupTileRules {
   /** The operation, for error messages. */
@@ -95,20 +96,48 @@ export function firstFitting(candidates: readonly TileCandidate[], rules: Subgro
   throw new Error(`${rules.op}: no tensor-core tile fits this device's ${rules.smem} bytes of workgroup memory; run it on the SIMT kernels (convKernels 'simt')`);
 }
 
+/** How tensor-core variants are written (error messages). */
+export const SUBGROUP_VARIANT_FORMAT = 'sg[/1|/2][@1|@2] or sg:ROWSxCOLS:FMxFN:BK[/1|/2][@1|@2]';
+
+/** `@2`: loads two steps ahead (`stagedKLoop`); `@1` (or nothing) one. */
+const withAhead = (t: SubgroupTiles, ahead: string | undefined): SubgroupTiles => {
+  const { ahead: _, ...rest } = t;
+  return ahead === '@2' ? { ...rest, ahead: 2 } : rest;
+};
+
 /**
- * Parses `sg:ROWSxCOLS:FMxFN:BK[/1|/2][@2]` (`@2`: loads two steps ahead, `stagedKLoop`) and
- * checks the tiles against the kernel's rules and the device.
+ * The tensor-core tiles a variant asks for, given the shape's default tiles: `sg` the
+ * defaults; `sg/1`, `sg/2` the defaults with one or two buffers at depth 32, else 16 (the
+ * deepest that fits; the defaults' own where neither fits or splits: the in-step tuning tries
+ * these on every shape, checked on the device but not per shape); `@1`, `@2` the defaults'
+ * loads one or two steps ahead; `sg:...` explicit tiles (`parseSubgroupVariant`).
+ */
+export function subgroupVariantTiles(variant: string, defaults: () => SubgroupTiles, frag: SubgroupTiles['frag'], sgSize: number, rules: SubgroupTileRules): SubgroupTiles {
+  const modified = /^sg(?:\/([12]))?(@[12])?$/.exec(variant);
+  if (!modified) return parseSubgroupVariant(variant, frag, sgSize, rules);
+  const [, buffers, ahead] = modified;
+  let tiles = defaults();
+  if (buffers) {
+    const forced = Number(buffers) as 1 | 2;
+    tiles = fitSubgroupTiles({ ...tiles, bk: 32 }, rules, forced) ?? fitSubgroupTiles({ ...tiles, bk: 16 }, rules, forced) ?? tiles;
+  }
+  return ahead ? withAhead(tiles, ahead) : tiles;
+}
+
+/**
+ * Parses `sg:ROWSxCOLS:FMxFN:BK[/1|/2][@1|@2]` and checks the tiles against the kernel's
+ * rules and the device.
  */
 export function parseSubgroupVariant(variant: string, frag: SubgroupTiles['frag'], sgSize: number, rules: SubgroupTileRules): SubgroupTiles {
-  const match = /^sg:(\d+)x(\d+):(\d+)x(\d+):(\d+)(?:\/([12]))?(@2)?$/.exec(variant);
-  const bad = (why: string) => new Error(`${rules.op}: variant "${variant}": ${why} (format sg:ROWSxCOLS:FMxFN:BK[/1|/2][@2])`);
+  const match = /^sg:(\d+)x(\d+):(\d+)x(\d+):(\d+)(?:\/([12]))?(@[12])?$/.exec(variant);
+  const bad = (why: string) => new Error(`${rules.op}: variant "${variant}": ${why} (format ${SUBGROUP_VARIANT_FORMAT})`);
   if (!match) throw bad('unreadable');
   const [sgRows, sgCols, fragsM, fragsN, bk] = match.slice(1, 6).map(Number);
   if ([sgRows, sgCols, fragsM, fragsN].some((v) => v < 1) || sgRows * sgCols > 8) throw bad('1 to 8 subgroups of at least one fragment each');
   const over = overThreadLimit(sgRows * sgCols, sgSize, rules.maxThreads);
   if (over) throw bad(over);
   if (bk % frag.k || bk % 4) throw bad(`BK must be a multiple of the fragment depth ${frag.k}`);
-  const requested: SubgroupTiles = { frag, sgSize, sgRows, sgCols, fragsM, fragsN, bk, buffers: match[6] ? (Number(match[6]) as 1 | 2) : 2, ...(match[7] ? { ahead: 2 as const } : {}) };
+  const requested = withAhead({ frag, sgSize, sgRows, sgCols, fragsM, fragsN, bk, buffers: match[6] ? (Number(match[6]) as 1 | 2) : 2 }, match[7]);
   // Unforced buffers: the depth and buffer count that fit; otherwise the checks below say why the request cannot run.
   const tiles = fitSubgroupTiles(requested, rules, match[6] ? requested.buffers : null) ?? requested;
   if (!rules.splits(tiles)) throw bad(`a ${subgroupBlock(tiles).bm}x${subgroupBlock(tiles).bn} tile of depth ${tiles.bk} does not split into whole rows of vec4 chunks over the threads`);

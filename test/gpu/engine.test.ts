@@ -121,13 +121,19 @@ describe('Engine', () => {
     h.dispose();
   });
 
-  it('submits long recordings in pieces, so the GPU starts before the host is done, with results in order', async () => {
+  it('submits long recordings in pieces, the first soon after a wait, so the GPU starts before the host is done, with results in order', async () => {
     engine = await testEngine();
     const t = Tensor.fromHost(engine, [0, 1, 2], [3], 'f32', 'other');
-    engine.flush();
-    const before = engine.counters().submits;
-    for (let i = 0; i < 600; i++) binary('add', t, 1, { out: t });
-    expect(engine.counters().submits - before).toBeGreaterThanOrEqual(2); // nothing read yet
+    await t.read(); // the GPU has drained: the next submit comes after 16 dispatches, then 32, 64, 128, 256
+    const before = engine.counters();
+    const submitsAfter = (adds: number) => {
+      for (let i = 0; i < adds; i++) binary('add', t, 1, { out: t });
+      expect(engine.counters().dispatches - before.dispatches).toBeGreaterThanOrEqual(adds);
+      return engine.counters().submits - before.submits;
+    };
+    expect(submitsAfter(15)).toBe(0);
+    expect(submitsAfter(1)).toBe(1);
+    expect(submitsAfter(584)).toBe(5); // at 16, 48, 112, 240 and 496 dispatches
     expect(Array.from(await t.read())).toEqual([600, 601, 602]);
     t.dispose();
   });

@@ -1,10 +1,20 @@
-import { afterAll, describe, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import type { Engine } from '../../src/gpu/engine.js';
 import { Tensor } from '../../src/gpu/tensor.js';
-import { batchNormGradApply, batchNormGradSums, channelMoments } from '../../src/kernels/batch-norm.js';
+import { batchNormGradApply, batchNormGradSums, channelSums } from '../../src/kernels/batch-norm.js';
+import { batchNormAffine, type ChunkSums } from '../../src/kernels/batch-norm-channels.js';
 import { asStored, expectClose, floatDtypes, randomData, tensorWithLayout, testEngine } from '../helpers/gpu.js';
 
-describe('BatchNorm backward kernels', () => {
+/** The chunks' two sums per channel added on the host: [2, C]. */
+async function addChunks(sums: ChunkSums): Promise<Float64Array> {
+  const [chunks, , c] = sums.partial.shape;
+  const host = await sums.partial.read();
+  const total = new Float64Array(2 * c);
+  for (let k = 0; k < chunks; k++) for (let i = 0; i < 2 * c; i++) total[i] += host[k * 2 * c + i];
+  return total;
+}
+
+describe('BatchNorm passes over the activations', () => {
   let engine: Engine;
   afterAll(() => engine?.destroy());
 
@@ -43,11 +53,12 @@ describe('BatchNorm backward kernels', () => {
             ref[c + (i % c)] += exact[i] * (xd[i] - md[i % c]);
           }
           try {
-            expectClose(await sums.read(), ref, 1e-5, 1e-4 * Math.sqrt(rows));
+            expect(sums.count).toBe(rows);
+            expectClose(await addChunks(sums), ref, 1e-5, 1e-4 * Math.sqrt(rows));
           } catch (e) {
             throw new Error(`${rows}x${c} ${dtype} silu ${silu} ${layout}: ${(e as Error).message}`);
           }
-          for (const t of [g, x, mean, affine, gu, sums]) t.dispose();
+          for (const t of [g, x, mean, affine, gu, sums.partial]) t.dispose();
         }
       }
     }
@@ -69,7 +80,7 @@ describe('BatchNorm backward kernels', () => {
     }
   });
 
-  it('channel moments: mean and biased variance per channel against float64, one chunk and many, vec4 and scalar, far from zero', async () => {
+  it('channel sums finished by batchNormAffine: mean and variance per channel against float64, one chunk and many, vec4 and scalar, far from zero', async () => {
     engine = await testEngine();
     // [rows, C, offset of the data, spread]: C 5 one channel per thread; 36, 8 four; 1000.5 +- 0.05 tests the shift;
     // 60000 x 20: 117 chunks, several per finishing thread, and a partial second group of channels
@@ -78,18 +89,25 @@ describe('BatchNorm backward kernels', () => {
         if (dtype === 'f16' && center > 100) continue; // f16 cannot hold 1000 +- 0.05
         const data = asStored(randomData(rows * c, rows + c, center - spread, center + spread), dtype);
         const x = Tensor.fromHost(engine, data, [rows, c], dtype, 'other');
-        const { mean, variance } = channelMoments(x, 'other');
+        const { sums, shift } = channelSums(x);
+        // gamma 1, beta 0, momentum 1: the running statistics become the batch's (the variance unbiased)
+        const [ones, zeros, runMean, runVar] = [1, 0, 0, 0].map((v) => Tensor.fromHost(engine, new Float32Array(c).fill(v), [c], 'f32', 'other'));
+        const affine = batchNormAffine({ sums, shift }, ones, zeros, 1e-3, { mean: runMean, variance: runVar, momentum: 1, count: rows });
         const m = new Float64Array(c);
         const v = new Float64Array(c);
         for (let i = 0; i < data.length; i++) m[i % c] += data[i] / rows;
         for (let i = 0; i < data.length; i++) v[i % c] += (data[i] - m[i % c]) ** 2 / rows;
+        const rowsOut = await affine.read();
+        const row = (i: number) => rowsOut.subarray(i * c, (i + 1) * c);
         try {
-          expectClose(await mean.read(), m, 1e-6, 1e-6 * (1 + center));
-          expectClose(await variance.read(), v, 1e-4, 1e-6 * spread * spread);
+          expectClose(row(3), m, 1e-6, 1e-6 * (1 + center));
+          expectClose(await runMean.read(), m, 1e-6, 1e-6 * (1 + center));
+          expectClose(await runVar.read(), Array.from(v, (x) => (x * rows) / (rows - 1)), 1e-4, 1e-6 * spread * spread);
+          expectClose(row(2), Array.from(v, (x) => 1 / Math.sqrt(x + 1e-3)), 1e-4, 1e-6);
         } catch (e) {
           throw new Error(`${rows}x${c} ${dtype} around ${center}: ${(e as Error).message}`);
         }
-        for (const t of [x, mean, variance]) t.dispose();
+        for (const t of [x, sums.partial, shift, ones, zeros, runMean, runVar, affine]) t.dispose();
       }
     }
   });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { CONV_STAGE_AXES } from '../../src/kernels/conv2d-subgroup.wgsl.js';
 import { subgroupWorkgroupBytes, type SubgroupTiles } from '../../src/kernels/matmul-subgroup.wgsl.js';
-import { firstFitting, fitSubgroupTiles, parseSubgroupVariant, withinThreadLimit, type SubgroupTileRules } from '../../src/kernels/subgroup-tiles.js';
+import { firstFitting, fitSubgroupTiles, parseSubgroupVariant, subgroupVariantTiles, withinThreadLimit, type SubgroupTileRules } from '../../src/kernels/subgroup-tiles.js';
 
 const frag = { m: 16, n: 16, k: 16 };
 const tiles = (sgSize: number, sgRows: number, sgCols: number): SubgroupTiles => ({ frag, sgSize, sgRows, sgCols, fragsM: 4, fragsN: 2, bk: 32, buffers: 2 });
@@ -23,7 +23,23 @@ describe('tensor-core tile choices', () => {
     expect(parseSubgroupVariant('sg:4x2:4x2:32', frag, 32, rules(65536))).toMatchObject({ sgRows: 4, sgCols: 2, fragsM: 4, fragsN: 2, bk: 32, buffers: 2 });
     expect(parseSubgroupVariant('sg:4x2:4x2:32/1@2', frag, 32, rules(65536))).toMatchObject({ bk: 32, buffers: 1, ahead: 2 });
     expect(parseSubgroupVariant('sg:4x2:4x2:32', frag, 32, rules(65536)).ahead).toBeUndefined();
+    expect(parseSubgroupVariant('sg:4x2:4x2:32@1', frag, 32, rules(65536)).ahead).toBeUndefined();
     expect(() => parseSubgroupVariant('sg:4x2:4x2:32@3', frag, 32, rules(65536))).toThrow(/unreadable/);
+  });
+
+  it('changes the default tiles: sg as is, /1 and /2 buffers at the deepest depth that fits (else as they are), @1 and @2 loads ahead', () => {
+    const t = tiles(32, 4, 2);
+    const bytes = (o: Partial<SubgroupTiles>) => subgroupWorkgroupBytes({ ...t, ...o }, CONV_STAGE_AXES);
+    const shallowDefault = { ...t, bk: 16, ahead: 2 as const };
+    const of = (variant: string, smem = 65536) => subgroupVariantTiles(variant, () => shallowDefault, frag, 32, rules(smem));
+    expect(of('sg')).toEqual(shallowDefault);
+    expect(of('sg@1')).toEqual({ ...t, bk: 16 });
+    expect(of('sg/1')).toEqual({ ...shallowDefault, bk: 32, buffers: 1 });
+    expect(of('sg/2@1')).toEqual({ ...t, bk: 32, buffers: 2 });
+    expect(of('sg/2', bytes({}) - 1)).toEqual({ ...shallowDefault, bk: 16, buffers: 2 }); // depth 32 does not fit twice
+    expect(of('sg/2@1', bytes({ bk: 16 }) - 1)).toEqual({ ...t, bk: 16 }); // two buffers fit at no depth: the defaults' own
+    expect(of('sg:8x1:2x4:32@2')).toMatchObject({ sgRows: 8, fragsN: 4, ahead: 2 });
+    expect(() => of('sg/3')).toThrow(/unreadable/);
   });
 
   it('fits tiles into the workgroup memory: double-buffered, else depth 16 double-buffered, else one buffer, else one of depth 16, else none; depth first on request', () => {

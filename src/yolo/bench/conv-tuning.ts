@@ -28,6 +28,8 @@ export interface TunedShape {
   ms: number;
   simtMs: number;
   defaultMs: number;
+  /** GPU ms of every variant tried on this shape ('simt' and 'default' included). */
+  times: Record<string, number>;
 }
 
 export interface ConvTuningResult {
@@ -67,17 +69,20 @@ export async function tuneConvs(engine: Engine, o: ConvTuningOptions): Promise<C
     const lists = keys.map((key) => deviceCandidates(engine, key));
     const built = Math.max(0, ...lists.map((l) => l.length));
     const best = new Map(keys.map((key) => [key, { variant: dflt.get(key)! <= simt.get(key)! ? 'default' : 'simt', ms: Math.min(dflt.get(key)!, simt.get(key)!) }]));
+    const times = new Map(keys.map((key) => [key, { simt: simt.get(key)!, default: dflt.get(key)! } as Record<string, number>]));
     let tried = 0;
     for (; tried < Math.min(built, o.maxTables ?? Infinity) && performance.now() < deadline; tried++) {
       const table = Object.fromEntries(keys.flatMap((key, j) => (lists[j][tried] ? [[key, lists[j][tried]]] : [])));
       log(`profiling candidate table ${tried + 1}/${built}`);
-      const times = await measure('tensor-cores', table);
+      const measured = await measure('tensor-cores', table);
       for (const [key, variant] of Object.entries(table)) {
-        const ms = times.get(key);
-        if (ms !== undefined && ms < best.get(key)!.ms) best.set(key, { variant, ms });
+        const ms = measured.get(key);
+        if (ms === undefined) continue;
+        times.get(key)![variant] = ms;
+        if (ms < best.get(key)!.ms) best.set(key, { variant, ms });
       }
     }
-    const shapes = keys.map((key) => ({ key, ...best.get(key)!, simtMs: simt.get(key)!, defaultMs: dflt.get(key)! })).sort((a, b) => b.ms - a.ms);
+    const shapes = keys.map((key) => ({ key, ...best.get(key)!, simtMs: simt.get(key)!, defaultMs: dflt.get(key)!, times: times.get(key)! })).sort((a, b) => b.ms - a.ms);
     const ops: ConvOp[] = ['conv2d', 'conv2dInputGrad', 'conv2dWeightGrad'];
     const sum = (op: ConvOp, ms: (s: TunedShape) => number) => shapes.filter((s) => s.key.startsWith(`${op}:`)).reduce((a, s) => a + ms(s), 0);
     return {

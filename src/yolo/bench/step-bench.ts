@@ -130,12 +130,14 @@ export function stepSession(engine: Engine, o: Omit<StepBenchOptions, 'steps'>):
     params: model.parameterCount(),
     async step(): Promise<void> {
       const loss = trainStep(model, optimizer, x, checkpoint, scaler?.scale ?? 1);
+      // The loss and the optimizer's control words in one round trip.
+      const [lossValue, control] = await Tensor.readAll([loss, optimizer.control]);
       if (scaler) {
-        const skip = (await optimizer.control.read())[1] !== 0;
+        const skip = control[1] !== 0;
         scaler.update(skip);
         if (skip) session.skipped++;
       }
-      session.lastLoss = (await loss.read())[0];
+      session.lastLoss = lossValue[0];
       loss.dispose();
     },
     dispose(): void {

@@ -39,6 +39,10 @@ describe('tuneConvs', () => {
         // the first candidate (when the device takes it) or one of the two references
         expect(['default', 'simt', tileCandidates(shape.op, shape.cin, shape.cout, shape.groups)[0]]).toContain(s.variant);
         expect(s.ms).toBeLessThanOrEqual(Math.min(s.simtMs, s.defaultMs));
+        // every time it was picked from, the first change of the default tiles among them on ungrouped shapes
+        expect(s.times).toMatchObject({ simt: s.simtMs, default: s.defaultMs });
+        expect(s.ms).toBe(Math.min(...Object.values(s.times)));
+        expect(Object.keys(s.times)).toEqual(['simt', 'default', ...(shape.groups === 1 ? ['sg/1@1'] : [])]);
         expect(s.key in r.table).toBe(s.variant !== 'default');
       }
       expect(() => checkConvVariantTable(e, r.table, 'tuned')).not.toThrow();
