@@ -34,14 +34,18 @@ export function convTileCandidates(across: number, channels: number): string[] {
 /** Each variant followed by the same with its loads two steps ahead (a time-limited tuning tries both early). */
 const withAhead = (variants: string[]): string[] => variants.flatMap((v) => [v, `${v}@2`]);
 
-/** Weight-gradient tiles: rows cover Cout (1 or 2 subgroup rows), 2 or 4 subgroup columns of 2 or 4 fragments, loads one or two steps ahead. */
+/**
+ * Weight-gradient tiles: rows cover Cout (1 or 2 subgroup rows), 2 or 4 subgroup columns of 2 or
+ * 4 fragments, one buffer (the default's staging, bench/RESULTS.md, nineteenth call) or two, loads
+ * one or two steps ahead.
+ */
 export function weightGradTileCandidates(cout: number): string[] {
   const across = Math.ceil(cout / 16);
   const out = new Set<string>();
   for (const [sgRows, fragsM] of [[1, Math.min(across, 4)], [2, Math.min(Math.ceil(across / 2), 4)]]) {
     for (const sgCols of [2, 4]) for (const fragsN of [2, 4]) out.add(`sg:${sgRows}x${sgCols}:${fragsM}x${fragsN}:32`);
   }
-  return withAhead([...out]);
+  return withAhead([...out].flatMap((v) => [`${v}/1`, v]));
 }
 
 /**

@@ -10,7 +10,7 @@ import { fill } from './copy.js';
 import { grid1d, launch, Params } from './launch.js';
 import { subgroupFragment } from './matmul.js';
 import { subgroupBlock, type SubgroupTiles } from './matmul-subgroup.wgsl.js';
-import { firstFitting, SUBGROUP_VARIANT_FORMAT, subgroupVariantTiles, tensorCoresPay, tileLimits, type SubgroupTileRules } from './subgroup-tiles.js';
+import { firstFitting, SUBGROUP_VARIANT_FORMAT, subgroupVariantTiles, tensorCoresPay, tileLimits, type SubgroupTileRules, type TileCandidate } from './subgroup-tiles.js';
 import { registerTileThreads } from './register-tile.wgsl.js';
 import { reduce } from './reduce.js';
 
@@ -124,15 +124,16 @@ export interface WeightGradOptions extends ConvShape {
 /**
  * Tensor-core tiles of the weight gradient: eight subgroups (2 rows x 4 columns, 256
  * threads; one row when Cout/groups fits one fragment), each 1, 2 or 4 fragment rows as
- * Cout/groups needs (up to 128 rows per tile) and 2 fragment columns. Depth 32,
- * double-buffered where it fits (`fitSubgroupTiles`). From the per-layer sweep and the per-shape tuning inside the yolov8n f16
- * batch-64 training step on an H100 (bench/RESULTS.md, eighth and tenth calls).
+ * Cout/groups needs (up to 128 rows per tile) and 2 fragment columns (the per-layer sweep and
+ * the per-shape tuning inside the yolov8n f16 batch-64 training step on an H100: bench/RESULTS.md,
+ * eighth and tenth calls). Depth 32 with one staging buffer (`oneBuffer`, else depth 16): in that
+ * step the weight gradients took 11.8 ms against 16.0 double-buffered (nineteenth call).
  */
-function weightGradSubgroupTiles(m: number, frag: SubgroupTiles['frag'], sgSize: number): SubgroupTiles {
+function weightGradSubgroupTiles(m: number, frag: SubgroupTiles['frag'], sgSize: number): TileCandidate {
   const across = Math.ceil(m / frag.m);
   const sgRows = across === 1 ? 1 : 2;
   const fragsM = across <= 2 ? 1 : across <= 4 ? 2 : 4;
-  return { frag, sgSize, sgRows, sgCols: 4, fragsM, fragsN: 2, bk: 32, buffers: 2 };
+  return { frag, sgSize, sgRows, sgCols: 4, fragsM, fragsN: 2, bk: 32, buffers: 1, prefer: 'oneBuffer' };
 }
 
 /** Both tiles split into whole rows of vec4 chunks over the threads (the gathers' `chunkRowStep`). */

@@ -139,7 +139,7 @@ export function chooseConvTiles(m: number, n: number, k: number, slices: number,
 function chooseConvSubgroupTiles(m: number, n: number, channels: number, slices: number, frag: SubgroupTiles['frag'], sgSize: number, rules: SubgroupTileRules): SubgroupTiles {
   const across = Math.ceil(n / frag.n);
   const base = { frag, sgSize, bk: 32, buffers: 2 as const };
-  const stacked = across % 2 === 0 && across <= 6 ? [{ ...base, sgRows: 8, sgCols: 1, fragsM: 2, fragsN: across, depthFirst: channels % 32 === 0 }] : [];
+  const stacked = across % 2 === 0 && across <= 6 ? [{ ...base, sgRows: 8, sgCols: 1, fragsM: 2, fragsN: across, ...(channels % 32 === 0 ? { prefer: 'depth' as const } : {}) }] : [];
   const wide = { ...base, sgRows: 4, sgCols: 2, fragsM: 4, fragsN: Math.min(4, Math.ceil(across / 2)) };
   const { bm, bn } = subgroupBlock(withinThreadLimit(wide, rules.maxThreads));
   if (Math.ceil(m / bm) * Math.ceil(n / bn) * slices < TARGET_GROUPS) wide.fragsM = 2;

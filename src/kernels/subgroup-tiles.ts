@@ -70,27 +70,35 @@ export function narrowConv(outChannels: number, inChannels: number, taps: number
 const bytes = (t: SubgroupTiles, rules: SubgroupTileRules) => subgroupWorkgroupBytes(t, rules.axes);
 
 /**
- * The tiles as requested when they fit, double-buffered; else depth 16 double-buffered; else one
- * buffer at the requested depth, else at depth 16 (fitting: the kernel's chunk splits and the
- * workgroup memory); null when none does. `depthFirst` tries one buffer at the requested depth
- * before depth 16 (the loads of the next step are in flight while one step multiplies either
- * way, and a deeper step gives them twice the multiply-adds to hide behind). A forced buffer
- * count is kept as is, and the depth too.
+ * Which staging a default tile tries first (`fitSubgroupTiles`): `twoBuffers` double-buffered
+ * at the requested depth, then at depth 16, then one buffer at either depth; `depth` the
+ * requested depth with two buffers, then one, before depth 16 (the loads of the next step are
+ * in flight while one step multiplies either way, and a deeper step gives them twice the
+ * multiply-adds to hide behind); `oneBuffer` one buffer at the requested depth, then at 16
+ * (half the workgroup memory: more workgroups per SM).
  */
-export function fitSubgroupTiles(t: SubgroupTiles, rules: SubgroupTileRules, forced: 1 | 2 | null = null, depthFirst = false): SubgroupTiles | null {
+export type StagingPreference = 'twoBuffers' | 'depth' | 'oneBuffer';
+
+/**
+ * The tiles as requested in the first staging of `prefer` that fits (the kernel's chunk splits
+ * and the workgroup memory); null when none does. A forced buffer count is kept as is, and the
+ * depth too.
+ */
+export function fitSubgroupTiles(t: SubgroupTiles, rules: SubgroupTileRules, forced: 1 | 2 | null = null, prefer: StagingPreference = 'twoBuffers'): SubgroupTiles | null {
   const shallow = { ...t, bk: Math.min(t.bk, 16) };
   const [double, single] = [2 as const, 1 as const].map((buffers) => [{ ...t, buffers }, { ...shallow, buffers }]);
-  const options = forced ? [{ ...t, buffers: forced }] : depthFirst ? [double[0], single[0], double[1], single[1]] : [...double, ...single];
+  const orders: Record<StagingPreference, SubgroupTiles[]> = { twoBuffers: [...double, ...single], depth: [double[0], single[0], double[1], single[1]], oneBuffer: single };
+  const options = forced ? [{ ...t, buffers: forced }] : orders[prefer];
   return options.find((o) => o.bk % t.frag.k === 0 && rules.splits(o) && bytes(o, rules) <= rules.smem) ?? null;
 }
 
-/** A default tile choice; `depthFirst`: see `fitSubgroupTiles`. */
-export type TileCandidate = SubgroupTiles & { depthFirst?: boolean };
+/** A default tile choice and the staging it tries first (`fitSubgroupTiles`). */
+export type TileCandidate = SubgroupTiles & { prefer?: StagingPreference };
 
 /** The first of several default tile choices (each fitted to the device's invocation limit) that fits the device. */
 export function firstFitting(candidates: readonly TileCandidate[], rules: SubgroupTileRules): SubgroupTiles {
-  for (const { depthFirst, ...c } of candidates) {
-    const fitted = fitSubgroupTiles(withinThreadLimit(c, rules.maxThreads), rules, null, depthFirst);
+  for (const { prefer, ...c } of candidates) {
+    const fitted = fitSubgroupTiles(withinThreadLimit(c, rules.maxThreads), rules, null, prefer);
     if (fitted) return fitted;
   }
   throw new Error(`${rules.op}: no tensor-core tile fits this device's ${rules.smem} bytes of workgroup memory; run it on the SIMT kernels (convKernels 'simt')`);

@@ -42,7 +42,7 @@ describe('tensor-core tile choices', () => {
     expect(() => of('sg/3')).toThrow(/unreadable/);
   });
 
-  it('fits tiles into the workgroup memory: double-buffered, else depth 16 double-buffered, else one buffer, else one of depth 16, else none; depth first on request', () => {
+  it('fits tiles into the workgroup memory: double-buffered, else depth 16 double-buffered, else one buffer, else one of depth 16, else none; depth or one buffer first on request', () => {
     const t = tiles(32, 4, 2);
     const bytes = (o: Partial<SubgroupTiles>) => subgroupWorkgroupBytes({ ...t, ...o }, CONV_STAGE_AXES);
     expect(fitSubgroupTiles(t, rules(bytes({})))).toMatchObject({ bk: 32, buffers: 2 });
@@ -52,10 +52,15 @@ describe('tensor-core tile choices', () => {
     expect(fitSubgroupTiles(t, rules(bytes({ bk: 16, buffers: 1 }) - 1))).toBeNull();
     // depth first: one buffer of depth 32 before two of depth 16 (the smaller here: 2 x (16 + 8) halves per row against 32 + 8)
     expect(bytes({ bk: 16 })).toBeGreaterThan(bytes({ buffers: 1 }));
-    expect(fitSubgroupTiles(t, rules(bytes({})), null, true)).toMatchObject({ bk: 32, buffers: 2 });
-    expect(fitSubgroupTiles(t, rules(bytes({}) - 1), null, true)).toMatchObject({ bk: 32, buffers: 1 });
-    expect(fitSubgroupTiles({ ...t, bk: 64 }, rules(bytes({ bk: 64, buffers: 1 }) - 1), null, true)).toMatchObject({ bk: 16, buffers: 2 });
-    expect(firstFitting([{ ...t, depthFirst: true }], rules(bytes({}) - 1))).toEqual({ ...t, bk: 32, buffers: 1 });
+    expect(fitSubgroupTiles(t, rules(bytes({})), null, 'depth')).toMatchObject({ bk: 32, buffers: 2 });
+    expect(fitSubgroupTiles(t, rules(bytes({}) - 1), null, 'depth')).toMatchObject({ bk: 32, buffers: 1 });
+    expect(fitSubgroupTiles({ ...t, bk: 64 }, rules(bytes({ bk: 64, buffers: 1 }) - 1), null, 'depth')).toMatchObject({ bk: 16, buffers: 2 });
+    expect(firstFitting([{ ...t, prefer: 'depth' }], rules(bytes({}) - 1))).toEqual({ ...t, bk: 32, buffers: 1 });
+    // one buffer first: at the requested depth where two would fit too, else at depth 16, never two
+    expect(fitSubgroupTiles(t, rules(1 << 20), null, 'oneBuffer')).toMatchObject({ bk: 32, buffers: 1 });
+    expect(fitSubgroupTiles(t, rules(bytes({ buffers: 1 }) - 1), null, 'oneBuffer')).toMatchObject({ bk: 16, buffers: 1 });
+    expect(fitSubgroupTiles(t, rules(bytes({ bk: 16, buffers: 1 }) - 1), null, 'oneBuffer')).toBeNull();
+    expect(firstFitting([{ ...t, prefer: 'oneBuffer' }], rules(1 << 20))).toEqual({ ...t, bk: 32, buffers: 1 });
     // a forced buffer count keeps the depth too
     expect(fitSubgroupTiles(t, rules(bytes({ buffers: 1 })), 1)).toMatchObject({ bk: 32, buffers: 1 });
     expect(fitSubgroupTiles(t, rules(bytes({ buffers: 1 }) - 1), 1)).toBeNull();
