@@ -4,7 +4,10 @@
  * twice the gain a step showed, bench/RESULTS.md). Profiled steps of one session: SIMT
  * convolutions only, the default kernels, then one step per candidate table (table i gives
  * every f16 shape its i-th tile candidate that the device accepts); the fastest variant per
- * shape becomes a variant table for `bench step --conv-variants`.
+ * shape becomes a variant table for `bench step --conv-variants`. A shape's time includes what
+ * its dispatches overlapped with independent neighbours (a layer's weight and input gradients
+ * run side by side), so a table that makes one slow inflates the other's: check a tuned table
+ * by timing whole steps (bench/RESULTS.md, eighteenth call).
  */
 import { UserError } from '../../errors.js';
 import type { Engine } from '../../gpu/engine.js';
