@@ -71,7 +71,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   if (c >= P.C) { return; }
   ${body(b.at)}
 }`;
-  const S = b.sumsAt!;
+  const S = (i: string) => b.sumsAt!(i); // only built with sums
   const chunked = () => /* wgsl */ `${header}
 var<workgroup> t0: array<f32, ${FINISH_LANES * FINISH_CHANNELS}>;
 var<workgroup> t1: array<f32, ${FINISH_LANES * FINISH_CHANNELS}>;
