@@ -117,14 +117,13 @@ struct Params { units: u32, rows: u32, chunkLen: u32, tiles: u32, xOff: u32, shi
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read_write> sums: array<f32>;
 @group(0) @binding(2) var<storage, read_write> xs: array<${lanesOf(lanes, x.dtype)}>;`,
-      setup: `let s = ${F}(xs[P.xOff + u]);`,
+      setup: `let s = ${F}(xs[P.xOff + u]);
+    if (chunk == 0u && lid.y == 0u) {
+      for (var j = 0u; j < ${lanes}u; j++) { sums[P.shiftOff + u * ${lanes}u + j] = s${lanes === 4 ? '[j]' : ''}; }
+    }`,
       row: `let d = ${F}(xs[P.xOff + at]) - s;
       let pa = d;
       let pb = d * d;`,
-      last: `if (chunk == 0u) {
-      let s = ${F}(xs[P.xOff + u]);
-      for (var j = 0u; j < ${lanes}u; j++) { sums[P.shiftOff + u * ${lanes}u + j] = s${lanes === 4 ? '[j]' : ''}; }
-    }`,
     });
   const params = new Params().u32(...tilingParams(tiling), x.offset / lanes, 2 * tiling.chunks * c);
   launch(x.engine, { key: `bn-sums:${lanes}:${tiling.tx}:${x.dtype}`, name: 'batchnorm sums', build }, [whole, x], params, grid1d(x.engine, tiling.tiles * tiling.chunks, 1));
@@ -159,12 +158,12 @@ function channelTiling(rows: number, c: number, lanes: 1 | 4): ChannelTiling {
 const tilingParams = (t: ChannelTiling) => [t.units, t.rows, t.chunkLen, t.tiles];
 
 /**
- * A per-channel pass over [rows, C]: workgroup (tile, chunk) walks its rows with `row` (which
- * sees `r`, `u` (channel unit) and `at` = r * units + u, and defines `pa`, `pb`), sums both
- * per channel unit along a fixed tree and writes them to `out` as [chunk, 2, C] f32; `last`
- * runs after, once per channel unit and chunk.
+ * A per-channel pass over [rows, C]: workgroup (tile, chunk) runs `setup` once per channel unit
+ * `u` and walks its rows with `row` (which sees `r`, `u` and `at` = r * units + u, and defines
+ * `pa`, `pb`), sums both per channel unit along a fixed tree and writes them to `out` as
+ * [chunk, 2, C] f32.
  */
-function channelSumsWgsl(t: ChannelTiling, lanes: 1 | 4, out: string, parts: { header: string; setup: string; row: string; last?: string }): string {
+function channelSumsWgsl(t: ChannelTiling, lanes: 1 | 4, out: string, parts: { header: string; setup: string; row: string }): string {
   const F = lanesOf(lanes, 'f32');
   return /* wgsl */ `${parts.header}
 var<workgroup> shA: array<${F}, ${THREADS}>;
@@ -200,7 +199,6 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
       ${out}[(chunk * 2u) * C + u * ${lanes}u + j] = shA[lid.x]${lanes === 4 ? '[j]' : ''};
       ${out}[(chunk * 2u + 1u) * C + u * ${lanes}u + j] = shB[lid.x]${lanes === 4 ? '[j]' : ''};
     }
-    ${parts.last ?? ''}
   }
 }`;
 }

@@ -24,7 +24,7 @@ export function convTileCandidates(across: number, channels: number): string[] {
       if (Math.ceil(across / wide) * wide > 1.34 * across) continue;
       for (const fragsM of [2, 4]) {
         const variant = `sg:${8 / sgCols}x${sgCols}:${fragsM}x${fragsN}:${bk}`;
-        out.push(...withAhead([variant, ...(bk === 32 ? [`${variant}/1`] : [])]));
+        out.push(...alsoTwoAhead([variant, ...(bk === 32 ? [`${variant}/1`] : [])]));
       }
     }
     return out;
@@ -32,7 +32,7 @@ export function convTileCandidates(across: number, channels: number): string[] {
 }
 
 /** Each variant followed by the same with its loads two steps ahead (a time-limited tuning tries both early). */
-const withAhead = (variants: string[]): string[] => variants.flatMap((v) => [v, `${v}@2`]);
+const alsoTwoAhead = (variants: string[]): string[] => variants.flatMap((v) => [v, `${v}@2`]);
 
 /**
  * Weight-gradient tiles: rows cover Cout (1 or 2 subgroup rows), 2 or 4 subgroup columns of 2 or
@@ -45,7 +45,7 @@ export function weightGradTileCandidates(cout: number): string[] {
   for (const [sgRows, fragsM] of [[1, Math.min(across, 4)], [2, Math.min(Math.ceil(across / 2), 4)]]) {
     for (const sgCols of [2, 4]) for (const fragsN of [2, 4]) out.add(`sg:${sgRows}x${sgCols}:${fragsM}x${fragsN}:32`);
   }
-  return withAhead([...out].flatMap((v) => [`${v}/1`, v]));
+  return alsoTwoAhead([...out].flatMap((v) => [`${v}/1`, v]));
 }
 
 /**

@@ -114,7 +114,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
     }
     ${P.map(
       (p) => `if (ok${p}) {
-      let row = P.yOff + px${p}.x * P.syN + px${p}.y * P.syH + px${p}.z * P.syW;
+      let row = outAt(px${p});
       ${Q.map((q) => `{ var v = a${p}_${q}; ${epilogueVec(d.epilogue, `${q}`)} ${storeVec(Y, 'row', `${q * 4}u`, `${q * 4}u`, 'P.N')} }`).join('\n      ')}
     }`,
     ).join('\n    ')}

@@ -300,7 +300,6 @@ export function conv2dWithGeometry(x: Tensor, weight: Tensor, out: Tensor, g: Co
 
 type GemmChoice = { path: 'simt'; tiles: ConvTiles } | { path: 'subgroup-matrix'; tiles: SubgroupTiles } | { path: 'direct'; quads: number; maxGroups: number };
 
-
 /**
  * The kernel of a (non-depthwise) conv: narrow layers (`narrowConv`, ungrouped, the weight
  * fitting the workgroup memory) run the direct kernel; an f16 input runs on the tensor cores

@@ -159,9 +159,9 @@ fn divSmall(n: u32, d: u32, inv: f32) -> u32 {
 }`;
 
 /**
- * Output pixel m -> (image, row, column) (`pixelOf`) and its offset in the output view
- * (`outPixel`), dividing with the parameter block's reciprocals (images and rows stay below
- * 2^21: conv2d checks).
+ * Output pixel m -> (image, row, column) (`pixelOf`, dividing with the parameter block's
+ * reciprocals: images and rows stay below 2^21, conv2d checks), the offset of such a pixel in
+ * the output view (`outAt`), and of pixel m (`outPixel`).
  */
 export const OUT_PIXEL_WGSL = /* wgsl */ `${DIV_SMALL_WGSL}
 fn pixelOf(m: u32) -> vec3<u32> {
@@ -171,9 +171,11 @@ fn pixelOf(m: u32) -> vec3<u32> {
   let oh = divSmall(r, P.Wo, P.invWo);
   return vec3<u32>(img, oh, r - oh * P.Wo);
 }
-fn outPixel(m: u32) -> u32 {
-  let p = pixelOf(m);
+fn outAt(p: vec3<u32>) -> u32 {
   return P.yOff + p.x * P.syN + p.y * P.syH + p.z * P.syW;
+}
+fn outPixel(m: u32) -> u32 {
+  return outAt(pixelOf(m));
 }`;
 
 /** Statement storing f32 vec4 `v` to channels c..c+3 (group-relative `n`..n+3 < limit) of output row `row`. */
@@ -401,7 +403,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   }
   ${epilogueLoads(k.epilogue, k.bindings, '', 'co', L === 4 ? 'P.N' : 'co + 1u')}
   ${epilogueVec(k.epilogue, '')}
-  let row = outPixel(m);
+  let row = outAt(px);
   ${store}
 }`;
 }
